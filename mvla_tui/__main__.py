@@ -1,0 +1,3 @@
+from mvla_tui.cli import main
+
+raise SystemExit(main())

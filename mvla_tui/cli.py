@@ -1,0 +1,58 @@
+"""The `mvla` command: argument parsing, dispatch to sub-commands and the user-error boundary.
+
+A user error (`MvlaError`) is printed as one line on stderr with exit status 2; a traceback is only
+shown for a bug, or for anything when `MVLA_DEBUG=1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+from configs import MvlaError
+from mvla_tui import __version__, commands
+
+EPILOG = "Run `mvla COMMAND --help` for the options of one command."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mvla",
+        description="Mobile VLA: drive, record, train, evaluate and benchmark vision-language-action "
+        "policies on an omni-wheel robot or its MuJoCo simulation.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"mvla {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except MvlaError as exc:
+        if os.environ.get("MVLA_DEBUG"):
+            raise
+        print(f"mvla {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mvla {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

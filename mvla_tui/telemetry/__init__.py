@@ -1,0 +1,1 @@
+"""CPU/RAM/GPU telemetry (psutil, NVML, Jetson) and cache clearing. No Textual."""

@@ -1,0 +1,57 @@
+"""The dependency direction of ARCHITECTURE.md: headless packages never pull in Textual, policies never
+pull in h5py, and `mvla --help` imports neither torch nor a model."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HEADLESS = ["recorder", "policies", "trainer", "mvla_tui.robot", "mvla_tui.sim", "mvla_tui.telemetry"]
+
+
+def _modules(package: str) -> list[str]:
+    path = ROOT.joinpath(*package.split("."))
+    return [package] + [f"{package}.{m.name}" for m in pkgutil.walk_packages([str(path)]) if "." not in m.name]
+
+
+def _imported_after(modules: list[str]) -> set[str]:
+    code = (
+        "import sys, importlib\n"
+        f"for m in {modules!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(m)\n"
+        "    except ImportError as e:\n"
+        "        if e.name in ('rclpy', 'mujoco', 'jtop', 'pynvml', 'onnxruntime', 'tensorrt', 'cv2'):\n"
+        "            continue\n"
+        "        raise\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return {line.split(".")[0] for line in out.stdout.split()}
+
+
+@pytest.mark.parametrize("package", HEADLESS)
+def test_headless_packages_do_not_import_textual(package: str) -> None:
+    assert "textual" not in _imported_after(_modules(package))
+
+
+def test_policies_do_not_import_h5py() -> None:
+    assert "h5py" not in _imported_after(_modules("policies"))
+
+
+def test_recorder_imports_no_torch() -> None:
+    loaded = _imported_after(_modules("recorder"))
+    assert "torch" not in loaded and "textual" not in loaded
+
+
+def test_cli_help_is_light() -> None:
+    code = "import sys; from mvla_tui.cli import build_parser; build_parser(); print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = {m.split(".")[0] for m in out.stdout.split()}
+    assert not loaded & {"torch", "transformers", "mujoco", "textual", "h5py"}

@@ -1,0 +1,1 @@
+"""Windowed dataset, training loop and metrics behind `mvla train`. No Textual."""
