@@ -1,0 +1,69 @@
+"""The `RobotLink` contract every robot (ROS 2, MuJoCo sim, fake) implements, and the values it moves.
+
+A link is owned by the control thread; only `stop()` may be called from any thread. `stop()` is
+idempotent and never raises for a link that is already stopped or closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from configs import MvlaError
+
+
+class RobotLinkError(MvlaError):
+    """The robot (or its camera) cannot be reached or refused a command."""
+
+
+@dataclass(frozen=True)
+class Twist:
+    """A velocity command in the robot frame (REP 103): x forward, y left, z counter-clockwise."""
+
+    linear_x: float = 0.0  # m/s (1.15 is a full-speed key press)
+    linear_y: float = 0.0  # m/s
+    angular_z: float = 0.0  # rad/s
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.linear_x, self.linear_y, self.angular_z], dtype=np.float32)
+
+    @classmethod
+    def from_array(cls, values: np.ndarray) -> Twist:
+        x, y, z = (float(v) for v in values)
+        return cls(x, y, z)
+
+    @property
+    def is_zero(self) -> bool:
+        return self.linear_x == 0.0 and self.linear_y == 0.0 and self.angular_z == 0.0
+
+
+STOP = Twist()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera image, RGB uint8 (H, W, 3), with the time it was taken (link clock, seconds)."""
+
+    image: np.ndarray
+    stamp: float
+
+
+@runtime_checkable
+class RobotLink(Protocol):
+    def connect(self) -> None: ...
+
+    def send(self, twist: Twist) -> Twist:
+        """Command a velocity; returns the twist actually sent (after clamping)."""
+        ...
+
+    def stop(self) -> None:
+        """Command zero velocity. Idempotent, safe from any thread."""
+        ...
+
+    def latest_frame(self) -> Frame | None: ...
+
+    def close(self) -> None:
+        """Stop the robot and release everything. Idempotent."""
+        ...
