@@ -44,10 +44,15 @@ STOP = Twist()
 
 @dataclass(frozen=True)
 class Frame:
-    """One camera image, RGB uint8 (H, W, 3), with the time it was taken (link clock, seconds)."""
+    """One camera image, RGB uint8 (H, W, 3), with the time it was taken (link clock, seconds).
+
+    `synthetic` is True only for images no camera took (the fake robot's); a recorder of real episodes
+    refuses them.
+    """
 
     image: np.ndarray
     stamp: float
+    synthetic: bool = False
 
 
 @runtime_checkable

@@ -1,0 +1,73 @@
+"""Success rate of the scripted expert over seeded sim episodes, per scenario (physics only, no rendering).
+
+Usage: python benchmarks/sim_expert_eval.py [--episodes 200] [--seed 0] [--pattern core] [--noise 0]
+
+Episodes cycle through all 12 scenario ids x 3 distances (position bias drawn from the seed). Prints
+one row per scenario: episodes, successes, how many of those passed on the instructed side, mean and
+range of key presses, and the reasons of failures. Exits 1 when the success rate is under 98% or a
+success passed on the wrong side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+
+from mvla_tui.sim.collect import plan_episodes, run_episode
+from mvla_tui.sim.config import load_sim_config
+from mvla_tui.sim.layout import DISTANCES, SCENARIOS
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pattern", choices=["core", "variant"], default="core")
+    parser.add_argument("--noise", type=float, default=0.0)
+    args = parser.parse_args()
+
+    config = load_sim_config()
+    specs = plan_episodes(args.episodes, SCENARIOS, [args.pattern], DISTANCES, args.seed)
+    rows: dict[str, list] = defaultdict(list)
+    start = time.perf_counter()
+    for spec in specs:
+        rollout = run_episode(spec, config, 32, 32, noise=args.noise, render=False)
+        rows[spec.scenario].append((spec, rollout))
+    elapsed = time.perf_counter() - start
+
+    print(
+        f"scripted expert, pattern {args.pattern}, noise {args.noise}, {len(specs)} episodes, seed {args.seed}"
+    )
+    print(
+        f"{'scenario':<17}{'episodes':>9}{'success':>9}{'rate':>8}{'side ok':>9}{'presses':>9}{'min-max':>9}"
+    )
+    total = succeeded = side_ok = 0
+    failures = []
+    for scenario in SCENARIOS:
+        runs = rows.get(scenario, [])
+        if not runs:
+            continue
+        wins = [(s, r) for s, r in runs if r.result.success]
+        on_side = sum(r.result.passed_side == s.scenario.rsplit("_", 1)[1] for s, r in wins)
+        presses = [len(r.keys) for _, r in runs]
+        rate = len(wins) / len(runs)
+        print(
+            f"{scenario:<17}{len(runs):>9}{len(wins):>9}{rate:>8.1%}{on_side:>9}"
+            f"{sum(presses) / len(presses):>9.1f}{f'{min(presses)}-{max(presses)}':>9}"
+        )
+        total, succeeded, side_ok = total + len(runs), succeeded + len(wins), side_ok + on_side
+        failures += [(s, r) for s, r in runs if not r.result.success]
+    rate = succeeded / total
+    print(f"{'all':<17}{total:>9}{succeeded:>9}{rate:>8.1%}{side_ok:>9}")
+    print(f"{elapsed:.1f} s ({total / elapsed:.1f} episodes/s, physics only)")
+    for spec, rollout in failures:
+        print(
+            f"failed: {spec.scenario} {spec.distance} bias {spec.bias} seed {spec.seed}: {rollout.result.reason}"
+        )
+    return 0 if rate >= 0.98 and side_ok == succeeded else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""The control loop: the one thread that owns the robot link (and so its camera) and turns intents into motion.
+
+Other threads `submit` intents (`mvla_tui.robot.intents`) through a thread-safe queue and receive
+`ControlState` snapshots through `on_state` (called on the control thread, at most `teleop.state_hz` per
+second, plus one final snapshot when the loop ends). Teleop modes:
+- *step* (default, like the existing data): a key sends its command, the robot moves `teleop.step_s` and
+  stops by itself; a key pressed during a step stops that step and starts its own at once, as the earlier
+  collector did (so terminal key repeat keeps the robot going, and it stops `step_s` after the last one);
+- *hold*: terminal key repeat keeps the robot moving; it stops `teleop.deadman_s` after the last repeat;
+- *latch*: a key moves the robot until space (or another key) changes it.
+Every new motion command (not repeats) is handed to the optional `step_sink` with the frame taken right
+after the command, the recorded action (the unscaled key vector, 1.15 per axis) and its event type
+(`start_action`; `stop_action` when space stops a motion; `episode_start` on request), so a recorder can be
+attached. Throttle scales the velocity sent (key or policy action x throttle / 100), never the recorded
+action. All commands are clamped to `limits`; a non-finite action stops the robot and is reported.
+Safety: every way out of `run` (quit, exception, signal via `emergency_stop`) stops the robot in `finally`;
+`EStop` stops the link at once from the submitting thread and latches until `ClearEStop`; while `run` is
+going, a `DeadlineGuard` thread stops the robot if this thread is blocked past a motion's end (a slow camera
+call or step sink) or, in latch mode, for longer than `teleop.stall_s`.
+A `RobotLinkError` is shown in the state and the robot is stopped, but the loop goes on (the operator sees
+it and may retry); any other exception ends the loop after stopping the robot.
+This module must not import textual or rclpy. It is one unit of about 400 lines because the modes, the
+guard and the exit paths all act on the same motion state and are safest read together.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mvla_tui.robot.config import LimitsConfig, TeleopConfig
+from mvla_tui.robot.intents import (
+    CaptureEpisodeStart,
+    ChangeThrottle,
+    ClearEStop,
+    EStop,
+    Intent,
+    Mode,
+    PolicyAction,
+    Quit,
+    SetMode,
+    TeleopKey,
+)
+from mvla_tui.robot.link import STOP, Frame, RobotLink, RobotLinkError, Twist
+from mvla_tui.robot.safety import DeadlineGuard, UnsafeCommandError, clamp_twist
+from mvla_tui.robot.teleop import KEYMAP, STOP_KEY, key_action, normalize_key
+
+ZERO_ACTION = np.zeros(3, dtype=np.float32)
+# The guard stops a timed motion this long after its end; the loop itself stops it on time, so the guard
+# only acts when the loop is blocked, and does not race it in the normal case.
+GUARD_GRACE_S = 0.05
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """A snapshot for the UI. `twist` is the last command the link accepted (after throttle and clamping)."""
+
+    t: float  # loop clock, seconds
+    running: bool
+    mode: Mode
+    estop: bool
+    throttle: int  # percent
+    moving: bool
+    source: str | None  # "teleop" or "policy" while moving
+    twist: Twist
+    action: tuple[float, float, float] | None  # recorded action of the last motion command
+    link_ok: bool
+    last_error: str | None
+    steps: int  # motion commands started
+    frame_stamp: float | None  # stamp of the last frame handed to the step sink
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the step sink receives: the frame taken right after the command, and what was commanded."""
+
+    frame: Frame
+    action: np.ndarray  # (3,) float32 recorded action
+    event_type: str  # "episode_start" | "start_action" | "stop_action"
+    twist: Twist  # what the link was actually sent
+    t: float
+
+
+@dataclass
+class _Motion:
+    twist: Twist
+    action: np.ndarray
+    source: str
+    key: str | None
+    ends_at: float | None  # step end or deadman; None in latch mode
+
+
+class ControlLoop:
+    def __init__(
+        self,
+        link: RobotLink,
+        teleop: TeleopConfig | None = None,
+        limits: LimitsConfig | None = None,
+        *,
+        on_state: Callable[[ControlState], None] | None = None,
+        step_sink: Callable[[Step], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.link = link
+        self.teleop = teleop or TeleopConfig()
+        self.limits = limits or LimitsConfig()
+        self.on_state = on_state
+        self.step_sink = step_sink
+        self.clock = clock
+        self._intents: queue.Queue[Intent] = queue.Queue()
+        self._wake = threading.Event()
+        # Plain attributes set from other threads or a signal handler: an assignment is atomic and takes
+        # no lock, so a handler that interrupted this thread cannot deadlock on it.
+        self._estop = False
+        self._quit_reason: str | None = None
+        self._mode: Mode = self.teleop.mode
+        self._throttle = self.teleop.throttle
+        self._motion: _Motion | None = None
+        self._twist = STOP
+        self._action: tuple[float, float, float] | None = None
+        self._last_send = float("-inf")
+        self._last_emit = float("-inf")
+        self._link_ok = True
+        self._last_error: str | None = None
+        self._steps = 0
+        self._frame_stamp: float | None = None
+        self._running = False
+        self._guard: DeadlineGuard | None = None
+
+    # ---- any thread ----------------------------------------------------------------------------------
+
+    def submit(self, intent: Intent) -> None:
+        """Queue an intent for the control thread. `EStop` also stops the link right away, from here."""
+        if isinstance(intent, EStop):
+            self._estop = True
+            self._stop_link()
+        self._intents.put(intent)
+        self._wake.set()
+
+    def emergency_stop(self, reason: str) -> None:
+        """Stop the robot now and end the loop. Safe from any thread and from a signal handler."""
+        self._quit_reason = reason
+        self._stop_link()
+
+    # ---- control thread ------------------------------------------------------------------------------
+
+    def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+        """Connect the link, serve intents until `Quit`, `emergency_stop`, `duration_s` or `should_stop()`;
+        then stop the robot and close the link, whatever ended the loop."""
+        start = self.clock()
+        self._running = True
+        self._guard = DeadlineGuard(self._stop_link, self.clock)
+        self._guard.start()
+        try:
+            self.link.connect()
+            self._emit(start, force=True)
+            while True:
+                now = self.clock()
+                self.tick(now)
+                if self._quit_reason is not None:
+                    break
+                if duration_s is not None and now - start >= duration_s:
+                    break
+                if should_stop is not None and should_stop():
+                    break
+                self._wake.wait(self._idle_time(self.clock()))
+                self._wake.clear()
+        finally:
+            self._running = False
+            self._motion = None
+            self._stop_link()
+            self._twist = STOP
+            self._guard.close()
+            self._guard = None
+            try:
+                self.link.close()
+            finally:
+                self._emit(self.clock(), force=True)
+
+    def tick(self, now: float | None = None) -> None:
+        """Handle queued intents, then due timers (step end, deadman, re-send), then maybe emit the state."""
+        now = self.clock() if now is None else now
+        if self._guard is not None and self._guard.fired:
+            self._guard.fired = False
+            if self._motion is not None:
+                self._motion = None
+                self._twist = STOP
+                self._last_error = (
+                    "control thread was blocked past the end of a motion; the guard stopped the robot"
+                )
+        while True:
+            try:
+                intent = self._intents.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(intent, now)
+        motion = self._motion
+        if motion is not None and motion.ends_at is not None and now >= motion.ends_at:
+            self._halt()
+        elif motion is not None and now - self._last_send >= self.teleop.republish_s:
+            self._send(motion.twist, now)  # a failure clears the motion and is reported in the state
+        self._arm_guard(now)
+        self._emit(now)
+
+    @property
+    def state(self) -> ControlState:
+        """A snapshot now; readable from any thread (values written by the control thread may lag a tick)."""
+        return self._snapshot(self.clock())
+
+    # ---- intents -------------------------------------------------------------------------------------
+
+    def _handle(self, intent: Intent, now: float) -> None:
+        if isinstance(intent, TeleopKey):
+            self._teleop_key(intent.key, now)
+        elif isinstance(intent, PolicyAction):
+            self._policy_action(intent, now)
+        elif isinstance(intent, EStop):
+            self._estop = True
+            self._halt()
+        elif isinstance(intent, ClearEStop):
+            self._estop = False
+        elif isinstance(intent, ChangeThrottle):
+            self._change_throttle(intent.direction, now)
+        elif isinstance(intent, SetMode):
+            self._halt()
+            self._mode = intent.mode
+        elif isinstance(intent, CaptureEpisodeStart):
+            self._capture(ZERO_ACTION, "episode_start", STOP, now)
+        elif isinstance(intent, Quit):
+            self._quit_reason = intent.reason
+        else:
+            raise TypeError(f"unknown intent {intent!r}")
+
+    def _teleop_key(self, raw_key: str, now: float) -> None:
+        key = normalize_key(raw_key)
+        if key not in KEYMAP:
+            self._last_error = f"key {raw_key!r} is not a movement key"
+            return
+        if key == STOP_KEY:
+            self._halt(event="stop_action", now=now)
+            return
+        motion = self._motion
+        if self._mode == "step":
+            if motion is not None:
+                self._halt()  # the earlier collector stopped the running step before starting the next
+            self._start(key_action(key), "teleop", key, now + self.teleop.step_s, now)
+        elif self._mode == "hold":
+            if motion is not None and motion.key == key:
+                motion.ends_at = now + self.teleop.deadman_s  # a key repeat feeds the deadman
+                return
+            self._start(key_action(key), "teleop", key, now + self.teleop.deadman_s, now)
+        elif motion is None or motion.key != key:
+            self._start(key_action(key), "teleop", key, None, now)
+
+    def _policy_action(self, intent: PolicyAction, now: float) -> None:
+        action = np.asarray(intent.action, dtype=np.float64).reshape(-1)
+        duration = self.teleop.step_s if intent.duration_s is None else float(intent.duration_s)
+        if action.shape != (3,) or not np.isfinite(action).all():
+            self._halt()
+            self._last_error = f"policy action {action.tolist()} is not 3 finite numbers; robot stopped"
+            return
+        if not (np.isfinite(duration) and duration > 0):  # a NaN end would never come
+            self._halt()
+            self._last_error = f"policy action duration {duration} s is not a positive number; robot stopped"
+            return
+        self._start(action.astype(np.float32), "policy", None, now + duration, now)
+
+    def _change_throttle(self, direction: int, now: float) -> None:
+        step = self.teleop.throttle_step * (1 if direction > 0 else -1)
+        self._throttle = min(max(self._throttle + step, self.teleop.throttle_min), self.teleop.throttle_max)
+        motion = self._motion
+        if motion is not None:  # apply the new speed to the motion in progress, not only to the next one
+            twist = self._scaled(motion.action)
+            if twist is not None and self._send(twist, now) is not None:
+                motion.twist = twist
+
+    # ---- motion --------------------------------------------------------------------------------------
+
+    def _start(
+        self, action: np.ndarray, source: str, key: str | None, ends_at: float | None, now: float
+    ) -> None:
+        if self._quit_reason is not None:
+            return
+        if self._estop:
+            self._last_error = "e-stop is latched: clear it before moving"
+            return
+        twist = self._scaled(action)
+        if twist is None:
+            return
+        sent = self._send(twist, now)
+        if sent is None:
+            return
+        self._motion = _Motion(sent, action, source, key, ends_at)
+        self._arm_guard(now)  # before the capture below, which may block
+        self._action = tuple(float(v) for v in action)
+        self._steps += 1
+        self._capture(action, "start_action", sent, now)
+
+    def _scaled(self, action: np.ndarray) -> Twist | None:
+        try:
+            return clamp_twist(Twist.from_array(action * (self._throttle / 100.0)), self.limits)
+        except UnsafeCommandError as exc:
+            self._halt()
+            self._last_error = str(exc)
+            return None
+
+    def _halt(self, event: str | None = None, now: float | None = None) -> None:
+        """Stop the robot; hand a `stop_action` to the sink when `event` is given and a motion was stopped."""
+        was_moving = self._motion is not None
+        self._motion = None
+        self._arm_guard(0.0)
+        self._stop_link()
+        self._twist = STOP
+        if event is not None and was_moving:
+            self._action = (0.0, 0.0, 0.0)
+            self._capture(ZERO_ACTION, event, STOP, self.clock() if now is None else now)
+
+    def _send(self, twist: Twist, now: float) -> Twist | None:
+        if self._estop and not twist.is_zero:
+            return None
+        try:
+            sent = self.link.send(twist)
+        except RobotLinkError as exc:
+            self._link_failed(exc)
+            return None
+        self._twist = sent
+        self._last_send = now
+        self._link_ok = True
+        return sent
+
+    def _stop_link(self) -> None:
+        try:
+            self.link.stop()
+        except RobotLinkError as exc:
+            self._link_ok = False
+            self._last_error = str(exc)
+
+    def _link_failed(self, exc: RobotLinkError) -> None:
+        self._motion = None
+        self._stop_link()
+        self._link_ok = False
+        self._last_error = str(exc)
+
+    def _arm_guard(self, now: float) -> None:
+        if self._guard is None:
+            return
+        motion = self._motion
+        if motion is None:
+            self._guard.deadline = None
+        elif motion.ends_at is not None:
+            self._guard.deadline = motion.ends_at + GUARD_GRACE_S
+        else:
+            self._guard.deadline = now + self.teleop.stall_s
+
+    def _capture(self, action: np.ndarray, event: str, twist: Twist, now: float) -> None:
+        if self.step_sink is None:
+            return
+        try:
+            frame = self.link.latest_frame()
+        except RobotLinkError as exc:
+            self._last_error = f"{exc}; {event} not recorded"
+            return
+        if frame is None:
+            self._last_error = f"no camera frame yet; {event} not recorded"
+            return
+        self._frame_stamp = frame.stamp
+        self.step_sink(Step(frame, np.array(action, dtype=np.float32), event, twist, now))
+
+    # ---- state ---------------------------------------------------------------------------------------
+
+    def _idle_time(self, now: float) -> float:
+        wait = self.teleop.tick_s
+        motion = self._motion
+        if motion is not None and motion.ends_at is not None:
+            wait = min(wait, motion.ends_at - now)
+        return max(wait, 0.0)
+
+    def _emit(self, now: float, force: bool = False) -> None:
+        if self.on_state is None:
+            return
+        if not force and now - self._last_emit < 1.0 / self.teleop.state_hz:
+            return
+        self._last_emit = now
+        self.on_state(self._snapshot(now))
+
+    def _snapshot(self, now: float) -> ControlState:
+        motion = self._motion
+        return ControlState(
+            t=now,
+            running=self._running,
+            mode=self._mode,
+            estop=self._estop,
+            throttle=self._throttle,
+            moving=motion is not None,
+            source=motion.source if motion is not None else None,
+            twist=self._twist,
+            action=self._action,
+            link_ok=self._link_ok,
+            last_error=self._last_error,
+            steps=self._steps,
+            frame_stamp=self._frame_stamp,
+        )

@@ -1,0 +1,78 @@
+"""Conversions between ROS 2 messages and our values, and the choices a ROS 2 link makes from its config.
+
+Everything here is pure: message classes and objects are passed in (duck-typed), so this module imports no
+rclpy and is tested without ROS 2. It must not create nodes, publishers or threads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from mvla_tui.robot.config import CameraConfig, Ros2Config
+from mvla_tui.robot.images import compressed_to_rgb, raw_to_rgb
+from mvla_tui.robot.link import RobotLinkError, Twist
+
+CameraMode = Literal["service", "topic", "opencv", "none"]
+
+
+def twist_to_msg(twist: Twist, msg_class: Any) -> Any:
+    """A `geometry_msgs/Twist` message of `msg_class` for our twist."""
+    msg = msg_class()
+    msg.linear.x = float(twist.linear_x)
+    msg.linear.y = float(twist.linear_y)
+    msg.angular.z = float(twist.angular_z)
+    return msg
+
+
+def twist_from_msg(msg: Any) -> Twist:
+    """Our twist from a `geometry_msgs/Twist`; the axes a holonomic base ignores (z, roll, pitch) are dropped."""
+    return Twist(float(msg.linear.x), float(msg.linear.y), float(msg.angular.z))
+
+
+def is_finite(twist: Twist) -> bool:
+    return all(math.isfinite(v) for v in (twist.linear_x, twist.linear_y, twist.angular_z))
+
+
+def image_msg_to_rgb(msg: Any) -> np.ndarray:
+    """A `sensor_msgs/Image` (bgr8 / rgb8 / mono8) as RGB uint8 (H, W, 3)."""
+    return raw_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+
+
+def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
+    """A `sensor_msgs/CompressedImage` (JPEG or PNG) as RGB uint8 (H, W, 3)."""
+    return compressed_to_rgb(msg.data)
+
+
+def choose_cmd_topic(config: Ros2Config, relay_subscribers: int) -> str:
+    """The topic twists go to, given how many subscribers the relay topic has (the watchdog is one).
+
+    `auto` publishes through the relay when it is running, else straight to `direct_topic`.
+    """
+    if config.require_watchdog and relay_subscribers == 0:
+        raise RobotLinkError(
+            f"no watchdog relay subscribes to {config.relay_topic}; start `mvla watchdog` on the robot first "
+            "(or set ros2.require_watchdog: false)"
+        )
+    if config.cmd_vel_topic != "auto":
+        return config.cmd_vel_topic
+    return config.relay_topic if relay_subscribers > 0 else config.direct_topic
+
+
+def choose_camera_mode(config: CameraConfig, service_interface_importable: bool) -> CameraMode:
+    if config.source == "auto":
+        return "service" if service_interface_importable else "topic"
+    if config.source == "service" and not service_interface_importable:
+        raise RobotLinkError(
+            "camera.source is 'service' but camera_interfaces (GetImage) does not import; source the robot's "
+            "workspace or set camera.source: topic"
+        )
+    return config.source
+
+
+def topic_is_compressed(config: CameraConfig) -> bool:
+    if config.topic_type == "auto":
+        return config.topic.rstrip("/").endswith("/compressed")
+    return config.topic_type == "compressed"

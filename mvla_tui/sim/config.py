@@ -1,0 +1,86 @@
+"""`SimConfig`: the tunable numbers of the simulator, loaded from `configs/sim/default.yaml`.
+
+Action units to motion: a twist sent to the sim base is in m/s and rad/s (`speed_per_unit` and
+`turn_rate_per_unit` 1.0), as on the real robot. An operator's key press is recorded as 1.15 and
+sent scaled by the throttle (50% by default, like the collector's), i.e. 0.575 m/s for 0.4 s: one
+press moves the base 0.23 m sideways or forward, or turns it 0.23 rad (13 deg), and a scenario takes
+9-17 presses as in the operators' guides.
+
+Owns only the dataclass and its validation; the scene geometry (robot, boxes, cup, arena) is fixed
+in `mvla_tui.sim.layout`, whose docstring explains the scales. Imports no MuJoCo.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from configs import ConfigError, config_path, load
+
+DEFAULT_PATH = "sim/default.yaml"
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    speed_per_unit: float = 1.0  # m/s of base speed per unit of linear twist
+    turn_rate_per_unit: float = 1.0  # rad/s per unit of angular twist
+    throttle: float = 0.5  # fraction of a recorded key action (1.15) that the expert sends
+    key_duration_s: float = 0.4
+    settle_s: float = 0.15
+    timestep_s: float = 0.005
+    camera_width: int = 1280
+    camera_height: int = 720
+    camera_hfov_deg: float = 90.0  # horizontal: a 224x224 image sees as wide as a 1280x720 one
+    shadows: bool = True
+    multisamples: int = 0  # anti-aliasing; expensive with a software renderer
+    realtime_fps: float = 15.0
+    max_presses: int = 30
+
+    def __post_init__(self) -> None:
+        positive = ("speed_per_unit", "turn_rate_per_unit", "key_duration_s", "timestep_s")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 < self.throttle <= 1.0:
+            raise ValueError(f"throttle must be in (0, 1], got {self.throttle}")
+        if self.settle_s < 0:
+            raise ValueError(f"settle_s must be >= 0, got {self.settle_s}")
+        if not (16 <= self.camera_width <= 4096 and 16 <= self.camera_height <= 4096):
+            raise ValueError(
+                f"camera size must be 16..4096 pixels, got {self.camera_width}x{self.camera_height}"
+            )
+        if not 10.0 <= self.camera_hfov_deg <= 150.0:
+            raise ValueError(f"camera_hfov_deg must be 10..150, got {self.camera_hfov_deg}")
+        if not 0 <= self.multisamples <= 16:
+            raise ValueError(f"multisamples must be 0..16, got {self.multisamples}")
+        if self.realtime_fps <= 0 or self.max_presses <= 0:
+            raise ValueError("realtime_fps and max_presses must be positive")
+
+    def fovy_deg(self, width: int, height: int) -> float:
+        """MuJoCo's (vertical) field of view giving `camera_hfov_deg` across a `width` x `height` image."""
+        half = math.radians(self.camera_hfov_deg) / 2
+        return math.degrees(2 * math.atan(math.tan(half) * height / width))
+
+    def key_motion(self, action: np.ndarray) -> np.ndarray:
+        """Robot-frame displacement `[dx m, dy m, dyaw rad]` of one key press recording `action`."""
+        scale = np.array([self.speed_per_unit, self.speed_per_unit, self.turn_rate_per_unit])
+        return np.asarray(action, dtype=np.float64) * self.throttle * scale * self.key_duration_s
+
+
+def load_sim_config(path: str | Path | None = None, overrides: list[str] | None = None) -> SimConfig:
+    """The packaged config, or `path`, with `key=value` overrides."""
+    return load(SimConfig, path if path is not None else config_path(DEFAULT_PATH), overrides)
+
+
+def parse_size(text: str, source: str = "--size") -> tuple[int, int]:
+    """`"224x224"` -> (width, height); a `ConfigError` naming `source` otherwise."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise ConfigError(f"{source} {text!r}: expected WIDTHxHEIGHT, e.g. 224x224")
+    w, h = int(width), int(height)
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise ConfigError(f"{source} {text!r}: width and height must be 16..4096 pixels")
+    return w, h

@@ -1,0 +1,140 @@
+"""`ScriptedExpert`: drives a sim layout to the cup with the operators' keys, passing on the instructed side.
+
+Owns the expert's key choice only. It plans with the true layout and the true pose (the sim knows
+them), one key at a time, so it recovers by itself from any detour. It never sends anything: the
+caller presses the key it names (`mvla_tui.sim.rollout`).
+
+How it drives, like an operator following the guides (`1box_left: w w w a a w w d d`):
+1. straighten up with r/t when the heading is off by more than half a turn press;
+2. before the obstacle: "core" drives forward (w) while that keeps a safe distance from the
+   obstacle, then steps sideways (a/d) into the lane beside it; "variant" moves diagonally (q/e)
+   into the lane from the start;
+3. in the lane: forward until the robot's rear has cleared the obstacle;
+4. past it: step sideways back in line with the cup (variant: diagonally while there is room),
+   then forward (or back) into the region in front of the cup, and stop.
+Every key is checked against a prediction of where the press will take the robot (footprint
+inflated by a margin, against boxes, cup and walls); an unsafe key is replaced by the next best.
+With `noise` > 0 a press is replaced, with that probability, by a random other safe key (never
+space), and the expert recovers from it on the following presses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mvla_tui.robot.teleop import KEYMAP, STOP_KEY
+from mvla_tui.sim.config import SimConfig
+from mvla_tui.sim.layout import ARENA_X, ARENA_Y, ROBOT_HALF_LENGTH, ROBOT_HALF_WIDTH, Layout
+from mvla_tui.sim.success import GOAL_GAP_M, Pose, goal_gap
+
+MARGIN_M = 0.04  # footprint inflation for the safety check
+LANE_CLEARANCE_M = 0.06  # side gap between robot and obstacle while passing it
+PASSED_CLEARANCE_M = 0.06  # how far the rear must be past the obstacle before stepping back
+APPROACH_CLEARANCE_M = 0.10  # "core": stop driving forward this far from the obstacle's near face
+STYLES = ("core", "variant")
+MOVE_KEYS = tuple(k for k in KEYMAP if k != STOP_KEY)
+
+
+def _wrap(angle: float) -> float:
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+class ScriptedExpert:
+    def __init__(
+        self, layout: Layout, config: SimConfig, style: str = "core", noise: float = 0.0, seed: int = 0
+    ) -> None:
+        if style not in STYLES:
+            raise ValueError(f"expert style must be one of {STYLES}, got {style!r}")
+        if not 0.0 <= noise <= 1.0:
+            raise ValueError(f"noise must be a probability in [0, 1], got {noise}")
+        self.layout = layout
+        self.config = config
+        self.style = style
+        self.noise = noise
+        self._rng = np.random.default_rng(seed)
+        self._motion = {k: config.key_motion(np.array(v)) for k, v in KEYMAP.items()}
+        self._step = float(self._motion["w"][0])  # m per translation press
+        self._turn = float(self._motion["r"][2])  # rad per rotation press
+        sign = 1.0 if layout.side == "left" else -1.0
+        lo, hi = layout.obstacle_y
+        edge = hi if sign > 0 else lo
+        self._side_sign = sign
+        self._lane_y = edge + sign * (ROBOT_HALF_WIDTH + LANE_CLEARANCE_M)  # nearest safe lane centre
+        self._obstacles = [(b.x_range, b.y_range) for b in layout.boxes]
+        cup = layout.cup
+        self._obstacles.append(
+            (
+                (cup.center[0] - cup.radius, cup.center[0] + cup.radius),
+                (cup.center[1] - cup.radius, cup.center[1] + cup.radius),
+            )
+        )
+
+    def next_key(self, pose: Pose) -> str | None:
+        """The key to press from `pose`, or None when the robot is where it should stop."""
+        choices = self._preferences(pose)
+        if not choices:
+            return None
+        safe = [k for k in choices if self.is_safe(pose, k)]
+        if not safe:
+            return None
+        key = safe[0]
+        if self.noise > 0 and self._rng.uniform() < self.noise:
+            wrong = [k for k in MOVE_KEYS if k != key and self.is_safe(pose, k)]
+            if wrong:
+                key = str(self._rng.choice(wrong))
+        return key
+
+    def _preferences(self, pose: Pose) -> list[str]:
+        """Keys in order of preference; empty when done."""
+        yaw = _wrap(pose.yaw)
+        if abs(yaw) > self._turn / 2:
+            return ["t" if yaw > 0 else "r"]
+        sidestep = "a" if self._side_sign > 0 else "d"
+        diagonal = "q" if self._side_sign > 0 else "e"
+        near, far = self.layout.obstacle_x
+        if pose.x - ROBOT_HALF_LENGTH <= far + PASSED_CLEARANCE_M:
+            if self._side_sign * (pose.y - self._lane_y) >= 0:
+                return ["w", sidestep, "s"]
+            if self.style == "variant":
+                return [diagonal, sidestep, "s"]
+            front_after = pose.x + ROBOT_HALF_LENGTH + self._step
+            if front_after <= near - APPROACH_CLEARANCE_M:
+                return ["w", sidestep]
+            return [sidestep, "s"]
+        dy = self.layout.cup.center[1] - pose.y
+        gap = goal_gap(self.layout, pose)
+        if abs(dy) > self._step / 2:
+            toward = "a" if dy > 0 else "d"
+            if self.style == "variant" and gap - self._step >= GOAL_GAP_M[1]:
+                return ["q" if dy > 0 else "e", toward]
+            return [toward, "s"]
+        if gap > GOAL_GAP_M[1]:
+            return ["w"]
+        if gap < GOAL_GAP_M[0]:
+            return ["s"]
+        return []
+
+    def is_safe(self, pose: Pose, key: str) -> bool:
+        """Whether pressing `key` at `pose` keeps the inflated footprint clear of everything."""
+        dx, dy, dyaw = self._motion[key]
+        c, s = math.cos(pose.yaw), math.sin(pose.yaw)
+        for f in np.linspace(0.0, 1.0, 5):
+            x = pose.x + f * (c * dx - s * dy)
+            y = pose.y + f * (s * dx + c * dy)
+            yaw = pose.yaw + f * dyaw
+            if not self._clear(x, y, yaw):
+                return False
+        return True
+
+    def _clear(self, x: float, y: float, yaw: float) -> bool:
+        c, s = abs(math.cos(yaw)), abs(math.sin(yaw))
+        hx = c * ROBOT_HALF_LENGTH + s * ROBOT_HALF_WIDTH + MARGIN_M
+        hy = s * ROBOT_HALF_LENGTH + c * ROBOT_HALF_WIDTH + MARGIN_M
+        if x - hx < ARENA_X[0] or x + hx > ARENA_X[1] or y - hy < ARENA_Y[0] or y + hy > ARENA_Y[1]:
+            return False
+        for (x0, x1), (y0, y1) in self._obstacles:
+            if x + hx > x0 and x - hx < x1 and y + hy > y0 and y - hy < y1:
+                return False
+        return True

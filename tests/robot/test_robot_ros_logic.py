@@ -1,0 +1,78 @@
+"""The ROS 2 link's decisions without ROS 2: which topic twists go to (direct or through the watchdog),
+where the camera comes from, Twist message conversion, and a one-line error when rclpy is missing."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import SimpleNamespace
+
+import pytest
+
+from mvla_tui.robot.config import CameraConfig, RobotConfig, Ros2Config
+from mvla_tui.robot.link import RobotLinkError, Twist
+from mvla_tui.robot.ros2 import Ros2Link
+from mvla_tui.robot.ros_messages import (
+    choose_camera_mode,
+    choose_cmd_topic,
+    topic_is_compressed,
+    twist_from_msg,
+    twist_to_msg,
+)
+
+HAS_RCLPY = importlib.util.find_spec("rclpy") is not None
+
+
+def test_cmd_topic_goes_through_the_watchdog_when_it_runs() -> None:
+    auto = Ros2Config()
+    assert choose_cmd_topic(auto, relay_subscribers=1) == "/mvla/cmd_vel"
+    assert choose_cmd_topic(auto, relay_subscribers=0) == "/cmd_vel"
+    assert choose_cmd_topic(Ros2Config(cmd_vel_topic="/base/cmd_vel"), relay_subscribers=1) == "/base/cmd_vel"
+
+
+def test_required_watchdog_missing_is_an_error() -> None:
+    with pytest.raises(RobotLinkError, match="start `mvla watchdog`"):
+        choose_cmd_topic(Ros2Config(require_watchdog=True), relay_subscribers=0)
+    assert choose_cmd_topic(Ros2Config(require_watchdog=True), relay_subscribers=2) == "/mvla/cmd_vel"
+
+
+def test_camera_mode() -> None:
+    assert choose_camera_mode(CameraConfig(), service_interface_importable=True) == "service"
+    assert choose_camera_mode(CameraConfig(), service_interface_importable=False) == "topic"
+    assert choose_camera_mode(CameraConfig(source="opencv"), service_interface_importable=True) == "opencv"
+    with pytest.raises(RobotLinkError, match="camera_interfaces"):
+        choose_camera_mode(CameraConfig(source="service"), service_interface_importable=False)
+
+
+def test_compressed_topic_detection() -> None:
+    assert topic_is_compressed(CameraConfig(topic="/camera/image_raw/compressed"))
+    assert not topic_is_compressed(CameraConfig(topic="/camera/image_raw"))
+    assert topic_is_compressed(CameraConfig(topic="/jpeg", topic_type="compressed"))
+
+
+class Vector:
+    def __init__(self) -> None:
+        self.x = self.y = self.z = 0.0
+
+
+class TwistMsg:
+    def __init__(self) -> None:
+        self.linear, self.angular = Vector(), Vector()
+
+
+def test_twist_message_round_trip() -> None:
+    msg = twist_to_msg(Twist(0.5, -0.25, 1.0), TwistMsg)
+    assert (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.z) == (0.5, -0.25, 0.0, 1.0)
+    assert twist_from_msg(msg) == Twist(0.5, -0.25, 1.0)
+    assert twist_from_msg(
+        SimpleNamespace(linear=SimpleNamespace(x=1, y=2, z=9), angular=SimpleNamespace(z=3))
+    ) == Twist(1.0, 2.0, 3.0)
+
+
+@pytest.mark.skipif(HAS_RCLPY, reason="checks the message shown when ROS 2 is not sourced")
+def test_ros2_link_without_rclpy_says_to_source_ros() -> None:
+    link = Ros2Link(RobotConfig())
+    with pytest.raises(RobotLinkError, match="source your ROS 2 setup.bash") as info:
+        link.connect()
+    assert "\n" not in str(info.value)
+    link.stop()  # a link that never connected stops without error
+    link.close()

@@ -1,0 +1,93 @@
+"""`mvla sim collect` writes recorder episodes that pass the dataset check, with the collector's frame
+flow, names and metadata; failed expert episodes are not saved; bad arguments are one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mvla_tui.cli import main
+
+
+def test_collected_episodes_pass_the_check_and_carry_their_metadata(tmp_path: Path, capsys) -> None:
+    from recorder.catalogue import load_catalogue
+    from recorder.check import check
+    from recorder.reader import read_episode
+
+    out = tmp_path / "data"
+    argv = ["sim", "collect", "--episodes", "3", "--out", str(out), "--size", "64x48", "--seed", "4"]
+    argv += [
+        "--scenario",
+        "2box_right",
+        "1box_vert_left",
+        "--distance",
+        "far",
+        "--pattern",
+        "core",
+        "variant",
+    ]
+    assert main(argv) == 0
+    assert "saved 3 episodes" in capsys.readouterr().out
+    paths = sorted(out.glob("*.h5"))
+    assert len(paths) == 3
+    catalogue = load_catalogue()
+    seen = set()
+    for path in paths:
+        assert check(path) == [], path.name
+        episode = read_episode(path)
+        meta = episode.meta
+        seen.add((meta.scenario, meta.pattern))
+        assert meta.robot == "sim" and meta.camera == "sim:64x48" and meta.distance == "far"
+        assert meta.instruction == catalogue.default_instruction(meta.scenario)
+        token = "2box_hori_right" if meta.scenario == "2box_right" else "1box_vert_left"
+        assert path.stem.endswith(f"_{token}_{meta.pattern}_far")
+        assert episode.images.shape[1:] == (48, 64, 3) and episode.images.dtype == np.uint8
+        assert episode.event_types[0] == "episode_start" and not episode.actions[0].any()
+        assert set(episode.event_types[1:]) == {"start_action"}
+        moving = episode.actions[1:]
+        assert np.all(np.isin(moving, np.float32([0.0, 1.15, -1.15]))) and np.all(np.abs(moving).sum(1) > 0)
+        assert np.all(np.diff(episode.timestamps) >= 0)
+    assert seen == {("2box_right", "core"), ("1box_vert_left", "core"), ("2box_right", "variant")}
+
+
+def test_failed_expert_episodes_are_not_saved(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "data"
+    argv = [
+        "sim",
+        "collect",
+        "--episodes",
+        "2",
+        "--out",
+        str(out),
+        "--size",
+        "32x32",
+        "--set",
+        "max_presses=3",
+    ]
+    assert main(argv) == 1
+    printed = capsys.readouterr().out
+    assert "saved 0 episodes" in printed and "failed 2 of 2" in printed
+    assert not list(out.glob("*.h5")) and not list(out.glob(".*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--episodes", "0"], "--episodes must be at least 1"),
+        (["--episodes", "1", "--scenario", "3box_left"], "unknown scenario '3box_left'"),
+        (["--episodes", "1", "--size", "big"], "--size 'big': expected WIDTHxHEIGHT"),
+        (["--episodes", "1", "--noise", "1.5"], "--noise must be a probability"),
+        (["--episodes", "1", "--set", "throttle=3"], "throttle must be in (0, 1]"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    cmd = [sys.executable, "-m", "mvla_tui", "sim", "collect", "--out", str(tmp_path / "d"), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr

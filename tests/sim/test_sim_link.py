@@ -1,0 +1,127 @@
+"""`SimLink` honours the `RobotLink` contract: clamped twists, idempotent stop, RGB uint8 frames of the
+requested size, motion in the robot frame, and a real-time mode for the TUI."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from mvla_tui.robot.link import RobotLink, RobotLinkError, Twist
+from mvla_tui.robot.safety import UnsafeCommandError
+from mvla_tui.sim.config import SimConfig
+from mvla_tui.sim.layout import make_layout
+from mvla_tui.sim.link import SimLink
+
+
+@pytest.fixture
+def link():
+    sim = SimLink(make_layout("1box_right", "far", "center", seed=1), SimConfig(), width=64, height=48)
+    sim.connect()
+    yield sim
+    sim.close()
+
+
+def test_is_a_robot_link(link: SimLink) -> None:
+    assert isinstance(link, RobotLink)
+
+
+def test_send_returns_the_clamped_twist(link: SimLink) -> None:
+    sent = link.send(Twist(3.0, -2.0, 0.4))
+    assert sent == Twist(1.15, -1.15, 0.4)
+    assert link.send(Twist(0.2, 0.0, 0.0)) == Twist(0.2, 0.0, 0.0)
+
+
+def test_non_finite_twist_stops_and_raises(link: SimLink) -> None:
+    link.send(Twist(0.5, 0.0, 0.0))
+    with pytest.raises(UnsafeCommandError):
+        link.send(Twist(float("nan"), 0.0, 0.0))
+    link.advance(0.5)
+    x_after_nan = link.pose().x
+    link.advance(0.5)
+    assert link.pose().x == pytest.approx(x_after_nan, abs=1e-4), "the base stopped"
+
+
+def test_stop_is_idempotent_and_safe_in_any_state() -> None:
+    sim = SimLink(make_layout("1box_left"), SimConfig(), width=32, height=32)
+    sim.stop()  # before connect
+    sim.connect()
+    sim.send(Twist(0.5, 0.0, 0.0))
+    sim.stop()
+    sim.stop()
+    sim.advance(0.5)
+    x = sim.pose().x
+    sim.advance(0.5)
+    assert sim.pose().x == pytest.approx(x, abs=1e-4)
+    sim.close()
+    sim.stop()
+    sim.close()
+    with pytest.raises(RobotLinkError, match="after close"):
+        sim.send(Twist(0.1, 0.0, 0.0))
+
+
+def test_send_before_connect_is_an_error() -> None:
+    with pytest.raises(RobotLinkError, match="before connect"):
+        SimLink(make_layout("1box_left"), SimConfig(), width=32, height=32).send(Twist(0.1, 0.0, 0.0))
+
+
+def test_latest_frame_is_rgb_uint8_of_the_requested_size(link: SimLink) -> None:
+    frame = link.latest_frame()
+    assert frame is not None and not frame.synthetic
+    assert frame.image.shape == (48, 64, 3) and frame.image.dtype == np.uint8
+    assert frame.image.std() > 1.0, "a rendered scene, not a blank image"
+    link.send_key(np.array([0.0, 0.0, 1.15], np.float32))
+    link.complete_key()
+    assert not np.array_equal(link.latest_frame().image, frame.image), "the view turns with the robot"
+
+
+def test_key_press_moves_one_step_in_the_robot_frame(link: SimLink) -> None:
+    config = link.config
+    step = 1.15 * config.throttle * config.speed_per_unit * config.key_duration_s
+    sent = link.send_key(np.array([1.15, 0.0, 0.0], np.float32))
+    assert sent.linear_x == pytest.approx(1.15 * config.throttle)
+    link.complete_key()
+    assert link.pose().x == pytest.approx(step, abs=0.01)
+    # Turn a quarter turn, then "forward" is the world's +y.
+    link.send(Twist(0.0, 0.0, math.pi / 4))
+    link.advance(2.0)
+    link.stop()
+    link.advance(0.3)
+    assert link.pose().yaw == pytest.approx(math.pi / 2, abs=0.02)
+    before = link.pose()
+    link.send_key(np.array([1.15, 0.0, 0.0], np.float32))
+    link.complete_key()
+    after = link.pose()
+    assert after.y - before.y == pytest.approx(step, abs=0.01)
+    assert after.x == pytest.approx(before.x, abs=0.01)
+
+
+def _wait_for(predicate, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_realtime_mode_moves_with_the_wall_clock() -> None:
+    sim = SimLink(make_layout("1box_left"), SimConfig(), width=32, height=32, realtime=True)
+    sim.connect()
+    try:
+        assert _wait_for(lambda: sim.latest_frame() is not None), "no frame from the real-time sim"
+        first = sim.latest_frame()
+        assert first.image.shape == (32, 32, 3) and first.image.dtype == np.uint8
+        with pytest.raises(RobotLinkError, match="real time"):
+            sim.advance(0.1)
+        sim.send(Twist(-0.3, 0.0, 0.0))
+        assert _wait_for(lambda: sim.pose().x < -0.15), "the base did not move backwards by itself"
+        sim.stop()
+        moved_at = time.monotonic()
+        assert _wait_for(lambda: sim.latest_frame().stamp > moved_at), "no newer frame"
+        assert not np.array_equal(sim.latest_frame().image, first.image), "the view changed as it moved"
+    finally:
+        sim.close()
+    sim.stop()
