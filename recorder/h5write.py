@@ -1,0 +1,107 @@
+"""Turns a journal into a V4 episode file and makes it durable under its final name.
+
+The file is the collector's V4 layout (BGR `images` gzip, `actions`, vlen UTF-8 `action_event_types`,
+its root attributes) plus the additions of DATA_FORMAT.md. Each image chunk is one channel of one frame, and its bytes
+come pre-compressed from the journal through `write_direct_chunk`, so nothing is compressed here. The file is built under a hidden name, fsynced, renamed with `os.replace` and the folder
+fsynced: a final name never carries a partial file. This module never deletes a journal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import h5py
+import numpy as np
+
+from recorder.episode import ACTION_CHUNK_SIZE
+from recorder.journal import JournalFrame, read_planes
+
+SCHEMA_VERSION = "4.1"  # V4 layout + the mvla additions, revision 1
+INSTRUCTION_DTYPE = "S256"
+
+
+def time_period(hour: int) -> str:
+    """The older collector's buckets of the save-time hour."""
+    return ("dawn", "morning", "evening", "night")[hour // 6]
+
+
+def write_episode_file(
+    path: Path,
+    header: dict[str, Any],
+    frames: Sequence[JournalFrame],
+    journal: BinaryIO,
+    *,
+    saved_at: datetime,
+    total_duration: float,
+    recovered: bool,
+) -> None:
+    """Write `frames` (read from `journal`) as a V4 file at `path`, then fsync it."""
+    n = len(frames)
+    height, width = frames[0].height, frames[0].width
+    with h5py.File(path, "w", libver="earliest") as f:
+        images = f.create_dataset(
+            "images",
+            shape=(n, height, width, 3),
+            dtype=np.uint8,
+            chunks=(1, height, width, 1),
+            compression="gzip",
+            compression_opts=int(header["compression_level"]),
+        )
+        for i, frame in enumerate(frames):
+            for channel, plane in enumerate(read_planes(journal, frame)):
+                images.id.write_direct_chunk((i, 0, 0, channel), plane)
+        f.create_dataset(
+            "actions", data=np.array([fr.action for fr in frames], dtype=np.float32), compression="gzip"
+        )
+        f.create_dataset(
+            "action_event_types",
+            data=[fr.event_type for fr in frames],
+            dtype=h5py.string_dtype("utf-8"),
+            compression="gzip",
+        )
+        f.create_dataset("timestamps", data=np.array([fr.timestamp for fr in frames], dtype=np.float64))
+        f.create_dataset(
+            "language_instruction",
+            data=np.array([header["instruction"].encode("utf-8")], dtype=INSTRUCTION_DTYPE),
+        )
+        attrs: dict[str, Any] = {
+            "episode_name": header["name"],
+            "total_duration": float(total_duration),
+            "num_frames": n,
+            "action_chunk_size": ACTION_CHUNK_SIZE,
+            "obstacle_layout_type": header["layout"],
+            "time_period": time_period(saved_at.hour),
+            "collection_datetime": saved_at.isoformat(),
+            "collection_hour": saved_at.hour,
+            "collection_minute": saved_at.minute,
+            "scenario": header["scenario"],
+            "pattern": header["pattern"],
+            "distance": header["distance"],
+            "schema_version": SCHEMA_VERSION,
+            "color_order": "bgr",
+            "collector": header["collector"],
+            "recovered": bool(recovered),
+        }
+        # Unknown robot or camera are left out rather than written as a made-up value.
+        attrs.update({k: header[k] for k in ("robot", "camera") if header.get(k) is not None})
+        for key, value in attrs.items():
+            f.attrs[key] = value
+    fsync_path(path)
+
+
+def publish(built: Path, final: Path) -> None:
+    """Atomically give a complete, fsynced file its final name, and make the rename durable."""
+    os.replace(built, final)
+    fsync_path(final.parent)
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,141 @@
+"""Dataset statistics: episodes per scenario x pattern x distance against the catalogue's targets,
+frame counts and collection time periods, and the side files the older collector keeps.
+
+Counts come from file names, like the older collector's, so `scenario_progress.json` means the same
+to both tools; frame counts and time periods need the file, and a file that cannot be opened is
+counted as unreadable (`mvla dataset check` says why). The side files are replaced atomically. This
+module never modifies an episode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import h5py
+
+from recorder.catalogue import Catalogue
+from recorder.h5write import time_period
+from recorder.naming import parse_episode_name
+
+PERIODS = ("dawn", "morning", "evening", "night")
+PROGRESS_FILE = "scenario_progress.json"
+PERIODS_FILE = "time_period_stats.json"
+
+
+@dataclass
+class EpisodeInfo:
+    path: Path
+    scenario: str | None
+    pattern: str | None
+    distance: str | None
+    frames: int | None  # None when the file cannot be opened
+    period: str | None
+
+
+@dataclass
+class DatasetStats:
+    episodes: list[EpisodeInfo] = field(default_factory=list)
+
+    @property
+    def cells(self) -> Counter[tuple[str, str, str]]:
+        """(scenario, pattern, distance) -> episodes, for names that carry all three."""
+        return Counter(
+            (e.scenario, e.pattern, e.distance)
+            for e in self.episodes
+            if e.scenario and e.pattern and e.distance
+        )
+
+    @property
+    def by_scenario(self) -> Counter[str]:
+        return Counter(e.scenario or "(no scenario in name)" for e in self.episodes)
+
+    @property
+    def unreadable(self) -> list[EpisodeInfo]:
+        return [e for e in self.episodes if e.frames is None]
+
+    @property
+    def frame_counts(self) -> Counter[int]:
+        return Counter(e.frames for e in self.episodes if e.frames is not None)
+
+    @property
+    def periods(self) -> Counter[str]:
+        return Counter(e.period for e in self.episodes if e.period)
+
+
+def episode_files(data_dir: Path) -> list[Path]:
+    """The episode files of a folder (not its subfolders or hidden temporary files), by name."""
+    return sorted(p for p in data_dir.glob("*.h5") if p.is_file())
+
+
+def collect(files: Iterable[Path], on_file: Callable[[Path], None] | None = None) -> DatasetStats:
+    stats = DatasetStats()
+    for path in files:
+        stats.episodes.append(_info(path))
+        if on_file is not None:
+            on_file(path)
+    return stats
+
+
+def _info(path: Path) -> EpisodeInfo:
+    parsed = parse_episode_name(path.name)
+    info = EpisodeInfo(
+        path, *(parsed.scenario, parsed.pattern, parsed.distance) if parsed else (None,) * 3, None, None
+    )
+    if parsed is not None:
+        info.period = time_period(parsed.started.hour)
+    try:
+        with h5py.File(path, "r") as f:
+            images = f["images"] if "images" in f else f["observations/images"]
+            info.frames = int(images.shape[0])
+            period = f.attrs.get("time_period")
+            if period is not None:
+                period = period.decode() if isinstance(period, bytes) else str(period)
+                info.period = period if period in PERIODS else info.period
+    except (OSError, KeyError):
+        info.frames = None  # counted by name, reported as unreadable
+    return info
+
+
+def progress_files(stats: DatasetStats, catalogue: Catalogue, now: datetime) -> dict[str, dict]:
+    """The older collector's `scenario_progress.json` and `time_period_stats.json`, rebuilt."""
+    counts = Counter(e.scenario for e in stats.episodes if e.scenario in catalogue.current_ids)
+    scenario_stats = {s: counts.get(s, 0) for s in catalogue.current_ids}
+    periods = stats.periods
+    stamp = now.isoformat()
+    return {
+        PROGRESS_FILE: {
+            "last_updated": stamp,
+            "scenario_stats": scenario_stats,
+            "total_completed": sum(scenario_stats.values()),
+            "total_target": catalogue.total_target,
+        },
+        PERIODS_FILE: {
+            "last_updated": stamp,
+            "time_period_stats": {p: periods.get(p, 0) for p in PERIODS},
+            "total_completed": sum(periods.values()),
+            "total_target": catalogue.total_target,
+        },
+    }
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write next to `path`, fsync, rename: the older collector never reads half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,83 @@
+"""`mvla dataset check` and `mvla dataset stats` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from recorder_builders import record, v4_file
+
+from recorder import journal
+
+
+def _mvla(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mvla_tui", "dataset", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_check_names_each_problem_and_fails(tmp_path: Path) -> None:
+    good = record(tmp_path, 3)
+    lfs = tmp_path / "episode_20250808_123136_1box_vert_left.h5"
+    lfs.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 9\n")
+    result = _mvla("check", str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    assert "Git LFS pointer" in result.stdout and good.name in result.stdout
+    assert "2 file(s): 1 sound, 1 with problems (1 Git LFS pointer)" in result.stdout
+
+    report = json.loads(_mvla("check", str(tmp_path), "--json").stdout)
+    by_file = {Path(f["file"]).name: f for f in report["files"]}
+    assert by_file[good.name]["problems"] == [] and by_file[good.name]["frames"] == 3
+    assert by_file[good.name]["layout"] == "v4" and by_file[good.name]["scenario"] == "1box_left"
+    assert [p["kind"] for p in by_file[lfs.name]["problems"]] == ["lfs_pointer"]
+    assert report["summary"]["with_problems"] == 1
+
+    lfs.unlink()
+    assert _mvla("check", str(tmp_path)).returncode == 0
+    journal.journal_path(tmp_path, "episode_20251112_131153_1box_hori_left_core_far").write_bytes(b"x")
+    assert _mvla("check", str(tmp_path)).returncode == 0  # a temporary file with no frame is no loss
+    missing = _mvla("check", str(tmp_path / "nope"))
+    assert (
+        missing.returncode == 2 and "Traceback" not in missing.stderr and "no such folder" in missing.stderr
+    )
+
+
+def test_stats_shows_what_is_left_and_keeps_the_collector_files(tmp_path: Path) -> None:
+    record(tmp_path, 4, scenario="1box_left")
+    record(tmp_path, 5, scenario="1box_left")
+    record(tmp_path, 18, scenario="2box_right")
+    v4_file(tmp_path, "episode_20250808_123136_1box_vert_left", 3)
+    (tmp_path / "episode_20251112_010101_1box_hori_right_exception_far.h5").write_text(
+        "version https://git-lfs"
+    )
+    result = _mvla("stats", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "5 episode file(s)" in out
+    assert "2/75" in out  # 1box_left core medium
+    assert "2/250" in out and "248" in out  # 1box_left total and still needed
+    assert "4/1000" in out and "996" in out
+    assert "1box_vert_left 1" in out  # older scenario listed, not counted
+    assert "cannot be opened" in out
+
+    progress = json.loads((tmp_path / "scenario_progress.json").read_text())
+    assert progress["scenario_stats"] == {"1box_left": 2, "1box_right": 1, "2box_left": 0, "2box_right": 1}
+    assert (progress["total_completed"], progress["total_target"]) == (4, 1000)
+    assert "last_updated" in progress
+    periods = json.loads((tmp_path / "time_period_stats.json").read_text())
+    assert set(periods["time_period_stats"]) == {"dawn", "morning", "evening", "night"}
+    assert sum(periods["time_period_stats"].values()) == 5
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # atomic writes leave nothing
+
+
+def test_stats_no_write_and_bad_folder(tmp_path: Path) -> None:
+    record(tmp_path, 3)
+    assert _mvla("stats", str(tmp_path), "--no-write").returncode == 0
+    assert not (tmp_path / "scenario_progress.json").exists()
+    bad = _mvla("stats", str(tmp_path / "missing"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such folder" in bad.stderr
