@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from isal import isal_zlib
 
 from recorder.episode import EVENT_TYPES
 
@@ -32,7 +33,6 @@ JOURNAL_SUFFIX = ".h5.partial"  # `.<name>.h5.partial`: frames as they come
 BUILD_SUFFIX = ".h5.building"  # `.<name>.h5.building`: the HDF5 file during finish()
 _RECORD = struct.Struct("<cII")  # kind, payload length, crc32(payload)
 _FRAME = struct.Struct("<d3fBHH3I")  # timestamp s, action, event code, height, width, plane sizes
-STRATEGIES = {"rle": zlib.Z_RLE, "default": zlib.Z_DEFAULT_STRATEGY}
 _MAX_RECORD = 1 << 30  # a length beyond this is a torn header, not a frame
 
 
@@ -96,14 +96,17 @@ def header_bytes(header: dict[str, Any]) -> bytes:
     return MAGIC + _RECORD.pack(b"H", len(payload), zlib.crc32(payload)) + payload
 
 
-def compress_frame(image_rgb: np.ndarray, level: int, strategy: str) -> tuple[bytes, bytes, bytes]:
-    """The B, G and R planes of an RGB frame as zlib streams. Runs in a worker thread: the plane copy
-    and zlib both release the GIL."""
+def compress_frame(image_rgb: np.ndarray, level: int) -> tuple[bytes, bytes, bytes]:
+    """The B, G and R planes of an RGB frame as zlib streams (what HDF5's gzip filter stores).
+
+    Level 0 stores the planes uncompressed; levels 1-3 use ISA-L's deflate, which is ~6x faster than
+    zlib level 1 on camera frames for about the same size. Runs in a worker thread: the plane copy
+    and both compressors release the GIL."""
     planes = np.ascontiguousarray(image_rgb.transpose(2, 0, 1)[::-1])  # (3, H, W) B, G, R
-    out = []
-    for plane in planes:
-        deflate = zlib.compressobj(level, zlib.DEFLATED, 15, 9, STRATEGIES[strategy])
-        out.append(deflate.compress(memoryview(plane).cast("B")) + deflate.flush())
+    if level == 0:
+        out = [zlib.compress(memoryview(p).cast("B"), 0) for p in planes]
+    else:
+        out = [isal_zlib.compress(memoryview(p).cast("B"), level) for p in planes]
     return out[0], out[1], out[2]
 
 

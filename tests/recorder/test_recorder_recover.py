@@ -42,7 +42,7 @@ def _journal(folder: Path, n: int, tail: bytes = b"") -> Path:
     with open(path, "wb") as f:
         f.write(journal.header_bytes(HEADER))
         for i in range(n):
-            planes = journal.compress_frame(images[i], 1, "rle")
+            planes = journal.compress_frame(images[i], 1)
             event = "start_action" if i else "episode_start"
             f.write(b"".join(journal.frame_parts(planes, 0.4 * i, actions[i], event, *images[i].shape[:2])))
         f.write(tail)
