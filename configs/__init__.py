@@ -102,7 +102,8 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "<config>", pref
 def load(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
     """Load dataclass `cls` from a YAML file, with optional `key=value` overrides."""
     data = apply_overrides(load_yaml(path), overrides or [])
-    return from_dict(cls, data, source=str(path))
+    source = f"{path} with --set {' '.join(overrides)}" if overrides else str(path)
+    return from_dict(cls, data, source=source)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
