@@ -1,0 +1,174 @@
+"""Step-latency benchmark of a `PolicyRuntime`, and the naive full-window recompute to compare with.
+
+Frames are synthetic (random RGB at the model's input resolution, so resizing costs nothing and the
+numbers are the model's); they exist only here. The first steps are warm-up and are not measured:
+at least one window, so every measured step decodes a full window as on the robot. Peak RSS is
+sampled with psutil after every step; CUDA memory is the peak allocated by torch. With
+`--compare naive` both runtimes step in turn on the same frames, so the ratio is fair on a busy
+machine; the memory figures then cover both. This module must
+not import textual or h5py; `mvla bench` (mvla_tui/commands/bench.py) is its command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import psutil
+import torch
+
+from configs import MvlaError
+from policies.base import Policy
+from policies.normalisation import ActionNormalisation
+from policies.runtime import PolicyRuntime, RuntimeConfig
+
+INSTRUCTION = "Navigate around the obstacle on the left side and reach the cup"
+
+
+@dataclass
+class BenchResult:
+    mode: str  # "per-step" (the runtime) or "naive" (whole window recomputed every step)
+    device: str
+    device_name: str
+    precision: str
+    precision_note: str
+    window: int
+    input_size: tuple[int, int]  # (h, w) of the synthetic frames
+    parameters: int
+    warmup: int
+    steps: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    steps_per_s: float
+    peak_rss_mb: float
+    cuda_peak_mb: float | None
+
+
+@dataclass
+class BenchReport:
+    policy: str
+    runs: list[BenchResult]
+    speedup: float | None = None  # naive p50 / per-step p50, when compared
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def input_size(policy: Policy) -> tuple[int, int]:
+    """(h, w) the policy's preprocessing produces, found by preprocessing one small frame."""
+    probe = policy.preprocess(np.zeros((1, 32, 32, 3), np.uint8))
+    return int(probe.shape[-2]), int(probe.shape[-1])
+
+
+def synthetic_frames(size: tuple[int, int], count: int = 8, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def measure(
+    policy: Policy,
+    normalisation: ActionNormalisation,
+    configs: list[RuntimeConfig],
+    steps: int = 100,
+    warmup: int = 10,
+    instruction: str = INSTRUCTION,
+) -> list[BenchResult]:
+    """Run `warmup + steps` steps of one runtime per config on synthetic frames, round-robin (so a
+    change in machine load hits every runtime alike), and summarise the measured steps of each.
+    Memory figures are of the whole process, so with several configs they cover all of them."""
+    runtimes = [PolicyRuntime(policy, normalisation, c) for c in configs]
+    warmup = max(warmup, policy.window)
+    size = input_size(policy)
+    frames = synthetic_frames(size)
+    process = psutil.Process()
+    device = runtimes[0].device
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    for runtime in runtimes:
+        runtime.reset(instruction)
+    peak_rss = process.memory_info().rss
+    latencies = [[] for _ in runtimes]
+    for i in range(warmup + steps):
+        for runtime, measured in zip(runtimes, latencies, strict=True):
+            chunk = runtime.step(frames[i % len(frames)])
+            if chunk.stop:
+                raise MvlaError(f"benchmark step {i}: {chunk.error}")
+            if i >= warmup:
+                measured.append(chunk.latency_ms)
+            peak_rss = max(peak_rss, process.memory_info().rss)
+    cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
+    parameters = sum(p.numel() for p in policy.parameters())
+    results = []
+    for runtime, measured in zip(runtimes, latencies, strict=True):
+        lat = np.asarray(measured)
+        results.append(
+            BenchResult(
+                mode="naive" if runtime.config.naive else "per-step",
+                device=str(runtime.device),
+                device_name=device_name(runtime.device),
+                precision=runtime.precision,
+                precision_note=runtime.precision_note,
+                window=policy.window,
+                input_size=size,
+                parameters=parameters,
+                warmup=warmup,
+                steps=steps,
+                p50_ms=float(np.percentile(lat, 50)),
+                p95_ms=float(np.percentile(lat, 95)),
+                p99_ms=float(np.percentile(lat, 99)),
+                mean_ms=float(lat.mean()),
+                steps_per_s=float(1e3 / lat.mean()),
+                peak_rss_mb=peak_rss / 2**20,
+                cuda_peak_mb=cuda_peak,
+            )
+        )
+    return results
+
+
+def run_benchmark(
+    policy: Policy,
+    normalisation: ActionNormalisation,
+    config: RuntimeConfig,
+    steps: int = 100,
+    warmup: int = 10,
+    compare_naive: bool = False,
+    label: str = "",
+) -> BenchReport:
+    """The per-step runtime, and optionally the naive recompute of the same model for the ratio."""
+    configs = [dataclasses.replace(config, naive=False)]
+    if compare_naive:
+        configs.append(dataclasses.replace(config, naive=True))
+    runs = measure(policy, normalisation, configs, steps, warmup)
+    speedup = runs[1].p50_ms / runs[0].p50_ms if compare_naive else None
+    return BenchReport(policy=label or policy.name, runs=runs, speedup=speedup)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def format_report(report: BenchReport) -> str:
+    lines = [f"policy {report.policy}"]
+    for r in report.runs:
+        note = f" ({r.precision_note})" if r.precision_note else ""
+        cuda = f", CUDA peak {r.cuda_peak_mb:.0f} MiB" if r.cuda_peak_mb is not None else ""
+        lines += [
+            f"{r.mode}: {r.device} [{r.device_name}] {r.precision}{note}; window {r.window}, "
+            f"frames {r.input_size[0]}x{r.input_size[1]}, {r.parameters / 1e6:.2f} M parameters",
+            f"  step latency p50 {r.p50_ms:.2f} ms  p95 {r.p95_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
+            f"({r.steps_per_s:.1f} steps/s over {r.steps} steps after {r.warmup} warm-up)",
+            f"  peak RSS {r.peak_rss_mb:.0f} MiB{cuda}" + (" (process, both runs)" if report.speedup else ""),
+        ]
+    if report.speedup is not None:
+        lines.append(
+            f"per-step runtime is {report.speedup:.2f}x faster than the naive window recompute (p50)"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""The compact policy's text encoder: hashed words and word pairs -> embedding bag -> projection.
+
+Words are hashed with CRC-32 (stable across processes, unlike `hash`) into a fixed number of
+buckets, so there is no vocabulary file or tokenizer to download; word pairs keep some order
+("left side" vs "side left"). Index 0 is padding.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import torch
+from torch import nn
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def hash_tokens(text: str, buckets: int, max_words: int) -> list[int]:
+    """Bucket ids (1..buckets-1) of the lower-cased words and adjacent word pairs of `text`."""
+    words = _WORD.findall(text.lower())[:max_words]
+    grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return [1 + zlib.crc32(g.encode("utf-8")) % (buckets - 1) for g in grams]
+
+
+class HashedTextEncoder(nn.Module):
+    def __init__(self, buckets: int, dim: int, max_words: int) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.max_words = max_words
+        self.embed = nn.Embedding(buckets, dim, padding_idx=0)
+        self.proj = nn.Sequential(nn.Linear(dim, dim), nn.SiLU())
+
+    def tokenize(self, instructions: list[str]) -> torch.Tensor:
+        """(B,) strings -> (B, L) bucket ids, 0-padded, on this module's device."""
+        ids = [hash_tokens(s, self.buckets, self.max_words) or [0] for s in instructions]
+        width = max(len(i) for i in ids)
+        out = torch.zeros(len(ids), width, dtype=torch.long)
+        for row, seq in enumerate(ids):
+            out[row, : len(seq)] = torch.tensor(seq)
+        return out.to(self.embed.weight.device)
+
+    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) bucket ids -> (B, dim): mean of the non-padding embeddings."""
+        mask = (token_ids != 0).unsqueeze(-1).to(self.embed.weight.dtype)  # (B, L, 1)
+        summed = (self.embed(token_ids) * mask).sum(dim=1)  # (B, dim)
+        return self.proj(summed / mask.sum(dim=1).clamp_min(1.0))

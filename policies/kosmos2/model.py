@@ -1,0 +1,123 @@
+"""`Kosmos2Policy`: RoboVLMs' policy-head design on `transformers`' Kosmos-2.
+
+For each frame, the image and the instruction go through Kosmos-2 as the processor lays them out
+(`<s> <image> [64 resampled image features] </image> instruction`), followed by one learnable action
+token; the language model's last hidden state at that token is the frame feature (B, D). The shared
+LSTM head turns a window of frame features into a chunk of future actions. The backbone is frozen,
+adapted with LoRA, or fully fine-tuned (`backbone.mode`); `trainable_state_dict()` is then the head
+and the action token, plus the LoRA adapter, or plus every backbone weight.
+
+`preprocess` resizes the whole frame to the vision tower's square input (a centre crop, as CLIP's
+processor does, would cut off obstacles at the sides of a wide camera image) with an antialiased
+bicubic filter, and normalises with the backbone's own pixel statistics. The instruction encoding
+(token embeddings of the prompt with the action token in place) depends only on the instruction, so
+the runtime computes it once per reset. This module must not import textual or h5py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from policies.base import Policy
+from policies.config import build_head
+from policies.kosmos2.backbone import Backbone, load_backbone
+from policies.kosmos2.config import Kosmos2Config
+from policies.kosmos2.prompt import IMAGE_START, PromptLayout
+
+
+@dataclass(frozen=True)
+class KosmosInstruction:
+    """A batch of encoded prompts, everything but the image: (B, ...) with B = 1 or the frame count."""
+
+    before_image: torch.Tensor  # (B, 2, D) embeddings of `<s> <image>`
+    after_image: torch.Tensor  # (B, S, D) `</image>`, instruction, action token, padding
+    attention_mask: torch.Tensor | None  # (B, 2 + Q + S) when rows are padded, else None
+    action_index: torch.Tensor  # (B,) position of the action token in the full sequence
+
+    def expand(self, n: int) -> KosmosInstruction:
+        if self.before_image.shape[0] == n:
+            return self
+        if self.before_image.shape[0] != 1:
+            raise ValueError(f"{self.before_image.shape[0]} instructions for {n} frames; give 1 or {n}")
+        mask = None if self.attention_mask is None else self.attention_mask.expand(n, -1)
+        return KosmosInstruction(
+            self.before_image.expand(n, -1, -1),
+            self.after_image.expand(n, -1, -1),
+            mask,
+            self.action_index.expand(n),
+        )
+
+
+class Kosmos2Policy(Policy):
+    name = "kosmos2"
+
+    def __init__(self, config: Kosmos2Config) -> None:
+        super().__init__(config)
+        parts: Backbone = load_backbone(config.backbone)
+        self.backbone = parts.model
+        self._mean, self._std = parts.image_mean, parts.image_std
+        self._image_size = self.backbone.config.vision_config.image_size
+        self.prompt = PromptLayout(parts.tokenizer, self.backbone.config.latent_query_num, parts.where)
+        # Zeros, as in RoboVLMs: the token starts as "no content" and learns what to ask for; its
+        # position embedding and the context already make its hidden state informative.
+        self.action_token = nn.Parameter(torch.zeros(self.kosmos_dim))
+        self.head = build_head(config, self.head_in_dim())
+
+    @property
+    def kosmos_dim(self) -> int:
+        return self.backbone.config.text_config.embed_dim
+
+    def head_in_dim(self) -> int:
+        return self.kosmos_dim
+
+    def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """RGB uint8 (..., H, W, 3) -> float32 (..., 3, S, S), normalised; stays on the input's device."""
+        x = torch.as_tensor(frames)
+        if x.dtype != torch.uint8 or x.ndim < 3 or x.shape[-1] != 3:
+            raise ValueError(f"expected RGB uint8 frames (..., H, W, 3), got {x.dtype} {tuple(x.shape)}")
+        lead, (h, w) = x.shape[:-3], x.shape[-3:-1]
+        s = self._image_size
+        x = x.reshape(-1, h, w, 3).permute(0, 3, 1, 2).float()  # (N, 3, H, W) in [0, 255]
+        if (h, w) != (s, s):
+            x = nn.functional.interpolate(x, size=(s, s), mode="bicubic", antialias=True, align_corners=False)
+            x = x.clamp(0.0, 255.0)  # bicubic overshoots at edges
+        mean = torch.tensor(self._mean, device=x.device).view(3, 1, 1)
+        std = torch.tensor(self._std, device=x.device).view(3, 1, 1)
+        x = (x / 255.0 - mean) / std
+        return x.reshape(*lead, 3, s, s)
+
+    def encode_instruction(self, instructions: list[str]) -> KosmosInstruction:
+        embed = self.backbone.get_input_embeddings()
+        prompt = self.prompt.build(instructions, embed.weight.device)
+        tokens = embed(prompt.ids)  # (B, L, D), unscaled: the text model scales inputs_embeds itself
+        slot = torch.arange(tokens.shape[1], device=tokens.device)[None, :] == prompt.action_index[:, None]
+        tokens = torch.where(slot[..., None], self.action_token.to(tokens.dtype), tokens)
+        q = self.prompt.latent_queries
+        return KosmosInstruction(
+            before_image=tokens[:, :IMAGE_START],
+            after_image=tokens[:, IMAGE_START + q :],
+            attention_mask=prompt.attention_mask() if prompt.padded else None,
+            action_index=prompt.action_index,
+        )
+
+    def encode_frame(self, pixels: torch.Tensor, text: KosmosInstruction) -> torch.Tensor:
+        return self.kosmos_features(pixels, text)
+
+    def kosmos_features(self, pixels: torch.Tensor, text: KosmosInstruction) -> torch.Tensor:
+        """(N, 3, S, S) pixels + prompt -> (N, D) hidden state at the action token."""
+        n = pixels.shape[0]
+        text = text.expand(n)
+        dtype = text.after_image.dtype
+        image = self.backbone.get_image_features(pixel_values=pixels.to(dtype), return_dict=True)
+        sequence = torch.cat([text.before_image, image.pooler_output.to(dtype), text.after_image], dim=1)
+        out = self.backbone.text_model(
+            inputs_embeds=sequence, attention_mask=text.attention_mask, use_cache=False, return_dict=True
+        ).last_hidden_state  # (N, L, D)
+        return out[torch.arange(n, device=out.device), text.action_index]  # (N, D)
+
+    def decode_steps(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)  # (B, T, horizon, action_dim)

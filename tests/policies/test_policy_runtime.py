@@ -1,0 +1,151 @@
+"""The per-step runtime as the robot sees it: which action is sent in each chunk-execution mode, limits,
+a stop on non-finite output, and which device and precision it reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from configs import ConfigError
+from policies.compact.model import CompactPolicy
+from policies.normalisation import ActionNormalisation
+from policies.runtime import PolicyRuntime, RuntimeConfig
+from tests.policies.conftest import tiny_compact_config
+
+SCALE = ActionNormalisation((1.15, 1.15, 1.15))
+
+
+def _policy(**changes) -> CompactPolicy:
+    torch.manual_seed(0)
+    return CompactPolicy(dataclasses.replace(tiny_compact_config(None), **changes))
+
+
+def _frames(count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    return [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def _runtime(policy, norm=SCALE, **config) -> PolicyRuntime:
+    runtime = PolicyRuntime(policy, norm, RuntimeConfig(device="cpu", precision="fp32", **config))
+    runtime.reset("go left")
+    return runtime
+
+
+def _set_output(policy: CompactPolicy, value: float) -> None:
+    """Make the head's output constant: tanh(value) on every action value."""
+    last = policy.head.mlp[2]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(value)
+
+
+def test_first_mode_sends_the_first_action_of_each_new_chunk() -> None:
+    runtime = _runtime(_policy())
+    for frame in _frames(6):
+        chunk = runtime.step(frame)
+        assert chunk.fresh
+        np.testing.assert_array_equal(chunk.command, chunk.actions[0])
+
+
+def test_chunk_mode_plays_a_whole_chunk_before_taking_the_next() -> None:
+    policy = _policy()
+    runtime = _runtime(policy, execution="chunk")
+    n = policy.horizon
+    steps = [runtime.step(f) for f in _frames(2 * n + 1)]
+    assert [s.fresh for s in steps] == ([True] + [False] * (n - 1)) * 2 + [True]
+    for i in range(n):
+        np.testing.assert_array_equal(steps[i].command, steps[0].actions[i])
+        np.testing.assert_array_equal(steps[n + i].command, steps[n].actions[i])
+    assert not np.array_equal(steps[0].actions, steps[n].actions)
+
+
+def test_ensemble_mode_averages_overlapping_chunks_with_exponential_weights() -> None:
+    policy = _policy()
+    decay = 0.5
+    reference = _runtime(policy)  # "first" mode: each step's fresh prediction
+    ensemble = _runtime(policy, execution="ensemble", ensemble_decay=decay)
+    predicted = []
+    for step, frame in enumerate(_frames(policy.horizon + 3)):
+        predicted.append(reference.step(frame).actions)
+        got = ensemble.step(frame).command
+        num, den = np.zeros(3), 0.0
+        for born in range(max(0, step - policy.horizon + 1), step + 1):
+            w = math.exp(-decay * (step - born))
+            num += w * predicted[born][step - born]
+            den += w
+        np.testing.assert_allclose(got, num / den, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got, predicted[-1][0])  # older chunks did contribute
+
+
+def test_actions_are_denormalised_then_clamped_to_the_limits() -> None:
+    policy = _policy()
+    _set_output(policy, 3.0)  # tanh(3) = 0.995 -> 9.95 in robot units with scale 10
+    runtime = _runtime(policy, ActionNormalisation((10.0, 10.0, 10.0)), limits=(0.5, 0.3, 0.2))
+    chunk = runtime.step(_frames(1)[0])
+    assert chunk.clamped
+    np.testing.assert_allclose(chunk.command, [0.5, 0.3, 0.2])
+    assert np.all(np.abs(chunk.actions) <= np.array([0.5, 0.3, 0.2], np.float32))
+
+
+def test_scale_maps_normalised_output_to_robot_units() -> None:
+    policy = _policy()
+    _set_output(policy, -0.5)
+    chunk = _runtime(policy, ActionNormalisation((1.0, 0.5, 0.25))).step(_frames(1)[0])
+    np.testing.assert_allclose(chunk.command, np.tanh(-0.5) * np.array([1.0, 0.5, 0.25]), rtol=1e-6)
+    assert not chunk.clamped
+
+
+def test_non_finite_output_stops_and_drops_the_pending_chunk() -> None:
+    policy = _policy()
+    runtime = _runtime(policy, execution="chunk")
+    frames = _frames(4)
+    assert runtime.step(frames[0]).fresh
+    _set_output(policy, float("nan"))
+    bad = runtime.step(frames[1])
+    assert bad.stop and "not finite" in bad.error
+    np.testing.assert_array_equal(bad.command, np.zeros(3))
+    np.testing.assert_array_equal(bad.actions, np.zeros((policy.horizon, 3)))
+    _set_output(policy, 0.1)
+    good = runtime.step(frames[2])
+    assert not good.stop and good.fresh  # a new chunk, not the rest of the one before the fault
+
+
+def test_two_dimensional_policy_never_turns() -> None:
+    policy = _policy(action_dim=2)
+    chunk = _runtime(policy, ActionNormalisation((1.15, 1.15))).step(_frames(1)[0])
+    assert chunk.actions.shape == (policy.horizon, 3)
+    assert np.all(chunk.actions[:, 2] == 0)
+
+
+@pytest.mark.parametrize(
+    ("asked", "used", "note"),
+    [
+        ("auto", "fp32", "CPU default"),
+        ("fp32", "fp32", ""),
+        ("fp16", "fp32", "fp16 is not used"),
+        ("bf16", "bf16", ""),
+    ],
+)
+def test_cpu_precision_is_reported(asked: str, used: str, note: str) -> None:
+    runtime = PolicyRuntime(_policy(), SCALE, RuntimeConfig(device="cpu", precision=asked))
+    assert runtime.precision == used and runtime.device.type == "cpu"
+    assert note in runtime.precision_note and (note or not runtime.precision_note)
+    assert runtime.describe().startswith(f"cpu {used}")
+    runtime.reset("go left")
+    assert np.isfinite(runtime.step(_frames(1)[0]).command).all()
+
+
+def test_step_before_reset_is_refused() -> None:
+    runtime = PolicyRuntime(_policy(), SCALE, RuntimeConfig(device="cpu"))
+    with pytest.raises(RuntimeError, match="reset"):
+        runtime.step(_frames(1)[0])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_cuda_without_a_gpu_is_a_one_line_error() -> None:
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        PolicyRuntime(_policy(), SCALE, RuntimeConfig(device="cuda"))
