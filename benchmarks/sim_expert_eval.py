@@ -1,11 +1,13 @@
 """Success rate of the scripted expert over seeded sim episodes, per scenario (physics only, no rendering).
 
 Usage: python benchmarks/sim_expert_eval.py [--episodes 200] [--seed 0] [--pattern core] [--noise 0]
+       [--set KEY=VALUE ...]
 
 Episodes cycle through all 12 scenario ids x 3 distances (position bias drawn from the seed). Prints
 one row per scenario: episodes, successes, how many of those passed on the instructed side, mean and
-range of key presses, and the reasons of failures. Exits 1 when the success rate is under 98% or a
-success passed on the wrong side.
+range of key presses; then the episode lengths in frames (1 start + presses; the data targets 18)
+and the reasons of failures. Exits 1 when the success rate is under 98% or a success passed on the
+wrong side.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from mvla_tui.sim.collect import plan_episodes, run_episode
 from mvla_tui.sim.config import load_sim_config
@@ -26,9 +28,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pattern", choices=["core", "variant"], default="core")
     parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
 
-    config = load_sim_config()
+    config = load_sim_config(overrides=args.overrides)
     specs = plan_episodes(args.episodes, SCENARIOS, [args.pattern], DISTANCES, args.seed)
     rows: dict[str, list] = defaultdict(list)
     start = time.perf_counter()
@@ -39,6 +42,7 @@ def main() -> int:
 
     print(
         f"scripted expert, pattern {args.pattern}, noise {args.noise}, {len(specs)} episodes, seed {args.seed}"
+        + (f", --set {' '.join(args.overrides)}" if args.overrides else "")
     )
     print(
         f"{'scenario':<17}{'episodes':>9}{'success':>9}{'rate':>8}{'side ok':>9}{'presses':>9}{'min-max':>9}"
@@ -61,6 +65,12 @@ def main() -> int:
         failures += [(s, r) for s, r in runs if not r.result.success]
     rate = succeeded / total
     print(f"{'all':<17}{total:>9}{succeeded:>9}{rate:>8.1%}{side_ok:>9}")
+    frames = Counter(len(r.keys) + 1 for runs in rows.values() for _, r in runs)
+    lengths = sorted(frames.elements())
+    print(
+        f"frames per episode: median {lengths[len(lengths) // 2]}, mean {sum(lengths) / len(lengths):.1f}; "
+        + ", ".join(f"{n}: {c}" for n, c in sorted(frames.items()))
+    )
     print(f"{elapsed:.1f} s ({total / elapsed:.1f} episodes/s, physics only)")
     for spec, rollout in failures:
         print(

@@ -2,8 +2,9 @@
 `mvla dataset check` (layout, frames, scenario and problems of one file).
 
 Each kind of damage has its own name (`PROBLEM_KINDS`), so a user, the training loader and tests can
-tell them apart. Every image chunk is read, which is what finds a file truncated inside its data.
-This module only reports; it never moves, repairs or deletes a file.
+tell them apart. The structure checks are the reader's own (`reader.structure_problems`), and every
+frame is read and, for JPEG files, decoded, so whatever `read_episode` refuses is reported here; a
+truncated chunk shows up too. This module only reports; it never moves, repairs or deletes a file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import numpy as np
 
 from recorder.episode import EVENT_TYPES
 from recorder.naming import parse_episode_name
-from recorder.reader import V5_IMAGES, detect_layout, open_problem
+from recorder.reader import (
+    attr_problems,
+    decode_jpeg,
+    detect_layout,
+    images_key,
+    open_problem,
+    structure_problems,
+)
 
 PROBLEM_KINDS = {
     "not_hdf5": "not HDF5",
@@ -25,12 +33,18 @@ PROBLEM_KINDS = {
     "missing_dataset": "missing dataset",
     "length_mismatch": "length mismatch",
     "bad_shape": "bad shape or dtype",
+    "bad_attribute": "bad attribute",
     "too_short": "too short",
     "all_zero_actions": "all-zero actions",
     "non_finite": "non-finite values",
     "unknown_event_type": "unknown event type",
+    "undecodable_frame": "undecodable JPEG frame",
+    "placeholder_frames": "placeholder frames",
 }
 MIN_FRAMES = 2  # one start frame and at least one action
+# A camera frame always has sensor noise; one whose pixels all lie within this spread is a synthetic
+# placeholder (a flat colour). 2 leaves room for JPEG rounding of a flat image.
+PLACEHOLDER_SPREAD = 2
 
 
 @dataclass(frozen=True)
@@ -74,84 +88,35 @@ def inspect_file(path: Path) -> FileReport:
     try:
         with h5py.File(path, "r") as f:
             _inspect_open(f, report)
-    except OSError as exc:
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         report.problems.append(Problem("truncated", f"reading failed ({str(exc).splitlines()[0]})"))
     return report
 
 
 def _inspect_open(f: h5py.File, report: FileReport) -> None:
     add = report.problems.append
-    for key in ("scenario", "pattern", "distance"):
-        value = f.attrs.get(key)
-        if value is not None:
-            setattr(report, key, value.decode() if isinstance(value, bytes) else str(value))
+    if not attr_problems(f):  # a malformed attribute is reported below and never shown as metadata
+        for key in ("scenario", "pattern", "distance"):
+            value = f.attrs.get(key)
+            if value:
+                setattr(report, key, value.decode() if isinstance(value, bytes) else str(value))
     if report.pattern == "exception":  # the older name of `variant`
         report.pattern = "variant"
+    found = structure_problems(f)
+    for kind, message in found:
+        add(Problem(kind, message))
     report.layout = detect_layout(f)
     if report.layout is None:
-        add(Problem("missing_dataset", f"no `images` (V4) or `{V5_IMAGES}` (V5) dataset"))
         return
-    images_key = "images" if report.layout == "v4" else V5_IMAGES
-    required = [images_key, "actions"] + (["action_event_types"] if report.layout == "v4" else [])
-    missing = [k for k in required if k not in f or not isinstance(f[k], h5py.Dataset)]
-    for key in missing:
-        add(Problem("missing_dataset", f"dataset `{key}` is missing"))
-    if images_key in missing:
-        return
-    images = f[images_key]
-    report.frames = images.shape[0] if images.ndim else 0
-    shapes_ok = _check_shapes(f, report.layout, images, missing, add)
-    lengths = {
-        k: f[k].shape[0] for k in (images_key, "actions", "action_event_types", "timestamps") if _has(f, k)
-    }
-    if len(set(lengths.values())) > 1:
-        add(Problem("length_mismatch", ", ".join(f"{k} has {n}" for k, n in lengths.items())))
-    if report.frames < MIN_FRAMES:
-        add(Problem("too_short", f"{report.frames} frame(s); an episode needs at least {MIN_FRAMES}"))
-    if not shapes_ok:
+    images = f.get(images_key(report.layout))
+    if isinstance(images, h5py.Dataset) and images.ndim >= 1:
+        report.frames = images.shape[0]
+        if report.frames < MIN_FRAMES:
+            add(Problem("too_short", f"{report.frames} frame(s); an episode needs at least {MIN_FRAMES}"))
+    if found:
         return
     _check_values(f, add)
-    _check_images(images, add)
-
-
-def _has(f: h5py.File, key: str) -> bool:
-    return key in f and isinstance(f[key], h5py.Dataset) and f[key].ndim >= 1
-
-
-def _check_shapes(f: h5py.File, layout: str, images: h5py.Dataset, missing: list[str], add) -> bool:
-    ok = True
-    if layout == "v5-jpeg":
-        if images.ndim != 1 or h5py.check_vlen_dtype(images.dtype) != np.dtype(np.uint8):
-            add(
-                Problem(
-                    "bad_shape",
-                    f"JPEG images must be (N,) variable-length uint8, got {images.shape} {images.dtype}",
-                )
-            )
-            ok = False
-    elif images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
-        add(Problem("bad_shape", f"images must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}"))
-        ok = False
-    if "actions" not in missing:
-        actions = f["actions"]
-        if actions.ndim != 2 or actions.shape[1] != 3 or actions.dtype.kind != "f":
-            add(Problem("bad_shape", f"actions must be (N, 3) float, got {actions.shape} {actions.dtype}"))
-            ok = False
-    if _has(f, "action_event_types"):
-        events = f["action_event_types"]
-        if events.ndim != 1 or not (h5py.check_string_dtype(events.dtype) or events.dtype.kind == "S"):
-            add(
-                Problem(
-                    "bad_shape", f"action_event_types must be (N,) strings, got {events.shape} {events.dtype}"
-                )
-            )
-            ok = False
-    if "timestamps" in f:
-        stamps = f["timestamps"]
-        if stamps.ndim != 1 or stamps.dtype.kind != "f":
-            add(Problem("bad_shape", f"timestamps must be (N,) float, got {stamps.shape} {stamps.dtype}"))
-            ok = False
-    return ok and not missing
+    _check_images(images, report.layout == "v5-jpeg", add)
 
 
 def _check_values(f: h5py.File, add) -> None:
@@ -185,11 +150,33 @@ def _check_values(f: h5py.File, add) -> None:
         add(Problem("truncated", f"actions or events unreadable ({str(exc).splitlines()[0]})"))
 
 
-def _check_images(images: h5py.Dataset, add) -> None:
+def _check_images(images: h5py.Dataset, jpeg: bool, add) -> None:
     # One frame at a time: a truncated or corrupt chunk shows up without holding the episode in RAM.
+    placeholders = []
+    first_shape = None
     for i in range(images.shape[0]):
         try:
-            images[i]
+            frame = images[i]
         except OSError as exc:
             add(Problem("truncated", f"frame {i} unreadable ({str(exc).splitlines()[0]})"))
             return
+        if jpeg:
+            frame = decode_jpeg(frame)
+            if frame is None:
+                add(Problem("undecodable_frame", f"frame {i} is not a decodable JPEG"))
+                return
+            first_shape = first_shape or frame.shape
+            if frame.shape != first_shape:
+                add(Problem("bad_shape", f"JPEG frame {i} is {frame.shape}, frame 0 is {first_shape}"))
+                return
+        if frame.size and int(frame.max()) - int(frame.min()) <= PLACEHOLDER_SPREAD:
+            placeholders.append(i)
+    if placeholders:
+        shown = ", ".join(map(str, placeholders[:5])) + (", ..." if len(placeholders) > 5 else "")
+        add(
+            Problem(
+                "placeholder_frames",
+                f"{len(placeholders)} of {images.shape[0]} frame(s) are one flat colour, a stand-in "
+                f"for a missing camera image (frame {shown})",
+            )
+        )

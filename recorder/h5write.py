@@ -1,7 +1,8 @@
 """Turns a journal into a V4 episode file and makes it durable under its final name.
 
 The file is the collector's V4 layout (BGR `images` gzip, `actions`, vlen UTF-8 `action_event_types`,
-its root attributes) plus the additions of DATA_FORMAT.md. Each image chunk is one channel of one frame, and its bytes
+its root attributes) plus the additions of DATA_FORMAT.md and any extra root attributes the caller
+gave the writer. Each image chunk is one channel of one frame, and its bytes
 come pre-compressed from the journal through `write_direct_chunk`, so nothing is compressed here. The file is built under a hidden name, fsynced, renamed with `os.replace` and the folder
 fsynced: a final name never carries a partial file. This module never deletes a journal.
 """
@@ -9,7 +10,7 @@ fsynced: a final name never carries a partial file. This module never deletes a 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,10 +19,52 @@ import h5py
 import numpy as np
 
 from recorder.episode import ACTION_CHUNK_SIZE
+from recorder.errors import RecorderError
 from recorder.journal import JournalFrame, read_planes
 
 SCHEMA_VERSION = "4.1"  # V4 layout + the mvla additions, revision 1
 INSTRUCTION_DTYPE = "S256"
+
+
+# Root attributes `write_episode_file` writes itself; a caller's extra attributes must not reuse them.
+STANDARD_ATTRS = frozenset(
+    {
+        "episode_name",
+        "total_duration",
+        "num_frames",
+        "action_chunk_size",
+        "obstacle_layout_type",
+        "time_period",
+        "collection_datetime",
+        "collection_hour",
+        "collection_minute",
+        "scenario",
+        "pattern",
+        "distance",
+        "schema_version",
+        "color_order",
+        "collector",
+        "recovered",
+        "robot",
+        "camera",
+    }
+)
+
+
+def check_extra_attrs(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """A caller's extra root attributes as a plain dict (it travels in the journal header as JSON);
+    a `RecorderError` for a standard name or a value that is not a str, bool, int or finite float."""
+    for key, value in extra.items():
+        if not isinstance(key, str) or not key or key in STANDARD_ATTRS:
+            raise RecorderError(
+                f"extra root attribute {key!r}: use a non-empty name that is not a standard one"
+            )
+        plain = isinstance(value, (str, bool)) or (isinstance(value, int) and -(2**63) <= value < 2**63)
+        if not (plain or (isinstance(value, float) and np.isfinite(value))):
+            raise RecorderError(
+                f"extra root attribute {key!r}: {value!r} is not a str, bool, int or finite float"
+            )
+    return dict(extra)
 
 
 def time_period(hour: int) -> str:
@@ -88,7 +131,8 @@ def write_episode_file(
         }
         # Unknown robot or camera are left out rather than written as a made-up value.
         attrs.update({k: header[k] for k in ("robot", "camera") if header.get(k) is not None})
-        for key, value in attrs.items():
+        # Journals of older versions have no "extra_attrs"; the standard attributes always win.
+        for key, value in {**header.get("extra_attrs", {}), **attrs}.items():
             f.attrs[key] = value
     fsync_path(path)
 

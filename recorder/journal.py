@@ -91,6 +91,14 @@ def is_locked(path: Path) -> bool:
     return False
 
 
+def starts_like_journal(path: Path) -> bool:
+    """Whether a file begins with the magic line, or is a prefix of it: a recorder killed before its
+    header was written leaves an empty or shorter file. Anything else is somebody else's file."""
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC))
+    return MAGIC.startswith(head)
+
+
 def header_bytes(header: dict[str, Any]) -> bytes:
     payload = json.dumps(header, sort_keys=True).encode("utf-8")
     return MAGIC + _RECORD.pack(b"H", len(payload), zlib.crc32(payload)) + payload

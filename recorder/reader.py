@@ -1,11 +1,16 @@
-"""`read_episode(path) -> Episode` for every layout of DATA_FORMAT.md, and the layout detection that
-`recorder.check` shares.
+"""`read_episode(path) -> Episode` for every layout of DATA_FORMAT.md, and the layout and structure
+checks that `recorder.check` shares, so that `check` reports whatever the reader refuses.
 
 V4 (`images` BGR, or in the order its `color_order` attribute names), V5 raw (`observations/images`
 RGB) and V5 JPEG (one encoded frame per row; OpenCV is imported only for those). Frames come back RGB,
 actions float32 (N, 3), event types `str`; scenario, pattern and distance come from the attributes
-or, failing those, the file name. Damaged files raise `RecorderError` with the file and the reason;
-this module never repairs or rewrites anything.
+or, failing those, the file name. Anything else -- a group where a dataset belongs, integer actions or
+event types, an event type outside EVENT_TYPES, timestamps of another length, a non-string
+instruction or metadata attribute -- raises `EpisodeFileError` naming the file and the dataset or
+attribute. Accepted variants, all found in the collectors' files: event types as variable-length
+UTF-8 or fixed-length bytes, `language_instruction` as (1,) fixed-length bytes or UTF-8 string.
+Damage that leaves the data readable (too short, all-zero or non-finite actions, placeholder frames)
+is returned as it is; `check` names it. This module never repairs or rewrites anything.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recorder.episode import Episode, EpisodeMeta
-from recorder.errors import RecorderError
+from recorder.episode import EVENT_TYPES, Episode, EpisodeMeta
+from recorder.errors import EpisodeFileError
 from recorder.naming import parse_episode_name
 
 LFS_PREFIX = b"version https://git-lfs"
 V5_IMAGES = "observations/images"
+STRING_ATTRS = ("scenario", "pattern", "distance", "robot", "camera", "collector", "color_order")
+COLOR_ORDERS = ("bgr", "rgb")
+
+Found = tuple[str, str]  # (problem kind of recorder.check, message)
 
 
 def detect_layout(f: h5py.File) -> str | None:
@@ -33,7 +42,11 @@ def detect_layout(f: h5py.File) -> str | None:
     return None
 
 
-def open_problem(path: Path) -> tuple[str, str] | None:
+def images_key(layout: str) -> str:
+    return "images" if layout == "v4" else V5_IMAGES
+
+
+def open_problem(path: Path) -> Found | None:
     """Why `path` cannot be opened as HDF5: (kind, message), or None when it opens."""
     try:
         with open(path, "rb") as f:
@@ -57,55 +70,131 @@ def open_problem(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def structure_problems(f: h5py.File) -> list[Found]:
+    """Every problem of layout, dataset types, shapes, dtypes, lengths and metadata attributes; reads
+    no image and no action value. An empty list means `read_episode` can read the file's structure."""
+    found = attr_problems(f)
+    layout = detect_layout(f)
+    if layout is None:
+        return [*found, ("missing_dataset", f"no `images` (V4) or `{V5_IMAGES}` (V5) dataset")]
+    required = [images_key(layout), "actions"] + (["action_event_types"] if layout == "v4" else [])
+    optional = ["timestamps", "language_instruction"] + ([] if layout == "v4" else ["action_event_types"])
+    datasets: dict[str, h5py.Dataset] = {}
+    for key in required + optional:
+        if key not in f:
+            if key in required:
+                found.append(("missing_dataset", f"dataset `{key}` is missing"))
+            continue
+        obj = f[key]
+        if not isinstance(obj, h5py.Dataset):
+            found.append(("missing_dataset", f"`{key}` is a {type(obj).__name__.lower()}, not a dataset"))
+            continue
+        shape_problem = _shape_problem(key, obj, layout)
+        if shape_problem:
+            found.append(("bad_shape", shape_problem))
+        else:
+            datasets[key] = obj
+    lengths = {k: d.shape[0] for k, d in datasets.items() if k != "language_instruction"}
+    if len(set(lengths.values())) > 1:
+        found.append(("length_mismatch", ", ".join(f"{k} has {n}" for k, n in lengths.items())))
+    return found
+
+
+def attr_problems(f: h5py.File) -> list[Found]:
+    """Metadata attributes that are there but are no single string (or an unknown colour order)."""
+    found = []
+    for key in STRING_ATTRS:
+        if key not in f.attrs:
+            continue
+        value = f.attrs[key]
+        if not isinstance(value, (str, bytes, np.str_, np.bytes_)):
+            kind = f"array {np.shape(value)}" if isinstance(value, np.ndarray) else type(value).__name__
+            found.append(("bad_attribute", f"attribute `{key}` must be a string, got {kind}"))
+        elif key == "color_order" and _attr_str(value).lower() not in COLOR_ORDERS:
+            found.append(
+                ("bad_attribute", f"attribute `color_order` is {_attr_str(value)!r}; expected bgr or rgb")
+            )
+    return found
+
+
+def _shape_problem(key: str, d: h5py.Dataset, layout: str) -> str | None:
+    if key in ("images", V5_IMAGES) and layout == "v5-jpeg":
+        bad, want = (
+            d.ndim != 1 or h5py.check_vlen_dtype(d.dtype) != np.dtype(np.uint8),
+            "(N,) variable-length uint8",
+        )
+    elif key in ("images", V5_IMAGES):
+        bad, want = d.ndim != 4 or d.shape[3] != 3 or d.dtype != np.uint8, "(N, H, W, 3) uint8"
+    elif key == "actions":
+        # Integer actions are refused, not cast: the collectors only ever wrote float32.
+        bad, want = d.ndim != 2 or d.shape[1] != 3 or d.dtype.kind != "f", "(N, 3) float"
+    elif key == "action_event_types":
+        bad, want = d.ndim != 1 or not _is_string(d.dtype), "(N,) strings"
+    elif key == "timestamps":
+        bad, want = d.ndim != 1 or d.dtype.kind != "f", "(N,) float"
+    else:  # language_instruction
+        bad, want = d.shape != (1,) or not _is_string(d.dtype), "(1,) string"
+    return f"`{key}` must be {want}, got {d.shape} {d.dtype}" if bad else None
+
+
+def _is_string(dtype: np.dtype) -> bool:
+    return h5py.check_string_dtype(dtype) is not None or dtype.kind == "S"
+
+
+def decode_jpeg(row: np.ndarray) -> np.ndarray | None:
+    """One JPEG row as RGB uint8 (H, W, 3), or None when it does not decode."""
+    import cv2  # only JPEG episodes need OpenCV
+
+    bgr = cv2.imdecode(np.asarray(row, dtype=np.uint8), cv2.IMREAD_COLOR)
+    return None if bgr is None else np.ascontiguousarray(bgr[:, :, ::-1])
+
+
 def read_episode(path: str | Path) -> Episode:
-    """Read one episode file of any known layout; a damaged file raises `RecorderError`."""
+    """Read one episode file of any known layout; a damaged or malformed file raises
+    `EpisodeFileError` (a `RecorderError`)."""
     path = Path(path)
     problem = open_problem(path)
     if problem is not None:
-        raise RecorderError(f"{path}: {problem[1]}")
+        raise EpisodeFileError(path, *problem)
     try:
         with h5py.File(path, "r") as f:
             return _read(path, f)
     except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise RecorderError(
-            f"{path}: truncated or unreadable data ({_first_line(exc)}); run `mvla dataset check`"
+        raise EpisodeFileError(
+            path, "truncated", f"truncated or unreadable data ({_first_line(exc)}); run `mvla dataset check`"
         ) from None
 
 
 def _read(path: Path, f: h5py.File) -> Episode:
+    found = structure_problems(f)
+    if found:
+        raise EpisodeFileError(path, *found[0])
     layout = detect_layout(f)
-    if layout is None:
-        raise RecorderError(f"{path}: no `images` or `{V5_IMAGES}` dataset; not an episode file")
-    if "actions" not in f:
-        raise RecorderError(f"{path}: dataset `actions` is missing")
+    assert layout is not None  # structure_problems reports a file without images
     attrs = {k: _plain(v) for k, v in f.attrs.items()}
-    if layout == "v4":
-        images = _raw_images(path, f["images"])
-        if str(attrs.get("color_order", "bgr")).lower() == "bgr":
-            _swap_red_blue(images)
-        events = [_attr_str(e) for e in f["action_event_types"][()]] if "action_event_types" in f else None
-    elif layout == "v5-raw":
-        images = _raw_images(path, f[V5_IMAGES])
-        events = None
+    if layout == "v5-jpeg":
+        images = _decode_all(path, f[V5_IMAGES])
     else:
-        images = _decode_jpeg(path, f[V5_IMAGES])
-        events = None
-    actions = np.asarray(f["actions"][()], dtype=np.float32)
-    if actions.ndim != 2 or actions.shape[1] != 3:
-        raise RecorderError(f"{path}: actions have shape {actions.shape}, expected (N, 3)")
-    if events is None:
+        images = f[images_key(layout)][()]
+        if layout == "v4" and str(attrs.get("color_order", "bgr")).lower() == "bgr":
+            images = np.ascontiguousarray(images[..., ::-1])
+    actions = f["actions"][()].astype(np.float32, copy=False)
+    if "action_event_types" in f:
+        events = [_attr_str(e) for e in f["action_event_types"][()]]
+        unknown = sorted({e for e in events if e not in EVENT_TYPES})
+        if unknown:
+            raise EpisodeFileError(
+                path,
+                "unknown_event_type",
+                f"`action_event_types` holds {', '.join(map(repr, unknown))}; known: {', '.join(EVENT_TYPES)}",
+            )
+    else:
         # V5 files have no event types: frame 0 is where the episode starts, every later one an action.
         events = ["episode_start"] + ["start_action"] * (len(actions) - 1) if len(actions) else []
-    timestamps = np.asarray(f["timestamps"][()], dtype=np.float64) if "timestamps" in f else None
-    if not (len(images) == len(actions) == len(events)):
-        raise RecorderError(
-            f"{path}: {len(images)} images, {len(actions)} actions and {len(events)} event types; "
-            "the lengths must match"
-        )
+    timestamps = f["timestamps"][()].astype(np.float64, copy=False) if "timestamps" in f else None
     instruction = None
     if "language_instruction" in f:
-        raw = f["language_instruction"][()]
-        instruction = _attr_str(raw[0] if np.ndim(raw) else raw) or None
+        instruction = _attr_str(f["language_instruction"][0]) or None
     return Episode(
         path=path,
         layout=layout,
@@ -139,31 +228,21 @@ def meta_from(path: Path, attrs: dict[str, Any], instruction: str | None) -> Epi
     )
 
 
-def _raw_images(path: Path, dataset: h5py.Dataset) -> np.ndarray:
-    if dataset.ndim != 4 or dataset.shape[3] != 3 or dataset.dtype != np.uint8:
-        raise RecorderError(
-            f"{path}: images are {dataset.shape} {dataset.dtype}, expected (N, H, W, 3) uint8"
-        )
-    return dataset[()]
-
-
-def _swap_red_blue(images: np.ndarray) -> None:
-    """BGR -> RGB in place, frame by frame: ~25x faster than a strided numpy copy of the episode."""
-    import cv2
-
-    for frame in images:
-        cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=frame)
-
-
-def _decode_jpeg(path: Path, dataset: h5py.Dataset) -> np.ndarray:
-    import cv2  # only JPEG episodes need OpenCV
-
+def _decode_all(path: Path, dataset: h5py.Dataset) -> np.ndarray:
     frames = []
     for i, row in enumerate(dataset):
-        bgr = cv2.imdecode(np.asarray(row, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise RecorderError(f"{path}: frame {i} of {V5_IMAGES} is not a decodable JPEG")
-        frames.append(bgr[:, :, ::-1])
+        frame = decode_jpeg(row)
+        if frame is None:
+            raise EpisodeFileError(
+                path, "undecodable_frame", f"frame {i} of `{V5_IMAGES}` is not a decodable JPEG"
+            )
+        if frames and frame.shape != frames[0].shape:
+            raise EpisodeFileError(
+                path,
+                "bad_shape",
+                f"frame {i} of `{V5_IMAGES}` is {frame.shape}, frame 0 is {frames[0].shape}",
+            )
+        frames.append(frame)
     return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), dtype=np.uint8)
 
 

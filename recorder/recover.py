@@ -4,7 +4,9 @@ A journal (`.<name>.h5.partial`) becomes a proper episode of every frame whose r
 marked `recovered`; a torn tail is dropped. A journal whose final file exists is left over from a
 crash just after the rename and is only removed. A half-built HDF5 file (`.<name>.h5.building`) is
 never salvaged: the journal beside it holds the same frames. A journal still locked by a running
-recorder is never touched. This module asks nothing; the command decides and reports.
+recorder is never touched, and neither is a `.<name>.h5.partial` that is not a journal at all
+(`NOT_JOURNAL`) unless it is explicitly discarded. This module asks nothing; the command decides
+and reports.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from recorder import h5write, journal
 from recorder.errors import RecorderError
 
 SALVAGE, ALREADY_SAVED, NOTHING, IN_USE = "salvage", "already saved", "nothing to salvage", "in use"
+NOT_JOURNAL = "not a journal"
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Leftover:
             return "already saved under its final name; the temporary file is stale"
         if self.state == IN_USE:
             return "being recorded right now; left alone"
+        if self.state == NOT_JOURNAL:
+            return "not a journal (not written by mvla); left alone unless discarded"
         return "no complete frame"
 
 
@@ -70,6 +75,13 @@ def _assess(leftover: Leftover) -> None:
     if journal.is_locked(leftover.journal):
         leftover.state = IN_USE
         return
+    try:
+        ours = journal.starts_like_journal(leftover.journal)
+    except OSError:
+        ours = False  # unreadable: certainly not something salvage could use or may delete
+    if not ours:
+        leftover.state = NOT_JOURNAL
+        return
     if leftover.final.exists():
         leftover.state = ALREADY_SAVED
         return
@@ -85,6 +97,8 @@ def salvage(leftover: Leftover, now: Callable[[], datetime] = datetime.now) -> P
     _assess(leftover)
     if leftover.state == IN_USE:
         raise RecorderError(f"{leftover.journal}: still being recorded by a running recorder; stop it first")
+    if leftover.state == NOT_JOURNAL:
+        return None  # somebody else's file: only an explicit discard() removes it
     if leftover.state != SALVAGE or leftover.journal is None:
         discard(leftover)
         return None

@@ -1,10 +1,12 @@
 """Dataset statistics: episodes per scenario x pattern x distance against the catalogue's targets,
 frame counts and collection time periods, and the side files the older collector keeps.
 
-Counts come from file names, like the older collector's, so `scenario_progress.json` means the same
-to both tools; frame counts and time periods need the file, and a file that cannot be opened is
-counted as unreadable (`mvla dataset check` says why). The side files are replaced atomically. This
-module never modifies an episode.
+Scenario, pattern and distance come from a file's root attributes when it has them (opening only
+the attributes and the image shape is cheap), else from its name. A file that cannot be opened as an
+episode (Git LFS pointer, truncated, no image dataset, malformed attributes) is counted as
+unreadable and nowhere else -- not as a collected episode; `mvla dataset check` says why.
+`scenario_progress.json` keeps the older collector's format. The side files are replaced atomically.
+This module never modifies an episode.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from datetime import datetime
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from recorder.catalogue import Catalogue
 from recorder.h5write import time_period
 from recorder.naming import parse_episode_name
+from recorder.reader import attr_problems, detect_layout, images_key
 
 PERIODS = ("dawn", "morning", "evening", "night")
 PROGRESS_FILE = "scenario_progress.json"
@@ -44,29 +48,34 @@ class DatasetStats:
     episodes: list[EpisodeInfo] = field(default_factory=list)
 
     @property
-    def cells(self) -> Counter[tuple[str, str, str]]:
-        """(scenario, pattern, distance) -> episodes, for names that carry all three."""
-        return Counter(
-            (e.scenario, e.pattern, e.distance)
-            for e in self.episodes
-            if e.scenario and e.pattern and e.distance
-        )
-
-    @property
-    def by_scenario(self) -> Counter[str]:
-        return Counter(e.scenario or "(no scenario in name)" for e in self.episodes)
+    def readable(self) -> list[EpisodeInfo]:
+        """The collected episodes: every file that opens as one."""
+        return [e for e in self.episodes if e.frames is not None]
 
     @property
     def unreadable(self) -> list[EpisodeInfo]:
         return [e for e in self.episodes if e.frames is None]
 
     @property
+    def cells(self) -> Counter[tuple[str, str, str]]:
+        """(scenario, pattern, distance) -> episodes, for those that carry all three."""
+        return Counter(
+            (e.scenario, e.pattern, e.distance)
+            for e in self.readable
+            if e.scenario and e.pattern and e.distance
+        )
+
+    @property
+    def by_scenario(self) -> Counter[str]:
+        return Counter(e.scenario or "(no scenario)" for e in self.readable)
+
+    @property
     def frame_counts(self) -> Counter[int]:
-        return Counter(e.frames for e in self.episodes if e.frames is not None)
+        return Counter(e.frames for e in self.readable if e.frames is not None)
 
     @property
     def periods(self) -> Counter[str]:
-        return Counter(e.period for e in self.episodes if e.period)
+        return Counter(e.period for e in self.readable if e.period)
 
 
 def episode_files(data_dir: Path) -> list[Path]:
@@ -92,20 +101,31 @@ def _info(path: Path) -> EpisodeInfo:
         info.period = time_period(parsed.started.hour)
     try:
         with h5py.File(path, "r") as f:
-            images = f["images"] if "images" in f else f["observations/images"]
+            layout = detect_layout(f)
+            images = f.get(images_key(layout)) if layout else None
+            if not isinstance(images, h5py.Dataset) or images.ndim < 1 or attr_problems(f):
+                return info  # frames stay None: unreadable
+            for key in ("scenario", "pattern", "distance"):
+                value = _text(f.attrs.get(key))
+                if value:
+                    setattr(info, key, "variant" if value == "exception" else value)
+            period = _text(f.attrs.get("time_period"))
+            info.period = period if period in PERIODS else info.period
             info.frames = int(images.shape[0])
-            period = f.attrs.get("time_period")
-            if period is not None:
-                period = period.decode() if isinstance(period, bytes) else str(period)
-                info.period = period if period in PERIODS else info.period
-    except (OSError, KeyError):
-        info.frames = None  # counted by name, reported as unreadable
+    except (OSError, KeyError, ValueError, TypeError):
+        info.frames = None  # an LFS pointer, a truncated file: unreadable, not collected
     return info
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
 
 
 def progress_files(stats: DatasetStats, catalogue: Catalogue, now: datetime) -> dict[str, dict]:
     """The older collector's `scenario_progress.json` and `time_period_stats.json`, rebuilt."""
-    counts = Counter(e.scenario for e in stats.episodes if e.scenario in catalogue.current_ids)
+    counts = Counter(e.scenario for e in stats.readable if e.scenario in catalogue.current_ids)
     scenario_stats = {s: counts.get(s, 0) for s in catalogue.current_ids}
     periods = stats.periods
     stamp = now.isoformat()

@@ -5,7 +5,9 @@ pool that splits it into B, G, R planes and deflates them (both release the GIL,
 in parallel); one journal thread writes the compressed frames in order into `.<name>.h5.partial`
 beside the target. `finish()` drains the queue, builds the HDF5 file from the journal without
 compressing again, fsyncs and renames it atomically, then removes the journal. A process that dies
-mid-episode leaves only the journal, which `recorder.recover` turns into an episode marked recovered.
+mid-episode leaves only the journal, which `recorder.recover` turns into an episode marked recovered;
+so does a full disk in `finish()`, which removes only the half-built file. A write error while
+recording aborts the episode.
 
 The caller never waits on compression: when half of `max_pending` frames are still queued (the CPU
 is busy with something else), new frames are stored uncompressed (deflate level 0, still a valid gzip
@@ -19,11 +21,12 @@ cache), not a power cut. The writer never shows anything to the user and never t
 from __future__ import annotations
 
 import errno
+import math
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from importlib import metadata
@@ -60,6 +63,7 @@ class EpisodeWriter:
         meta: EpisodeMeta,
         *,
         catalogue: Catalogue | None = None,
+        extra_attrs: Mapping[str, str | int | float | bool] | None = None,
         compression_level: int = 1,
         workers: int | None = None,
         max_pending: int = 32,
@@ -82,6 +86,7 @@ class EpisodeWriter:
         instruction = meta.instruction or catalogue.default_instruction(meta.scenario or "")
         if len(instruction.encode("utf-8")) > int(h5write.INSTRUCTION_DTYPE[1:]):
             raise RecorderError(f"instruction longer than {h5write.INSTRUCTION_DTYPE[1:]} bytes; shorten it")
+        extra = h5write.check_extra_attrs(extra_attrs or {})
         self.name, self._fd = self._claim(meta, started, catalogue)
         self.journal = journal.journal_path(self.data_dir, self.name)
         self.path = self.data_dir / f"{self.name}.h5"
@@ -98,6 +103,8 @@ class EpisodeWriter:
             "started": started.isoformat(),
             "compression_level": compression_level,
             "color_order": "bgr",
+            # Root attributes of the caller's own (e.g. the sim's expert outcome), also kept on salvage.
+            "extra_attrs": extra,
         }
         self._t0 = clock()
         self._frames: list[journal.JournalFrame] = []
@@ -161,6 +168,12 @@ class EpisodeWriter:
         if timestamp is None:
             timestamp = self._clock() - self._t0
         else:
+            try:
+                timestamp = float(timestamp)
+            except (TypeError, ValueError):
+                raise RecorderError(f"timestamp must be a number of seconds, got {timestamp!r}") from None
+            if not math.isfinite(timestamp):  # check() would call the file non_finite
+                raise RecorderError(f"timestamp must be a finite number of seconds, got {timestamp}")
             self._caller_clock = True
         # The copy (a plain memcpy) is what makes the caller free to reuse its buffer at once.
         image = np.array(image_rgb, order="C", copy=True)
@@ -205,8 +218,12 @@ class EpisodeWriter:
                 )
             h5write.publish(build, self.path)
         except OSError as exc:
-            self.abort()
-            raise self._disk_error(exc) from None
+            # Every frame is safe in the journal; only the half-built file goes (rebuilding it needs
+            # the same space again, so a full disk most likely strikes here).
+            self._closed = True
+            self._close_fd()
+            build.unlink(missing_ok=True)
+            raise self._finish_error(exc) from None
         self._closed = True
         self._close_fd()
         # The episode is safe now; a journal left here by a crash is recognised as already saved.
@@ -327,6 +344,14 @@ class EpisodeWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def _finish_error(self, exc: OSError) -> RecorderError:
+        reason = "disk full" if exc.errno == errno.ENOSPC else f"cannot write ({exc.strerror or exc})"
+        return RecorderError(
+            f"{reason} in {self.data_dir} while saving episode {self.name}: all {len(self._frames)} "
+            f"frame(s) are kept in its temporary file; free some space, then run "
+            f"`mvla dataset recover {self.data_dir}`"
+        )
 
     def _disk_error(self, exc: OSError) -> RecorderError:
         if exc.errno == errno.ENOSPC:

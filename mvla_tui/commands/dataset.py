@@ -53,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="salvage recordings interrupted by a crash",
         description="Turn each temporary file left by a crash into an episode marked recovered "
         "(every complete frame), or delete it with --discard. Shows the plan first; asks for "
-        "confirmation only on a terminal.",
+        "confirmation on a terminal, and without one changes nothing unless -y is given. A file "
+        "with a temporary name that is not a journal is left alone unless --discard is given.",
     )
     recover.add_argument("path", type=Path, metavar="DIR", help="data folder")
     recover.add_argument("--discard", action="store_true", help="delete the temporary files instead")
@@ -71,6 +72,14 @@ def _check(args: argparse.Namespace) -> int:
     path: Path = args.path
     if path.is_dir():
         files, leftovers = episode_files(path), find_leftovers(path)
+        if not files:
+            salvageable = sum(lo.state == SALVAGE for lo in leftovers)
+            hint = (
+                f"{salvageable} unfinished recording(s) here: run `mvla dataset recover {path}`"
+                if salvageable
+                else "pass the folder that holds the episode files"
+            )
+            raise RecorderError(f"{path}: no episode files (*.h5) in this folder; {hint}")
     elif path.is_file():
         files, leftovers = [path], []
     else:
@@ -158,7 +167,11 @@ def _stats(args: argparse.Namespace) -> int:
     files = episode_files(path)
     stats = _collect_with_progress(files, collect)
     console = _console()
-    console.print(f"[bold]{escape(str(path))}[/]: {len(files)} episode file(s)")
+    bad = len(stats.unreadable)
+    console.print(
+        f"[bold]{escape(str(path))}[/]: {len(files)} episode file(s)"
+        + (f", [red]{bad} unreadable[/] (not counted)" if bad else "")
+    )
 
     cells = stats.cells
     table = Table(
@@ -208,7 +221,8 @@ def _stats(args: argparse.Namespace) -> int:
 
     if stats.unreadable:
         console.print(
-            f"[red]{len(stats.unreadable)} file(s) cannot be opened[/] (counted by name above); "
+            f"[red]{bad} file(s) cannot be read as episodes[/] (Git LFS pointer, truncated or "
+            "malformed) and are not counted above; "
             f"see: mvla dataset check {escape(str(path))}"
         )
     unfinished = [lo for lo in find_leftovers(path) if lo.state == SALVAGE]
@@ -232,16 +246,25 @@ def _recover(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from recorder.errors import RecorderError
-    from recorder.recover import ALREADY_SAVED, IN_USE, SALVAGE, discard, find_leftovers, salvage
+    from recorder.recover import (
+        ALREADY_SAVED,
+        IN_USE,
+        NOT_JOURNAL,
+        SALVAGE,
+        discard,
+        find_leftovers,
+        salvage,
+    )
 
     path: Path = args.path
     if not path.is_dir():
         raise RecorderError(f"{path}: no such folder")
     console = _console()
-    leftovers = [lo for lo in find_leftovers(path) if lo.state != IN_USE]
-    busy = [lo for lo in find_leftovers(path) if lo.state == IN_USE]
-    for lo in busy:
-        console.print(f"[dim]{escape(lo.name)}: being recorded right now; left alone[/]")
+    found = find_leftovers(path)
+    leftovers = [lo for lo in found if lo.state != IN_USE]
+    for lo in found:
+        if lo.state == IN_USE:
+            console.print(f"[dim]{escape(lo.name)}: being recorded right now; left alone[/]")
     if not leftovers:
         console.print(f"No unfinished recordings in {escape(str(path))}.")
         return 0
@@ -253,25 +276,39 @@ def _recover(args: argparse.Namespace) -> int:
             plan = f"[green]save as {escape(lo.name)}.h5 (recovered)[/]"
         elif lo.state == ALREADY_SAVED:
             plan = "remove the stale temporary file"
+        elif lo.state == NOT_JOURNAL:
+            plan = "leave it (delete it with --discard)"
         else:
             plan = "remove (nothing to salvage)"
         console.print(f"  {escape(lo.name)}: {lo.describe()} -> {plan}")
-    if args.dry_run:
+    # Files that are not journals are only ever touched by an explicit --discard.
+    todo = leftovers if args.discard else [lo for lo in leftovers if lo.state != NOT_JOURNAL]
+    if args.dry_run or not todo:
         return 0
-    # Ask only a person at a terminal; scripts and pipes get the plan above and go ahead.
-    if not args.yes and sys.stdin.isatty() and sys.stdout.isatty():
+    if not args.yes:
+        # Deleting needs a yes: from a person at a terminal, or -y from a script.
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            again = f"mvla dataset recover {path}{' --discard' if args.discard else ''} -y"
+            console.print(
+                f"Nothing changed: no terminal to confirm on; run `{escape(again)}` to do the above."
+            )
+            return 1
         answer = input("Proceed? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             console.print("Nothing changed.")
             return 1
     saved = 0
-    for lo in leftovers:
+    for lo in todo:
         if args.discard:
             discard(lo)
         elif salvage(lo) is not None:
             saved += 1
-    done = f"deleted {len(leftovers)}" if args.discard else f"saved {saved} recovered episode(s)"
-    console.print(f"Done: {done}; temporary files removed.")
+    done = f"deleted {len(todo)}" if args.discard else f"saved {saved} recovered episode(s)"
+    kept = len(leftovers) - len(todo)
+    console.print(
+        f"Done: {done}; temporary files removed"
+        + (f"; {kept} file(s) that are not journals left." if kept else ".")
+    )
     return 0
 
 

@@ -16,6 +16,18 @@ from configs import ConfigError
 
 _DISTANCES = ("close", "medium", "far")
 _PATTERNS = ("core", "variant")
+_MAX_SEED = 2**32 - 1  # episode seeds derived from it stay well inside the int64 file attribute
+
+
+def _seed(text: str) -> int:
+    """argparse type of `--seed`: numpy's generators take only non-negative seeds."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= _MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be 0..{_MAX_SEED}, got {value}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Drive the scripted expert through seeded sim layouts and write each successful "
         "episode into DIR through the recorder (frame 0 episode_start, then one start_action frame per "
         "key). Episodes cycle through every scenario x distance x pattern you select; the position "
-        "bias is drawn from the seed. Failed expert episodes are counted and not saved.",
+        "bias is drawn from the seed. Every file records the expert's verdict in its root attributes "
+        "(sim_success, sim_failure, sim_seed, sim_bias, sim_noise). Failed expert episodes are counted and "
+        "not saved unless --keep-failed.",
     )
     collect.add_argument("--episodes", type=int, required=True, metavar="N", help="episodes to run")
     collect.add_argument(
@@ -48,13 +62,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--distance", nargs="+", choices=_DISTANCES, default=list(_DISTANCES), help="default all"
     )
     collect.add_argument(
-        "--seed", type=int, default=0, help="base seed; episode i uses a seed derived from it"
+        "--seed", type=_seed, default=0, help="base seed (0..2**32-1); episode i uses a seed derived from it"
     )
     collect.add_argument("--size", metavar="WxH", help="camera size (default from the sim config, 1280x720)")
     collect.add_argument(
         "--noise", type=float, default=0.0, metavar="P", help="probability of a random wrong key per press"
     )
-    collect.add_argument("--keep-failed", action="store_true", help="also save episodes the expert failed")
+    collect.add_argument(
+        "--keep-failed",
+        action="store_true",
+        help="also save episodes the expert failed (marked by the root attributes sim_success=false and "
+        "sim_failure, the reason)",
+    )
     collect.add_argument(
         "--config", type=Path, metavar="FILE", help="sim config YAML (default: the packaged one)"
     )
@@ -84,6 +103,9 @@ def run_collect(args: argparse.Namespace) -> int:
         catalogue.get(scenario)  # an unknown id is a one-line error listing the known ones
     config = load_sim_config(args.config, args.overrides)
     width, height = parse_size(args.size) if args.size else (config.camera_width, config.camera_height)
+    # MuJoCo loads its GL backend here: a bad MUJOCO_GL is reported before any folder is created.
+    from mvla_tui.sim.collect import collect, plan_episodes
+
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -98,8 +120,6 @@ def run_collect(args: argparse.Namespace) -> int:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-
-    from mvla_tui.sim.collect import collect, plan_episodes
 
     specs = plan_episodes(args.episodes, scenarios, args.pattern, args.distance, args.seed)
     console = Console(stderr=True)

@@ -3,9 +3,11 @@
 Owns the episode plan (which scenario, pattern, distance, position bias and seed each episode gets)
 and the loop that runs the expert and writes each episode through `recorder.writer.EpisodeWriter`
 (V4 file, robot "sim", camera "sim:WxH", instruction from the catalogue). Only successful episodes
-are saved unless `keep_failed`; failures are counted with their reasons. It prints nothing: progress
-goes to an optional callback. The expert's pattern is its style: "core" drives the guide path,
-"variant" uses diagonals.
+are saved unless `keep_failed`; failures are counted with their reasons. Every episode carries the
+expert's verdict as root attributes (`sim_success` bool, `sim_failure` the reason or "", `sim_seed`,
+`sim_bias` the position bias, `sim_noise`), so kept failures can be filtered out before training.
+It prints nothing: progress goes to an optional callback. The expert's pattern is its style: "core"
+drives the guide path, "variant" uses diagonals.
 """
 
 from __future__ import annotations
@@ -74,6 +76,19 @@ def run_episode(
         link.close()
 
 
+def expert_attrs(
+    spec: EpisodeSpec, result: EpisodeResult, noise: float
+) -> dict[str, str | int | float | bool]:
+    """Root attributes of a sim episode, so training can drop failed demonstrations (`sim_success`)."""
+    return {
+        "sim_success": result.success,
+        "sim_failure": "" if result.success else result.reason,
+        "sim_seed": spec.seed,
+        "sim_bias": spec.bias,
+        "sim_noise": float(noise),
+    }
+
+
 def collect(
     out_dir: Path,
     specs: Sequence[EpisodeSpec],
@@ -99,7 +114,8 @@ def collect(
                 robot="sim",
                 camera=f"sim:{width}x{height}",
             )
-            with EpisodeWriter(out_dir, meta, catalogue=catalogue) as writer:
+            attrs = expert_attrs(spec, rollout.result, noise)
+            with EpisodeWriter(out_dir, meta, catalogue=catalogue, extra_attrs=attrs) as writer:
                 for frame in rollout.frames:
                     writer.append(frame.image, frame.action, frame.event_type, timestamp=frame.timestamp)
                 path = writer.finish()

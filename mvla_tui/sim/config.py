@@ -1,10 +1,12 @@
 """`SimConfig`: the tunable numbers of the simulator, loaded from `configs/sim/default.yaml`.
 
-Action units to motion: a twist sent to the sim base is in m/s and rad/s (`speed_per_unit` and
-`turn_rate_per_unit` 1.0), as on the real robot. An operator's key press is recorded as 1.15 and
-sent scaled by the throttle (50% by default, like the collector's), i.e. 0.575 m/s for 0.4 s: one
-press moves the base 0.23 m sideways or forward, or turns it 0.23 rad (13 deg), and a scenario takes
-9-17 presses as in the operators' guides.
+Action units to motion: an operator's key press is recorded as 1.15 and sent scaled by the throttle
+(50% by default, like the collector's): a twist of 0.575 m/s (or rad/s) for 0.4 s. A real base does
+not cover the full 0.575 m/s x 0.4 s = 0.23 m: it ramps up, brakes to a stop and its wheels slip.
+`speed_per_unit` and `turn_rate_per_unit` (base speed per unit of twist) model that; at 0.75 one
+press moves the base 0.17 m sideways or forward, or turns it 0.17 rad (10 deg). The 0.75 is an
+assumption, not a measurement of the robot (set it to a measured press distance / 0.23 m); it was
+chosen so that a typical scripted episode has the 18 frames the data targets (1 start + 17 presses).
 
 Owns only the dataclass and its validation; the scene geometry (robot, boxes, cup, arena) is fixed
 in `mvla_tui.sim.layout`, whose docstring explains the scales. Imports no MuJoCo.
@@ -25,8 +27,8 @@ DEFAULT_PATH = "sim/default.yaml"
 
 @dataclass(frozen=True)
 class SimConfig:
-    speed_per_unit: float = 1.0  # m/s of base speed per unit of linear twist
-    turn_rate_per_unit: float = 1.0  # rad/s per unit of angular twist
+    speed_per_unit: float = 0.75  # m/s of base speed per unit of linear twist (see above)
+    turn_rate_per_unit: float = 0.75  # rad/s of base turn rate per unit of angular twist
     throttle: float = 0.5  # fraction of a recorded key action (1.15) that the expert sends
     key_duration_s: float = 0.4
     settle_s: float = 0.15
@@ -37,17 +39,25 @@ class SimConfig:
     shadows: bool = True
     multisamples: int = 0  # anti-aliasing; expensive with a software renderer
     realtime_fps: float = 15.0
-    max_presses: int = 30
+    max_presses: int = 40
 
     def __post_init__(self) -> None:
-        positive = ("speed_per_unit", "turn_rate_per_unit", "key_duration_s", "timestep_s")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        # YAML reads .nan and .inf as floats, and every comparison with NaN is False: a plain
+        # `<= 0` check would let them through into the physics.
+        for name in (
+            "speed_per_unit",
+            "turn_rate_per_unit",
+            "key_duration_s",
+            "timestep_s",
+            "realtime_fps",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if not (math.isfinite(self.settle_s) and self.settle_s >= 0):
+            raise ValueError(f"settle_s must be a finite number >= 0, got {self.settle_s}")
         if not 0.0 < self.throttle <= 1.0:
             raise ValueError(f"throttle must be in (0, 1], got {self.throttle}")
-        if self.settle_s < 0:
-            raise ValueError(f"settle_s must be >= 0, got {self.settle_s}")
         if not (16 <= self.camera_width <= 4096 and 16 <= self.camera_height <= 4096):
             raise ValueError(
                 f"camera size must be 16..4096 pixels, got {self.camera_width}x{self.camera_height}"
@@ -56,8 +66,8 @@ class SimConfig:
             raise ValueError(f"camera_hfov_deg must be 10..150, got {self.camera_hfov_deg}")
         if not 0 <= self.multisamples <= 16:
             raise ValueError(f"multisamples must be 0..16, got {self.multisamples}")
-        if self.realtime_fps <= 0 or self.max_presses <= 0:
-            raise ValueError("realtime_fps and max_presses must be positive")
+        if self.max_presses <= 0:
+            raise ValueError(f"max_presses must be positive, got {self.max_presses}")
 
     def fovy_deg(self, width: int, height: int) -> float:
         """MuJoCo's (vertical) field of view giving `camera_hfov_deg` across a `width` x `height` image."""

@@ -11,9 +11,10 @@ How it drives, like an operator following the guides (`1box_left: w w w a a w w 
    into the lane from the start;
 3. in the lane: forward until the robot's rear has cleared the obstacle;
 4. past it: step sideways back in line with the cup (variant: diagonally while there is room),
-   then forward (or back) into the region in front of the cup, and stop.
-Every key is checked against a prediction of where the press will take the robot (footprint
-inflated by a margin, against boxes, cup and walls); an unsafe key is replaced by the next best.
+   then forward (or back) into the region in front of the cup, and on up to it while a press still
+   ends `FINAL_GAP_M` short of the cup, and stop.
+Every key is checked against a prediction of where the press will take the robot (footprint kept a
+margin clear of boxes, cup and walls); an unsafe key is replaced by the next best.
 With `noise` > 0 a press is replaced, with that probability, by a random other safe key (never
 space), and the expert recovers from it on the following presses.
 """
@@ -29,10 +30,11 @@ from mvla_tui.sim.config import SimConfig
 from mvla_tui.sim.layout import ARENA_X, ARENA_Y, ROBOT_HALF_LENGTH, ROBOT_HALF_WIDTH, Layout
 from mvla_tui.sim.success import GOAL_GAP_M, Pose, goal_gap
 
-MARGIN_M = 0.04  # footprint inflation for the safety check
+MARGIN_M = 0.04  # gap the robot keeps from boxes, cup and walls (safety check of every key)
 LANE_CLEARANCE_M = 0.06  # side gap between robot and obstacle while passing it
 PASSED_CLEARANCE_M = 0.06  # how far the rear must be past the obstacle before stepping back
 APPROACH_CLEARANCE_M = 0.10  # "core": stop driving forward this far from the obstacle's near face
+FINAL_GAP_M = 0.10  # final approach: keep driving at the cup while a press ends at least this far from it
 STYLES = ("core", "variant")
 MOVE_KEYS = tuple(k for k in KEYMAP if k != STOP_KEY)
 
@@ -110,31 +112,38 @@ class ScriptedExpert:
             if self.style == "variant" and gap - self._step >= GOAL_GAP_M[1]:
                 return ["q" if dy > 0 else "e", toward]
             return [toward, "s"]
-        if gap > GOAL_GAP_M[1]:
+        # Final approach: like an operator, drive up close to the cup rather than stopping as soon
+        # as the goal region is reached, while the press still ends clear of the cup.
+        if gap > GOAL_GAP_M[1] or gap - self._step >= FINAL_GAP_M:
             return ["w"]
         if gap < GOAL_GAP_M[0]:
             return ["s"]
         return []
 
     def is_safe(self, pose: Pose, key: str) -> bool:
-        """Whether pressing `key` at `pose` keeps the inflated footprint clear of everything."""
+        """Whether pressing `key` at `pose` keeps the footprint `MARGIN_M` clear of everything.
+
+        The physics can end a press a fraction of a millimetre beyond its prediction, so a robot may
+        already stand nearer than the margin; then a press is safe if it brings it no nearer (moving
+        along or away from the obstacle), otherwise the expert would have no key left and stop."""
         dx, dy, dyaw = self._motion[key]
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
-        for f in np.linspace(0.0, 1.0, 5):
+        floor = min(MARGIN_M, self._clearance(pose.x, pose.y, pose.yaw)) - 1e-6
+        for f in np.linspace(0.25, 1.0, 4):
             x = pose.x + f * (c * dx - s * dy)
             y = pose.y + f * (s * dx + c * dy)
             yaw = pose.yaw + f * dyaw
-            if not self._clear(x, y, yaw):
+            if self._clearance(x, y, yaw) < floor:
                 return False
         return True
 
-    def _clear(self, x: float, y: float, yaw: float) -> bool:
+    def _clearance(self, x: float, y: float, yaw: float) -> float:
+        """Smallest gap between the footprint's bounding box and a wall or obstacle (m, < 0: overlap)."""
         c, s = abs(math.cos(yaw)), abs(math.sin(yaw))
-        hx = c * ROBOT_HALF_LENGTH + s * ROBOT_HALF_WIDTH + MARGIN_M
-        hy = s * ROBOT_HALF_LENGTH + c * ROBOT_HALF_WIDTH + MARGIN_M
-        if x - hx < ARENA_X[0] or x + hx > ARENA_X[1] or y - hy < ARENA_Y[0] or y + hy > ARENA_Y[1]:
-            return False
+        hx = c * ROBOT_HALF_LENGTH + s * ROBOT_HALF_WIDTH
+        hy = s * ROBOT_HALF_LENGTH + c * ROBOT_HALF_WIDTH
+        gap = min(x - hx - ARENA_X[0], ARENA_X[1] - x - hx, y - hy - ARENA_Y[0], ARENA_Y[1] - y - hy)
         for (x0, x1), (y0, y1) in self._obstacles:
-            if x + hx > x0 and x - hx < x1 and y + hy > y0 and y - hy < y1:
-                return False
-        return True
+            # Boxes are apart when they are apart along either axis.
+            gap = min(gap, max(x0 - x - hx, x - hx - x1, y0 - y - hy, y - hy - y1))
+        return gap

@@ -4,14 +4,14 @@ Owns the geometry and its randomisation as plain numbers; it imports no MuJoCo (
 success check plan with it too) and builds no scene (`mvla_tui.sim.scene` does).
 
 World frame (REP 103): the robot starts at the origin facing +x; +y is left. Scales, chosen to look
-like the real set-up and to make a scenario take about 9-17 key presses as in the operators' guides:
+like the real set-up; the scripted expert takes about 12-20 key presses per scenario (core style):
 - robot: 0.36 m long, 0.32 m wide; its camera sits 0.25 m high at the front;
-- one key press (1.15 at throttle 50% for 0.4 s) moves 0.23 m (see `SimConfig`);
+- one key press (1.15 at throttle 50% for 0.4 s) moves 0.17 m (see `SimConfig`);
 - obstacle distance, from the robot's front to the obstacle's near face: close 0.35 m, medium 0.60 m,
   far 0.85 m (each +-0.05 m);
 - a box is 0.20-0.28 m deep and 0.34-0.46 m wide ("hori": its long side across the path) or the
   other way round ("vert": long side along the path); "2box" puts two boxes side by side across the
-  path for "hori" (a wider obstacle: pass it with 3 side steps) or one behind the other for "vert"
+  path for "hori" (a wider obstacle: more side steps to pass it) or one behind the other for "vert"
   (a longer obstacle); boxes are 0.24-0.40 m high;
 - the cup (the target) stands 0.90-1.10 m behind the obstacle, in line with it (+-0.03 m);
 - position bias shifts the obstacle and cup across the path: left +0.12 m, center 0, right -0.12 m

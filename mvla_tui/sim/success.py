@@ -55,6 +55,14 @@ def in_goal(layout: Layout, pose: Pose) -> bool:
     )
 
 
+def _wrong_side_reason(side: str | None, instructed: str) -> str:
+    if side == "both":
+        return f"switched sides alongside the obstacle instead of passing it on the {instructed} side"
+    if side is None:
+        return f"got past the obstacle without ever being alongside it on the {instructed} side"
+    return f"passed the obstacle on the {side} side instead of the {instructed}"
+
+
 def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
@@ -89,7 +97,7 @@ class EpisodeTracker:
         elif not self.passed:
             reason = "never got past the obstacle"
         elif side != layout.side:
-            reason = f"passed the obstacle on the {side} side instead of the {layout.side}"
+            reason = _wrong_side_reason(side, layout.side)
         elif not reached:
             pose = self.pose
             reason = (

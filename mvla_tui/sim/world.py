@@ -5,8 +5,8 @@ velocity actuators' world-frame targets, and offscreen rendering of the robot's 
 thread-safe and knows nothing of real time; `mvla_tui.sim.link.SimLink` adds the clock and locking.
 
 Headless rendering: unless the caller set `MUJOCO_GL`, it is set before MuJoCo is imported, to `egl`
-when libEGL is installed, else to `osmesa`; a renderer that cannot start raises a one-line
-`RobotLinkError` naming the backend.
+when libEGL is installed, else to `osmesa`; a backend MuJoCo cannot load (at import) or a renderer
+that cannot start (at the first frame) raises a one-line `RobotLinkError` naming MUJOCO_GL.
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ from mvla_tui.sim.success import EpisodeResult, EpisodeTracker, Pose
 if "MUJOCO_GL" not in os.environ:
     os.environ["MUJOCO_GL"] = "egl" if ctypes.util.find_library("EGL") else "osmesa"
 
-import mujoco  # noqa: E402  (the backend must be chosen before the import)
+try:
+    import mujoco  # noqa: E402  (the backend must be chosen before the import)
+except (RuntimeError, ImportError, AttributeError, OSError) as _exc:
+    # MuJoCo loads the GL library of MUJOCO_GL at import: an unknown name is a RuntimeError, a
+    # backend whose library is missing fails inside its bindings (ImportError, AttributeError).
+    raise RobotLinkError(
+        f"MUJOCO_GL={os.environ['MUJOCO_GL']!r}: MuJoCo cannot start that renderer ({_exc}); "
+        "set MUJOCO_GL to egl, osmesa or glfw (one this machine has), or unset it to choose automatically"
+    ) from None
 
 _OBSTACLE_PREFIXES = ("box", "cup", "wall")
 
@@ -109,7 +117,7 @@ class SimWorld:
                 backend = os.environ.get("MUJOCO_GL")
                 raise RobotLinkError(
                     f"cannot render the sim camera with MUJOCO_GL={backend} ({exc}); "
-                    "set MUJOCO_GL to egl or osmesa, whichever this machine has"
+                    "set MUJOCO_GL to egl, osmesa or glfw, whichever this machine has"
                 ) from None
         with guard if guard is not None else nullcontext():
             self._renderer.update_scene(self.data, camera="front")

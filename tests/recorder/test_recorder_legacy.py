@@ -4,6 +4,8 @@ name from `check` and a one-line `RecorderError` from the reader."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -12,8 +14,8 @@ import pytest
 from recorder_builders import INSTRUCTION, key_actions, record, v4_file, v5_file
 
 from recorder.check import PROBLEM_KINDS, check
-from recorder.errors import RecorderError
-from recorder.reader import read_episode
+from recorder.errors import EpisodeFileError, RecorderError
+from recorder.reader import V5_IMAGES, read_episode
 
 
 def test_v4_earliest_generation(tmp_path: Path) -> None:
@@ -96,6 +98,19 @@ def _replace(name, data, **kwargs):
     return edit
 
 
+def _placeholder(f) -> None:
+    images = f["images"][()]
+    images[2] = 128  # a flat grey stand-in where the camera gave nothing
+    _replace("images", images, compression="gzip")(f)
+
+
+def _undecodable_jpeg(folder: Path) -> Path:
+    path, _ = v5_file(folder, "v5_episode_0002", jpeg=True)
+    with h5py.File(path, "r+") as f:
+        f[V5_IMAGES][1] = np.frombuffer(b"\xff\xd8 not really a jpeg", np.uint8)
+    return path
+
+
 DAMAGE = {
     "lfs_pointer": lambda d: _write(
         d, b"version https://git-lfs.github.com/spec/v1\noid sha256:ab12\nsize 123\n"
@@ -110,6 +125,9 @@ DAMAGE = {
     )[0],
     "all_zero_actions": lambda d: _edit(d, _replace("actions", np.zeros((4, 3), np.float32))),
     "non_finite": lambda d: _edit(d, _replace("actions", np.full((4, 3), np.nan, np.float32))),
+    "bad_attribute": lambda d: _edit(d, lambda f: f.attrs.__setitem__("scenario", np.array([1, 2]))),
+    "undecodable_frame": _undecodable_jpeg,
+    "placeholder_frames": lambda d: _edit(d, _placeholder),
     "unknown_event_type": lambda d: _edit(
         d, _replace("action_event_types", ["episode_start", "jump", "x", "x"], dtype=h5py.string_dtype())
     ),
@@ -132,7 +150,90 @@ def test_damage_class_is_named(tmp_path: Path, kind: str) -> None:
     problems = check(path)
     assert kind in [p.kind for p in problems], problems
     assert all("\n" not in str(p) for p in problems)
-    if kind in ("lfs_pointer", "not_hdf5", "truncated", "missing_dataset", "length_mismatch"):
-        with pytest.raises(RecorderError) as err:
+    if kind in READABLE_DAMAGE:  # the data reads; check names it and training skips the file
+        assert len(read_episode(path)) == len(h5py.File(path, "r")["actions"])
+    else:
+        with pytest.raises(EpisodeFileError) as err:
             read_episode(path)
-        assert str(path) in str(err.value) and "\n" not in str(err.value)
+        assert str(path) in str(err.value) and "\n" not in str(err.value) and err.value.kind == kind
+
+
+READABLE_DAMAGE = ("too_short", "all_zero_actions", "non_finite", "placeholder_frames")
+
+
+def _set_attr(key, value):
+    return lambda f: f.attrs.__setitem__(key, value)
+
+
+# (edit of a sound V4 file, the kind check reports, what the reader's one-line error must name)
+MALFORMED = {
+    "images_group": (
+        lambda f: (f.__delitem__("images"), f.create_group("images")),
+        "missing_dataset",
+        "`images`",
+    ),
+    "images_scalar": (_replace("images", np.uint8(3)), "bad_shape", "`images`"),
+    "integer_events": (_replace("action_event_types", np.arange(4)), "bad_shape", "`action_event_types`"),
+    "events_n_by_1": (
+        _replace("action_event_types", [["episode_start"]] * 4, dtype=h5py.string_dtype()),
+        "bad_shape",
+        "`action_event_types`",
+    ),
+    "unknown_events": (
+        _replace("action_event_types", ["episode_start", "jump", "x", "x"], dtype=h5py.string_dtype()),
+        "unknown_event_type",
+        "'jump'",
+    ),
+    "short_timestamps": (_replace("timestamps", np.arange(3.0)), "length_mismatch", "timestamps has 3"),
+    "integer_instruction": (
+        _replace("language_instruction", np.array([1])),
+        "bad_shape",
+        "`language_instruction`",
+    ),
+    "int32_actions": (_replace("actions", np.ones((4, 3), np.int32)), "bad_shape", "`actions`"),
+    "array_scenario": (
+        _set_attr("scenario", np.array(["1box_left", "x"], dtype="S9")),
+        "bad_attribute",
+        "`scenario`",
+    ),
+    "integer_pattern": (_set_attr("pattern", 3), "bad_attribute", "`pattern`"),
+    "float_distance": (_set_attr("distance", 1.5), "bad_attribute", "`distance`"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_file_is_refused_by_the_reader_and_reported_by_check(tmp_path: Path, case: str) -> None:
+    edit, kind, named = MALFORMED[case]
+    path, _ = v4_file(tmp_path, "episode_20251112_131153_1box_hori_left_core_medium", instruction=INSTRUCTION)
+    with h5py.File(path, "r+") as f:
+        f.create_dataset("timestamps", data=np.arange(4.0))
+        edit(f)
+    with pytest.raises(EpisodeFileError) as err:
+        read_episode(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and named in message and "\n" not in message
+    assert err.value.kind == kind and isinstance(err.value, RecorderError)
+    assert kind in [p.kind for p in check(path)]
+
+
+def test_legacy_string_variants_are_accepted(tmp_path: Path) -> None:
+    events = ["episode_start", "start_action", "stop_action"]
+    path, rgb = v4_file(tmp_path, "episode_20251112_131153_1box_hori_left_core_medium", 3)
+    with h5py.File(path, "r+") as f:
+        _replace("action_event_types", np.array([e.encode() for e in events], dtype="S16"))(f)
+        f.create_dataset("language_instruction", data=[INSTRUCTION], dtype=h5py.string_dtype())
+    episode = read_episode(path)
+    assert episode.event_types == events and episode.meta.instruction == INSTRUCTION
+    np.testing.assert_array_equal(episode.images, rgb)
+    assert check(path) == []
+
+
+def test_a_v4_read_does_not_import_opencv(tmp_path: Path) -> None:
+    path, rgb = v4_file(tmp_path, "episode_20251112_131153_1box_hori_left_core_medium")
+    script = (
+        "import sys; from recorder.reader import read_episode; "
+        f"e = read_episode({str(path)!r}); "
+        "print('cv2' in sys.modules, e.images.flags['C_CONTIGUOUS'], int(e.images[0, 0, 0, 0]))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True", str(rgb[0, 0, 0, 0])]

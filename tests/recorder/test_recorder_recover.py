@@ -15,7 +15,15 @@ from recorder import journal
 from recorder.check import check
 from recorder.episode import EpisodeMeta
 from recorder.reader import read_episode
-from recorder.recover import ALREADY_SAVED, IN_USE, NOTHING, SALVAGE, find_leftovers, salvage
+from recorder.recover import (
+    ALREADY_SAVED,
+    IN_USE,
+    NOT_JOURNAL,
+    NOTHING,
+    SALVAGE,
+    find_leftovers,
+    salvage,
+)
 from recorder.writer import EpisodeWriter, RecorderError
 
 NAME = "episode_20251112_131153_1box_hori_right_core_far"
@@ -125,14 +133,34 @@ def test_recover_command_without_a_terminal(tmp_path: Path) -> None:
     )
     assert journal.journal_path(tmp_path, NAME).exists()
 
-    done = _mvla("recover", str(tmp_path))  # no terminal: shows the plan and goes ahead, no question
+    asked = _mvla("recover", str(tmp_path))  # no terminal and no -y: the plan, and no change
+    assert asked.returncode == 1 and "Nothing changed" in asked.stdout and " -y" in asked.stdout
+    assert "(recovered)" in asked.stdout and journal.journal_path(tmp_path, NAME).exists()
+
+    done = _mvla("recover", str(tmp_path), "-y")
     assert done.returncode == 0, done.stderr
     assert "saved 1 recovered episode" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([earlier.name, f"{NAME}.h5"])
     assert read_episode(tmp_path / f"{NAME}.h5").meta.recovered
 
     _journal(tmp_path, 0).rename(journal.journal_path(tmp_path, NAME + "_x"))
-    gone = _mvla("recover", str(tmp_path), "--discard")
+    assert _mvla("recover", str(tmp_path), "--discard").returncode == 1  # no terminal, no -y
+    assert journal.journal_path(tmp_path, NAME + "_x").exists()
+    gone = _mvla("recover", str(tmp_path), "--discard", "-y")
     assert gone.returncode == 0 and "delete" in gone.stdout
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
     assert _mvla("recover", str(tmp_path / "nope")).returncode == 2
+
+
+def test_a_temporary_name_that_is_not_a_journal_is_left_alone(tmp_path: Path) -> None:
+    foreign = journal.journal_path(tmp_path, "episode_20251112_131153_1box_hori_left_core_far")
+    foreign.write_bytes(b"an export written by another tool")
+    (leftover,) = find_leftovers(tmp_path)
+    assert leftover.state == NOT_JOURNAL and "not a journal" in leftover.describe()
+    assert salvage(leftover) is None and foreign.exists()
+
+    kept = _mvla("recover", str(tmp_path), "-y")
+    assert kept.returncode == 0 and "not a journal" in kept.stdout and "--discard" in kept.stdout
+    assert foreign.exists()
+    gone = _mvla("recover", str(tmp_path), "--discard", "-y")
+    assert gone.returncode == 0 and not foreign.exists()

@@ -17,12 +17,14 @@ from recorder import journal
 from recorder.check import check
 from recorder.episode import EpisodeMeta
 from recorder.reader import read_episode
+from recorder.recover import SALVAGE, find_leftovers, salvage
 from recorder.writer import EpisodeWriter, RecorderError
 
 META = EpisodeMeta(
     scenario="2box_left", pattern="variant", distance="close", robot="fake", camera="test:16x12"
 )
 NOON = datetime(2025, 11, 12, 13, 11, 53)
+NAME = "episode_20251112_131153_2box_hori_left_variant_close"
 
 
 def _record(folder: Path, n: int = 5, **kwargs) -> tuple[Path, np.ndarray, np.ndarray, list[str]]:
@@ -103,6 +105,10 @@ def test_bad_input_is_a_one_line_recorder_error(tmp_path: Path) -> None:
             writer.append(image.astype(np.float32), [0, 0, 0], "episode_start")
         with pytest.raises(RecorderError, match="3 finite numbers"):
             writer.append(image, [np.nan, 0, 0], "episode_start")
+        with pytest.raises(RecorderError, match="finite number of seconds"):
+            writer.append(image, [0, 0, 0], "episode_start", timestamp=float("nan"))
+        with pytest.raises(RecorderError, match="number of seconds"):
+            writer.append(image, [0, 0, 0], "episode_start", timestamp="soon")
         with pytest.raises(RecorderError, match="unknown event type 'jump'"):
             writer.append(image, [0, 0, 0], "jump")
         writer.append(image, [0, 0, 0], "episode_start")
@@ -138,13 +144,24 @@ def test_disk_full_while_recording_aborts_and_keeps_earlier_episodes(
     assert check(earlier) == [] and len(read_episode(earlier)) == 4
 
 
-def test_disk_full_at_finish_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_at_finish_keeps_every_frame_for_recover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     earlier = record(tmp_path, 4)
     monkeypatch.setattr("recorder.h5write.fsync_path", _fail_with_enospc)
-    with pytest.raises(RecorderError, match="disk full"):
-        record(tmp_path, 4)
-    assert sorted(tmp_path.iterdir()) == [earlier]
-    assert len(read_episode(earlier)) == 4
+    with pytest.raises(RecorderError, match="disk full") as err:
+        _record(tmp_path, 5)
+    message = str(err.value)
+    assert "\n" not in message and f"mvla dataset recover {tmp_path}" in message and "free" in message
+    # No half-built file and nothing under a final name; the journal with every frame stays.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([earlier.name, f".{NAME}.h5.partial"])
+    monkeypatch.undo()
+    (leftover,) = find_leftovers(tmp_path)
+    assert (leftover.state, leftover.frames) == (SALVAGE, 5)
+    episode = read_episode(salvage(leftover))
+    np.testing.assert_array_equal(episode.images, rgb_frames(5))
+    np.testing.assert_array_equal(episode.actions, key_actions(5))
+    assert episode.meta.recovered and len(read_episode(earlier)) == 4
 
 
 def test_a_busy_cpu_stores_frames_uncompressed_instead_of_stalling(

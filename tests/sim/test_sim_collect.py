@@ -3,6 +3,7 @@ flow, names and metadata; failed expert episodes are not saved; bad arguments ar
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_collected_episodes_pass_the_check_and_carry_their_metadata(tmp_path: Pa
     paths = sorted(out.glob("*.h5"))
     assert len(paths) == 3
     catalogue = load_catalogue()
-    seen = set()
+    seen, seeds = set(), set()
     for path in paths:
         assert check(path) == [], path.name
         episode = read_episode(path)
@@ -51,6 +52,10 @@ def test_collected_episodes_pass_the_check_and_carry_their_metadata(tmp_path: Pa
         moving = episode.actions[1:]
         assert np.all(np.isin(moving, np.float32([0.0, 1.15, -1.15]))) and np.all(np.abs(moving).sum(1) > 0)
         assert np.all(np.diff(episode.timestamps) >= 0)
+        assert meta.attrs["sim_success"] and meta.attrs["sim_failure"] == ""
+        assert meta.attrs["sim_bias"] in ("left", "center", "right") and meta.attrs["sim_noise"] == 0.0
+        seeds.add(meta.attrs["sim_seed"])
+    assert len(seeds) == 3
     assert seen == {("2box_right", "core"), ("1box_vert_left", "core"), ("2box_right", "variant")}
 
 
@@ -74,6 +79,22 @@ def test_failed_expert_episodes_are_not_saved(tmp_path: Path, capsys) -> None:
     assert not list(out.glob("*.h5")) and not list(out.glob(".*"))
 
 
+def test_kept_failures_are_marked_so_training_can_drop_them(tmp_path: Path, capsys) -> None:
+    from recorder.check import check
+    from recorder.reader import read_episode
+
+    out = tmp_path / "data"
+    argv = ["sim", "collect", "--episodes", "2", "--out", str(out), "--size", "32x32", "--seed", "3"]
+    assert main([*argv, "--set", "max_presses=3", "--keep-failed"]) == 0
+    assert "saved 2 episodes" in capsys.readouterr().out
+    for path in sorted(out.glob("*.h5")):
+        assert check(path) == [], path.name
+        attrs = read_episode(path).meta.attrs
+        assert not attrs["sim_success"]
+        assert attrs["sim_failure"] == "never got past the obstacle"
+        assert attrs["sim_seed"] in (3_000_009, 3_000_010)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -82,6 +103,10 @@ def test_failed_expert_episodes_are_not_saved(tmp_path: Path, capsys) -> None:
         (["--episodes", "1", "--size", "big"], "--size 'big': expected WIDTHxHEIGHT"),
         (["--episodes", "1", "--noise", "1.5"], "--noise must be a probability"),
         (["--episodes", "1", "--set", "throttle=3"], "throttle must be in (0, 1]"),
+        (["--episodes", "1", "--set", "settle_s=.nan"], "settle_s must be a finite number >= 0, got nan"),
+        (["--episodes", "1", "--set", "key_duration_s=.inf"], "key_duration_s must be a finite number > 0"),
+        (["--episodes", "1", "--set", "speed_per_unit=.nan"], "speed_per_unit must be a finite number > 0"),
+        (["--episodes", "1", "--set", "realtime_fps=-.inf"], "realtime_fps must be a finite number > 0"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
@@ -91,3 +116,43 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], mess
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("seed", ["-1", "2.5"])
+def test_a_bad_seed_is_refused_by_argument_parsing(tmp_path: Path, seed: str) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "mvla_tui",
+        "sim",
+        "collect",
+        "--episodes",
+        "1",
+        "--out",
+        str(tmp_path / "d"),
+    ]
+    result = subprocess.run([*cmd, "--seed", seed], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --seed:" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_unknown_mujoco_gl_is_a_one_line_error(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "mvla_tui",
+        "sim",
+        "collect",
+        "--episodes",
+        "1",
+        "--out",
+        str(tmp_path / "d"),
+    ]
+    env = {**os.environ, "MUJOCO_GL": "bogus"}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "MUJOCO_GL='bogus'" in lines[0], result.stderr
+    assert "egl, osmesa or glfw" in lines[0]
+    assert not (tmp_path / "d").exists(), "nothing is created before the renderer is known to load"

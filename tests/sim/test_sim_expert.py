@@ -35,7 +35,10 @@ def test_expert_succeeds_on_the_instructed_side() -> None:
     for spec, rollout in successes:
         assert rollout.result.passed_side == spec.scenario.rsplit("_", 1)[1]
         assert set(rollout.keys) <= set(KEYMAP), rollout.keys
-        assert 5 <= len(rollout.keys) <= 17, f"{spec}: {rollout.keys}"
+    # Frames = 1 start + one per press; the data targets 18, and a typical episode should have about that.
+    frames = sorted(len(r.keys) + 1 for _, r in results)
+    assert 16 <= frames[len(frames) // 2] <= 19, frames
+    assert frames[0] >= 12 and frames[-1] <= 22, frames
 
 
 def test_guide_like_key_sequence() -> None:
@@ -46,12 +49,18 @@ def test_guide_like_key_sequence() -> None:
     keys = rollout.keys
     assert rollout.result.success
     assert keys[0] == "w" and "a" in keys and "d" in keys
+    assert keys[-1] == "w", "it drives up to the cup last"
     assert keys.index("a") < keys.index("d")
     assert set(keys) <= {"w", "a", "d"}
 
 
 def test_variant_style_uses_diagonals_and_succeeds() -> None:
-    results = [run_episode(spec, CONFIG, 32, 32, render=False) for spec in _specs(8, "variant", offset=50)]
+    # The last one: a close, right-biased wide obstacle where the physics ends a diagonal press a
+    # fraction of a millimetre inside the safety margin, and the expert used to give up there.
+    specs = _specs(7, "variant", offset=50) + [
+        EpisodeSpec("2box_hori_right", "variant", "close", "right", 1073)
+    ]
+    results = [run_episode(spec, CONFIG, 32, 32, render=False) for spec in specs]
     assert all(r.result.success for r in results), [r.result.reason for r in results]
     assert any({"q", "e"} & set(r.keys) for r in results)
 

@@ -85,7 +85,7 @@ def test_key_press_moves_one_step_in_the_robot_frame(link: SimLink) -> None:
     link.complete_key()
     assert link.pose().x == pytest.approx(step, abs=0.01)
     # Turn a quarter turn, then "forward" is the world's +y.
-    link.send(Twist(0.0, 0.0, math.pi / 4))
+    link.send(Twist(0.0, 0.0, math.pi / 4 / config.turn_rate_per_unit))
     link.advance(2.0)
     link.stop()
     link.advance(0.3)

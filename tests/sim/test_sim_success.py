@@ -83,3 +83,27 @@ def test_success_needs_the_goal_region() -> None:
     assert _pass(layout, lo - 0.3, cup_y).result().success
     off = _pass(layout, lo - 0.3, cup_y - 0.4).result()
     assert not off.success and not off.in_goal and "outside the goal region" in off.reason
+
+
+def test_every_wrong_side_has_a_readable_reason() -> None:
+    layout = make_layout("1box_left", "medium", "center", seed=4)
+    near, far = layout.obstacle_x
+    lo, hi = layout.obstacle_y
+    after = Pose(far + ROBOT_HALF_LENGTH + 0.3, layout.cup.center[1], 0.0)
+    poses = {
+        "right": [Pose(near, lo - 0.3, 0.0)],
+        "both": [Pose(near, lo - 0.3, 0.0), Pose(far, hi + 0.3, 0.0)],
+        None: [Pose(near - ROBOT_HALF_LENGTH - 0.1, 0.0, 0.0)],  # jumps past: never seen alongside
+    }
+    reasons = {}
+    for side, path in poses.items():
+        tracker = EpisodeTracker(layout)
+        for t, pose in enumerate([*path, after]):
+            tracker.update(pose, float(t))
+        result = tracker.result()
+        assert result.passed_side == side and not result.success
+        reasons[side] = result.reason
+    assert reasons["right"] == "passed the obstacle on the right side instead of the left"
+    assert reasons["both"] == "switched sides alongside the obstacle instead of passing it on the left side"
+    assert reasons[None] == "got past the obstacle without ever being alongside it on the left side"
+    assert not any("both side" in r or "None" in r for r in reasons.values())
