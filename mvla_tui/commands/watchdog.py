@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from configs import MvlaError
+from mvla_tui.robot.config import WATCHDOG_MAX_TIMEOUT_S, WATCHDOG_MIN_TIMEOUT_S, check_watchdog_timeout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,15 +20,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "been silent for longer than --timeout, so the robot stops even if mvla is killed or its SSH session "
         "freezes. Start it on the robot before mvla; mvla publishes through it when it finds it.",
     )
-    parser.add_argument("--timeout", type=float, default=0.5, help="seconds of silence before the stop (0.5)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=0.5,
+        help=f"seconds of silence before the stop, {WATCHDOG_MIN_TIMEOUT_S:g} to {WATCHDOG_MAX_TIMEOUT_S:g} (0.5)",
+    )
     parser.add_argument("--in", dest="in_topic", default="/mvla/cmd_vel", help="input topic (/mvla/cmd_vel)")
     parser.add_argument("--out", dest="out_topic", default="/cmd_vel", help="output topic (/cmd_vel)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.timeout > 0:
-        raise MvlaError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    check_watchdog_timeout(args.timeout, "--timeout")
     if args.in_topic == args.out_topic:
         raise MvlaError(f"--in and --out are both {args.in_topic}; the relay would feed itself")
     from mvla_tui.robot.ros2 import import_ros

@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from configs import ConfigError, config_path, load
+from configs import ConfigError, MvlaError, config_path, load
+
+Mode = Literal["step", "hold", "latch"]  # teleop modes, see `mvla_tui.robot.control`
+MODES: tuple[str, ...] = get_args(Mode)
 
 # Default GStreamer pipeline of the Jetson CSI camera: 1280x720 BGR frames into an appsink that keeps only
 # the newest buffer, so a slow reader never sees stale images. `{sensor_id}`, `{width}`, `{height}` and
@@ -46,7 +49,7 @@ class LimitsConfig:
 class TeleopConfig:
     """How keys and policy actions become motion. See `mvla_tui.robot.control` for the modes."""
 
-    mode: Literal["step", "hold", "latch"] = "step"
+    mode: Mode = "step"
     step_s: float = 0.4  # step mode: how long one key press moves the robot
     deadman_s: float = 0.5  # hold mode: stop when no key repeat arrived for this long
     # Throttle scales the velocity sent to the robot (sent = key or policy action x throttle / 100, then
@@ -66,7 +69,14 @@ class TeleopConfig:
     state_hz: float = 10.0  # at most this many state snapshots per second to the UI
     tick_s: float = 0.02  # longest sleep of the control loop when nothing is due
 
+    @property
+    def max_motion_s(self) -> float:
+        """The longest one command (a key or a policy action) may move the robot without a fresh one."""
+        return max(self.step_s, self.deadman_s)
+
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"teleop.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         for name in ("step_s", "deadman_s", "republish_s", "stall_s", "state_hz", "tick_s"):
             _positive(f"teleop.{name}", getattr(self, name))
         if not 1 <= self.throttle_min <= self.throttle_max <= 100:
@@ -77,6 +87,21 @@ class TeleopConfig:
             )
         if self.throttle_step < 1:
             raise ValueError("teleop.throttle_step must be >= 1")
+
+
+# The `mvla watchdog` timeout: at least two of the TUI's re-send periods (one late re-send must not stop
+# the robot), at most 3 s (at 1.15 m/s that is already about 3.5 m driven after the commands stopped).
+WATCHDOG_MIN_TIMEOUT_S = 2 * TeleopConfig.republish_s
+WATCHDOG_MAX_TIMEOUT_S = 3.0
+
+
+def check_watchdog_timeout(timeout_s: float, name: str = "watchdog timeout") -> None:
+    """A one-line `MvlaError` naming `name` unless the timeout is within the bounds above (NaN and inf fail)."""
+    if not WATCHDOG_MIN_TIMEOUT_S <= timeout_s <= WATCHDOG_MAX_TIMEOUT_S:
+        raise MvlaError(
+            f"{name} must be between {WATCHDOG_MIN_TIMEOUT_S:g} s (two of mvla's re-send periods) and "
+            f"{WATCHDOG_MAX_TIMEOUT_S:g} s, got {timeout_s!r}; e.g. 0.5"
+        )
 
 
 @dataclass

@@ -13,14 +13,19 @@ after the command, the recorded action (the unscaled key vector, 1.15 per axis) 
 (`start_action`; `stop_action` when space stops a motion; `episode_start` on request), so a recorder can be
 attached. Throttle scales the velocity sent (key or policy action x throttle / 100), never the recorded
 action. All commands are clamped to `limits`; a non-finite action stops the robot and is reported.
-Safety: every way out of `run` (quit, exception, signal via `emergency_stop`) stops the robot in `finally`;
-`EStop` stops the link at once from the submitting thread and latches until `ClearEStop`; while `run` is
-going, a `DeadlineGuard` thread stops the robot if this thread is blocked past a motion's end (a slow camera
-call or step sink) or, in latch mode, for longer than `teleop.stall_s`.
+A policy action lasts its `duration_s`, capped at `teleop.max_motion_s`; an unknown mode is refused.
+Safety: every way out of `run` (quit, exception, signal via `emergency_stop`) stops the robot, and every
+clean-up step (stop, guard, link close) runs even when an earlier one raised; `EStop` stops the link at
+once from the submitting thread and latches until a `ClearEStop` submitted after it; while `run` is going, a `DeadlineGuard`
+thread stops the robot if this thread is blocked past a motion's end (a slow camera call or step sink) or,
+in latch mode, for longer than `teleop.stall_s`. Those stops from other threads do not wait for a `send`
+in flight (it may hang); instead every `send` is followed by a check, and if any of them happened
+meanwhile the robot is stopped again at once, so no command sent across an e-stop outlives it.
 A `RobotLinkError` is shown in the state and the robot is stopped, but the loop goes on (the operator sees
-it and may retry); any other exception ends the loop after stopping the robot.
-This module must not import textual or rclpy. It is one unit of about 400 lines because the modes, the
-guard and the exit paths all act on the same motion state and are safest read together.
+it and may retry); any other exception ends the loop after stopping the robot. Warnings a link raises
+when it connects (e.g. driving without the watchdog relay) are shown in the state for as long as it runs.
+This module must not import textual or rclpy. It is one unit of about 470 lines because the modes, the
+guard, the e-stop ordering and the exit paths all act on the same motion state and are safest read together.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mvla_tui.robot.config import LimitsConfig, TeleopConfig
+from mvla_tui.robot.config import MODES, LimitsConfig, TeleopConfig
 from mvla_tui.robot.intents import (
     CaptureEpisodeStart,
     ChangeThrottle,
@@ -47,7 +52,7 @@ from mvla_tui.robot.intents import (
     TeleopKey,
 )
 from mvla_tui.robot.link import STOP, Frame, RobotLink, RobotLinkError, Twist
-from mvla_tui.robot.safety import DeadlineGuard, UnsafeCommandError, clamp_twist
+from mvla_tui.robot.safety import DeadlineGuard, UnsafeCommandError, clamp_twist, run_every
 from mvla_tui.robot.teleop import KEYMAP, STOP_KEY, key_action, normalize_key
 
 ZERO_ACTION = np.zeros(3, dtype=np.float32)
@@ -73,6 +78,7 @@ class ControlState:
     last_error: str | None
     steps: int  # motion commands started
     frame_stamp: float | None  # stamp of the last frame handed to the step sink
+    warnings: tuple[str, ...] = ()  # what the link says the operator must know while it runs
 
 
 @dataclass(frozen=True)
@@ -112,12 +118,18 @@ class ControlLoop:
         self.on_state = on_state
         self.step_sink = step_sink
         self.clock = clock
-        self._intents: queue.Queue[Intent] = queue.Queue()
+        # Each intent is queued with the number of e-stops submitted so far, so that a `ClearEStop` queued
+        # before a later e-stop cannot clear that e-stop when the control thread gets to it.
+        self._intents: queue.Queue[tuple[Intent, int]] = queue.Queue()
+        self._estops = 0
         self._wake = threading.Event()
         # Plain attributes set from other threads or a signal handler: an assignment is atomic and takes
         # no lock, so a handler that interrupted this thread cannot deadlock on it.
         self._estop = False
         self._quit_reason: str | None = None
+        # Counts stops made by other threads (e-stop, signal, guard); `_send` compares it across the link
+        # call to learn that one happened while its command was on its way.
+        self._outside_stops = 0
         self._mode: Mode = self.teleop.mode
         self._throttle = self.teleop.throttle
         self._motion: _Motion | None = None
@@ -131,74 +143,94 @@ class ControlLoop:
         self._frame_stamp: float | None = None
         self._running = False
         self._guard: DeadlineGuard | None = None
+        self._warnings: tuple[str, ...] = ()
 
     # ---- any thread ----------------------------------------------------------------------------------
 
     def submit(self, intent: Intent) -> None:
         """Queue an intent for the control thread. `EStop` also stops the link right away, from here."""
-        if isinstance(intent, EStop):
+        estop = isinstance(intent, EStop)
+        if estop:
             self._estop = True
-            self._stop_link()
-        self._intents.put(intent)
+            self._estops += 1
+        self._intents.put((intent, self._estops))
         self._wake.set()
+        if estop:  # after queueing, so the control thread halts its motion even if this stop raises
+            self._outside_stop()
 
     def emergency_stop(self, reason: str) -> None:
         """Stop the robot now and end the loop. Safe from any thread and from a signal handler."""
         self._quit_reason = reason
+        self._outside_stop()
+
+    def _outside_stop(self) -> None:
+        self._outside_stops += 1
         self._stop_link()
 
     # ---- control thread ------------------------------------------------------------------------------
 
     def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
         """Connect the link, serve intents until `Quit`, `emergency_stop`, `duration_s` or `should_stop()`;
-        then stop the robot and close the link, whatever ended the loop."""
-        start = self.clock()
+        then stop the robot and close the link, whatever ended the loop. Every clean-up step runs even when
+        one raises; the first error (the loop's own, else a clean-up step's) is raised afterwards."""
         self._running = True
-        self._guard = DeadlineGuard(self._stop_link, self.clock)
+        self._guard = DeadlineGuard(self._outside_stop, self.clock)
         self._guard.start()
-        try:
-            self.link.connect()
-            self._emit(start, force=True)
-            while True:
-                now = self.clock()
-                self.tick(now)
-                if self._quit_reason is not None:
-                    break
-                if duration_s is not None and now - start >= duration_s:
-                    break
-                if should_stop is not None and should_stop():
-                    break
-                self._wake.wait(self._idle_time(self.clock()))
-                self._wake.clear()
-        finally:
-            self._running = False
-            self._motion = None
-            self._stop_link()
-            self._twist = STOP
-            self._guard.close()
-            self._guard = None
-            try:
-                self.link.close()
-            finally:
-                self._emit(self.clock(), force=True)
+        run_every(
+            lambda: self._serve(duration_s, should_stop),
+            self._end_motion,
+            self._stop_link,
+            self._close_guard,
+            self.link.close,
+            lambda: self._emit(self.clock(), force=True),
+        )
+
+    def _serve(self, duration_s: float | None, should_stop: Callable[[], bool] | None) -> None:
+        start = self.clock()
+        self.link.connect()
+        self._warnings = tuple(getattr(self.link, "warnings", ()))  # optional: not every link has any
+        self._emit(start, force=True)
+        while True:
+            now = self.clock()
+            self.tick(now)
+            if self._quit_reason is not None:
+                break
+            if duration_s is not None and now - start >= duration_s:
+                break
+            if should_stop is not None and should_stop():
+                break
+            self._wake.wait(self._idle_time(self.clock()))
+            self._wake.clear()
+
+    def _end_motion(self) -> None:
+        self._running = False
+        self._motion = None
+        self._twist = STOP
+
+    def _close_guard(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.close()
 
     def tick(self, now: float | None = None) -> None:
         """Handle queued intents, then due timers (step end, deadman, re-send), then maybe emit the state."""
         now = self.clock() if now is None else now
+        if self._guard is not None and self._guard.error is not None:
+            raise self._guard.error  # the guard could not stop the robot: end the loop, which stops it
         if self._guard is not None and self._guard.fired:
             self._guard.fired = False
             if self._motion is not None:
-                self._motion = None
-                self._twist = STOP
+                # Stop again: a command whose send was in flight when the guard fired may have landed after.
+                self._halt()
                 self._last_error = (
                     "control thread was blocked past the end of a motion; the guard stopped the robot"
                 )
         while True:
             try:
-                intent = self._intents.get_nowait()
+                intent, estops = self._intents.get_nowait()
             except queue.Empty:
                 break
-            self._handle(intent, now)
+            self._handle(intent, estops, now)
         motion = self._motion
         if motion is not None and motion.ends_at is not None and now >= motion.ends_at:
             self._halt()
@@ -214,7 +246,7 @@ class ControlLoop:
 
     # ---- intents -------------------------------------------------------------------------------------
 
-    def _handle(self, intent: Intent, now: float) -> None:
+    def _handle(self, intent: Intent, estops: int, now: float) -> None:
         if isinstance(intent, TeleopKey):
             self._teleop_key(intent.key, now)
         elif isinstance(intent, PolicyAction):
@@ -223,12 +255,14 @@ class ControlLoop:
             self._estop = True
             self._halt()
         elif isinstance(intent, ClearEStop):
-            self._estop = False
+            if estops == self._estops:
+                self._estop = False
+            else:
+                self._last_error = "e-stop pressed again after it was cleared: still latched"
         elif isinstance(intent, ChangeThrottle):
             self._change_throttle(intent.direction, now)
         elif isinstance(intent, SetMode):
-            self._halt()
-            self._mode = intent.mode
+            self._set_mode(intent.mode)
         elif isinstance(intent, CaptureEpisodeStart):
             self._capture(ZERO_ACTION, "episode_start", STOP, now)
         elif isinstance(intent, Quit):
@@ -254,20 +288,41 @@ class ControlLoop:
                 motion.ends_at = now + self.teleop.deadman_s  # a key repeat feeds the deadman
                 return
             self._start(key_action(key), "teleop", key, now + self.teleop.deadman_s, now)
-        elif motion is None or motion.key != key:
-            self._start(key_action(key), "teleop", key, None, now)
+        elif self._mode == "latch":
+            if motion is None or motion.key != key:
+                self._start(key_action(key), "teleop", key, None, now)
+        else:  # `_set_mode` and `TeleopConfig` admit only MODES; a new mode must be handled above
+            raise AssertionError(f"teleop mode {self._mode!r} has no key handling")
+
+    def _set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            self._last_error = f"unknown teleop mode {mode!r} (use {', '.join(MODES)}); still in {self._mode}"
+            return
+        self._halt()
+        self._mode = mode
 
     def _policy_action(self, intent: PolicyAction, now: float) -> None:
         action = np.asarray(intent.action, dtype=np.float64).reshape(-1)
-        duration = self.teleop.step_s if intent.duration_s is None else float(intent.duration_s)
         if action.shape != (3,) or not np.isfinite(action).all():
             self._halt()
             self._last_error = f"policy action {action.tolist()} is not 3 finite numbers; robot stopped"
             return
+        try:
+            duration = self.teleop.step_s if intent.duration_s is None else float(intent.duration_s)
+        except (TypeError, ValueError):
+            duration = float("nan")  # refused just below, like any other duration that is not a number
         if not (np.isfinite(duration) and duration > 0):  # a NaN end would never come
             self._halt()
-            self._last_error = f"policy action duration {duration} s is not a positive number; robot stopped"
+            self._last_error = (
+                f"policy action duration {intent.duration_s!r} s is not a positive number; robot stopped"
+            )
             return
+        cap = self.teleop.max_motion_s
+        if duration > cap:  # no motion may outlive the deadman: a policy must send its next action in time
+            self._last_error = (
+                f"policy action duration {duration:g} s capped at {cap:g} s (teleop.step_s/deadman_s)"
+            )
+            duration = cap
         self._start(action.astype(np.float32), "policy", None, now + duration, now)
 
     def _change_throttle(self, direction: int, now: float) -> None:
@@ -321,12 +376,20 @@ class ControlLoop:
             self._capture(ZERO_ACTION, event, STOP, self.clock() if now is None else now)
 
     def _send(self, twist: Twist, now: float) -> Twist | None:
-        if self._estop and not twist.is_zero:
+        """Send a motion command; None (and the robot stopped, the motion dropped) when it may not stand."""
+        if (self._estop or self._quit_reason is not None) and not twist.is_zero:
+            self._halt()
             return None
+        stops_before = self._outside_stops
         try:
             sent = self.link.send(twist)
         except RobotLinkError as exc:
             self._link_failed(exc)
+            return None
+        if self._outside_stops != stops_before or self._estop or self._quit_reason is not None:
+            # An e-stop, signal or guard stopped the robot while this command was on its way, and the link
+            # may have delivered it after that stop: stop again, so the stop is the last word.
+            self._halt()
             return None
         self._twist = sent
         self._last_send = now
@@ -404,4 +467,5 @@ class ControlLoop:
             last_error=self._last_error,
             steps=self._steps,
             frame_stamp=self._frame_stamp,
+            warnings=self._warnings,
         )

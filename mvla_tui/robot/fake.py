@@ -3,7 +3,7 @@
 It records every twist it is sent, with the time, in `sent` (and optionally as JSON lines in a file, so a
 test can read what a killed child process sent), serves synthetic frames that say so (`Frame.synthetic` and
 a "FAKE ROBOT" label drawn on the image), and can be told to fail. It must not pretend to be a camera:
-nothing it returns should ever be recorded as a real episode.
+its frames are marked so that whoever records them can tell (it refuses nothing itself).
 """
 
 from __future__ import annotations

@@ -7,11 +7,10 @@ on them. This module holds no behaviour and must not import a link, rclpy or tex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
-Mode = Literal["step", "hold", "latch"]
+from mvla_tui.robot.config import Mode
 
 
 @dataclass(frozen=True)
@@ -40,13 +39,16 @@ class ChangeThrottle:
 
 @dataclass(frozen=True)
 class SetMode:
+    """Switch teleop mode (stops the robot); a name not in `MODES` is refused and reported in the state."""
+
     mode: Mode
 
 
 @dataclass(frozen=True)
 class PolicyAction:
     """One action `[linear_x, linear_y, angular_z]` (same units as a recorded key action) to execute for
-    `duration_s` (the teleop step time when None); a newer action replaces it without stopping between."""
+    `duration_s` (the teleop step time when None, and never longer than the larger of `teleop.step_s` and
+    `teleop.deadman_s`); a newer action replaces it without stopping between."""
 
     action: np.ndarray = field(compare=False)
     duration_s: float | None = None

@@ -1,7 +1,9 @@
 """The `RobotLink` contract every robot (ROS 2, MuJoCo sim, fake) implements, and the values it moves.
 
 A link is owned by the control thread; only `stop()` may be called from any thread. `stop()` is
-idempotent and never raises for a link that is already stopped or closed.
+idempotent and never raises for a link that is already stopped or closed. A link may also have a
+`warnings` attribute (a list of one-line texts the operator must see while it runs, such as driving
+without the watchdog relay); it is optional, so `RobotLink` does not require it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ STOP = Twist()
 class Frame:
     """One camera image, RGB uint8 (H, W, 3), with the time it was taken (link clock, seconds).
 
-    `synthetic` is True only for images no camera took (the fake robot's); a recorder of real episodes
-    refuses them.
+    `synthetic` is True only for images no camera took (the fake robot's). Nothing here refuses them:
+    whoever records frames decides what to do with a synthetic one.
     """
 
     image: np.ndarray

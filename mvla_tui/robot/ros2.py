@@ -6,11 +6,14 @@ subscribes to it (see `ros_messages.choose_cmd_topic`). Camera frames come from 
 `std_srvs/Empty`) when that interface imports, otherwise from a `sensor_msgs/Image` or `CompressedImage`
 topic, or from an `OpenCVCamera` opened directly. The node lives in its own rclpy context with its own
 executor thread, and installs no signal handlers (the control loop's `install_signal_stop` owns those).
+When twists do not go through the watchdog relay, `warnings` says so (the control loop shows it) and it is
+logged once per connection. `close` runs every clean-up step even when an earlier one fails.
 Pure logic lives in `ros_messages`, `images` and `camera`; this module only wires rclpy to it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,9 +31,11 @@ from mvla_tui.robot.ros_messages import (
     image_msg_to_rgb,
     topic_is_compressed,
     twist_to_msg,
+    watchdog_warning,
 )
-from mvla_tui.robot.safety import clamp_twist
+from mvla_tui.robot.safety import clamp_twist, run_every
 
+log = logging.getLogger(__name__)
 ROS_MISSING = "ROS 2 (rclpy) is not available; source your ROS 2 setup.bash in this shell first"
 
 
@@ -84,11 +89,11 @@ class RosNode:
         self._thread.start()
 
     def shutdown(self) -> None:
-        self.executor.shutdown()
+        run_every(self.executor.shutdown, self._join, self.node.destroy_node, self.context.try_shutdown)
+
+    def _join(self) -> None:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 class Ros2Link:
@@ -104,6 +109,7 @@ class Ros2Link:
         self._get_image: Any = None
         self._reset_camera: Any = None
         self._service_types: tuple[Any, Any] | None = None
+        self.warnings: list[str] = []  # for the operator, e.g. driving without the watchdog relay
 
     def connect(self) -> None:
         if self._ros is not None:
@@ -114,13 +120,16 @@ class Ros2Link:
             node = self._ros.node
             self.cmd_topic = choose_cmd_topic(cfg.ros2, self._wait_for_relay())
             self._publisher = node.create_publisher(self._ros.ros.TwistMsg, self.cmd_topic, 10)
+            warning = watchdog_warning(cfg.ros2, self.cmd_topic)
+            self.warnings = [] if warning is None else [warning]
+            if warning is not None:
+                log.warning(warning)
             self._service_types = import_camera_service()
             self.camera_mode = choose_camera_mode(cfg.camera, self._service_types is not None)
             self._ros.spin_in_background()
             self._open_camera()
-        except BaseException:
-            self.close()
-            raise
+        except BaseException as exc:
+            run_every(self.close, error=exc)  # raises exc once everything is closed
 
     def send(self, twist: Twist) -> Twist:
         if self._publisher is None:
@@ -152,16 +161,21 @@ class Ros2Link:
         self._call(self._reset_camera, self._service_types[1].Request(), self.config.camera.reset_service)
 
     def close(self) -> None:
-        self.stop()
-        self._publisher = None
-        if self._camera is not None:
-            self._camera.close()
-            self._camera = None
-        if self._ros is not None:
-            ros, self._ros = self._ros, None
-            ros.shutdown()
+        """Stop the robot, close the camera and shut ROS down; every step runs even when one raises."""
+        run_every(self.stop, self._close_camera, self._shutdown_ros)
 
     # ---- internals -----------------------------------------------------------------------------------
+
+    def _close_camera(self) -> None:
+        camera, self._camera = self._camera, None
+        if camera is not None:
+            camera.close()
+
+    def _shutdown_ros(self) -> None:
+        self._publisher = None
+        ros, self._ros = self._ros, None
+        if ros is not None:
+            ros.shutdown()
 
     def _publish(self, publisher: Any, ros: RosNode, twist: Twist) -> None:
         try:

@@ -61,6 +61,20 @@ def choose_cmd_topic(config: Ros2Config, relay_subscribers: int) -> str:
     return config.relay_topic if relay_subscribers > 0 else config.direct_topic
 
 
+def watchdog_warning(config: Ros2Config, cmd_topic: str) -> str | None:
+    """What the operator must be told when twists do not go through the watchdog relay, else None.
+
+    Driving without it is allowed (`require_watchdog: false`), but then a killed `mvla` or a frozen SSH
+    session leaves the robot on its last command until the base's own timeout, if it has one.
+    """
+    if cmd_topic == config.relay_topic:
+        return None
+    return (
+        f"no watchdog: publishing straight to {cmd_topic}, so the robot keeps its last command if mvla dies; "
+        "start `mvla watchdog` on the robot (or set ros2.require_watchdog: true)"
+    )
+
+
 def choose_camera_mode(config: CameraConfig, service_interface_importable: bool) -> CameraMode:
     if config.source == "auto":
         return "service" if service_interface_importable else "topic"

@@ -6,11 +6,13 @@
   control loop.
 - `DeadlineGuard`: a thread that stops the robot when the control thread misses a motion deadline because
   it is blocked (a slow camera service, a slow disk, a bug), so no motion outlives its time.
+- `run_every`: clean-up that is never cut short: every step runs even when an earlier one raised.
 This module must not import rclpy or textual, and must not own a link: it acts through the loop it is given.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import threading
@@ -23,6 +25,7 @@ from mvla_tui.robot.config import LimitsConfig
 from mvla_tui.robot.link import Twist
 
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+log = logging.getLogger(__name__)
 
 
 class UnsafeCommandError(MvlaError):
@@ -82,6 +85,9 @@ class DeadlineGuard:
         self.poll_s = poll_s
         self.deadline: float | None = None  # plain attribute: set by the control thread, read here
         self.fired = False
+        # What `stop` raised, for the control thread to raise in turn: a guard thread that died of it would
+        # leave every later motion unguarded.
+        self.error: BaseException | None = None
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mvla-deadline-guard", daemon=True)
 
@@ -99,4 +105,27 @@ class DeadlineGuard:
             if deadline is not None and self.clock() >= deadline:
                 self.deadline = None
                 self.fired = True
-                self.stop()
+                try:
+                    self.stop()
+                except BaseException as exc:  # handed over: the control thread raises it and ends the loop
+                    self.error = exc
+
+
+def run_every(*steps: Callable[[], None], error: BaseException | None = None) -> None:
+    """Run every step in order, even when an earlier one raised; then raise the first error.
+
+    `error` is one already raised by the work these steps clean up after; it counts as the first. Later
+    errors are logged, so a failed stop can neither leave a link open or a thread running nor hide the
+    error that came before it.
+    """
+    first = error
+    for step in steps:
+        try:
+            step()
+        except BaseException as exc:
+            if first is None:
+                first = exc
+            else:
+                log.error("clean-up step %s also failed after %r: %r", step, first, exc)
+    if first is not None:
+        raise first

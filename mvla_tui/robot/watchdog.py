@@ -5,7 +5,9 @@ or its SSH session freezes (the `twist_mux` idea; ARCHITECTURE.md safety invaria
 `WatchdogRelay` holds the decision logic, pure and clock-injected; `run_watchdog` wires it to rclpy
 (imported lazily). A non-finite input is never forwarded: the relay publishes a zero twist instead.
 The watchdog sends nothing while its input is silent except that one zero, so it does not fight other
-publishers of `/cmd_vel` (a joystick, a navigation stack).
+publishers of `/cmd_vel` (a joystick, a navigation stack). Its timeout must be finite, longer than the
+interval at which `mvla` re-sends a moving command (or the robot would stutter), and short (or the robot
+would drive on for too long): `config.check_watchdog_timeout` says so in one line.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import signal
 import time
 from collections.abc import Callable
 
+from mvla_tui.robot.config import check_watchdog_timeout
 from mvla_tui.robot.link import STOP, Twist
 from mvla_tui.robot.ros_messages import is_finite, twist_from_msg, twist_to_msg
+from mvla_tui.robot.safety import run_every
 
 
 class WatchdogRelay:
     def __init__(self, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        if not timeout_s > 0:
-            raise ValueError(f"watchdog timeout must be positive, got {timeout_s!r}")
+        check_watchdog_timeout(timeout_s)
         self.timeout_s = timeout_s
         self.clock = clock
         self._last_input: float | None = None
@@ -57,8 +60,8 @@ def run_watchdog(
     """Run the relay node until SIGINT, SIGTERM or SIGHUP; publishes a zero twist on the way out."""
     from mvla_tui.robot.ros2 import RosNode
 
-    ros = RosNode(node_name)
     relay = WatchdogRelay(timeout_s)
+    ros = RosNode(node_name)
     publisher = ros.node.create_publisher(ros.ros.TwistMsg, out_topic, 10)
 
     def forward(msg: object) -> None:
@@ -80,12 +83,16 @@ def run_watchdog(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         previous[sig] = signal.signal(sig, on_signal)
     log(f"watchdog: relaying {in_topic} -> {out_topic}, zero twist after {timeout_s:g} s of silence")
-    try:
-        while not stop_reason:
-            ros.executor.spin_once(timeout_sec=0.05)
-    finally:
-        publisher.publish(twist_to_msg(STOP, ros.ros.TwistMsg))
+
+    def restore_signals() -> None:
         for sig, old in previous.items():
             signal.signal(sig, old)
-        ros.shutdown()
+
+    def serve() -> None:
+        while not stop_reason:
+            ros.executor.spin_once(timeout_sec=0.05)
+
+    run_every(
+        serve, lambda: publisher.publish(twist_to_msg(STOP, ros.ros.TwistMsg)), restore_signals, ros.shutdown
+    )
     log(f"watchdog: {stop_reason[0] if stop_reason else 'stopped'}; sent a zero twist to {out_topic}")

@@ -1,5 +1,7 @@
-"""The control loop with the fake robot: step timing, hold deadman, latch, e-stop latch, throttle, clamping,
-non-finite actions, link failures, state rate, and that every way out of `run` leaves the robot stopped."""
+"""The control loop with the fake robot: step timing, hold deadman, latch, e-stop latch (also against a
+command already on its way), throttle, clamping, non-finite actions, capped policy durations, unknown modes,
+link warnings and failures, state rate, and that every way out of `run` leaves the robot stopped and
+cleaned up."""
 
 from __future__ import annotations
 
@@ -152,6 +154,18 @@ def test_estop_latches_until_cleared() -> None:
     assert link.last_twist == Twist(F115, 0.0, 0.0) and not loop.state.estop
 
 
+def test_a_clear_queued_before_a_new_estop_does_not_clear_it() -> None:
+    loop, link, clock, _, _ = make("latch")
+    at(loop, clock, 0.0, EStop())
+    loop.submit(ClearEStop())  # the control thread is busy: these three wait in its queue
+    loop.submit(TeleopKey("w"))
+    loop.submit(EStop())  # pressed again before the loop got to the clear
+    at(loop, clock, 0.1)
+    assert loop.state.estop and all(s.twist.is_zero for s in link.sent)
+    at(loop, clock, 0.2, ClearEStop(), TeleopKey("w"))
+    assert not loop.state.estop and link.last_twist == Twist(F115, 0.0, 0.0)
+
+
 def test_throttle_scales_what_is_sent_not_what_is_recorded() -> None:
     loop, link, clock, steps, _ = make(throttle=50)
     at(loop, clock, 0.0, TeleopKey("w"))
@@ -188,7 +202,7 @@ def test_non_finite_policy_action_stops_and_reports(bad: list[float]) -> None:
     assert all(np.isfinite([s.twist.linear_x, s.twist.linear_y, s.twist.angular_z]).all() for s in link.sent)
 
 
-@pytest.mark.parametrize("duration", [float("nan"), 0.0, -1.0])
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), 0.0, -1.0, "soon"])
 def test_policy_action_with_a_bad_duration_stops(duration: float) -> None:
     loop, link, clock, _, _ = make("latch")
     at(loop, clock, 0.0, TeleopKey("w"))
@@ -207,11 +221,133 @@ def test_policy_action_lasts_its_duration_and_a_key_overrides_it() -> None:
     assert loop.state.source == "teleop" and link.last_twist == Twist(0.0, 0.0, -F115)
 
 
+def test_policy_action_duration_is_capped_at_the_deadman() -> None:
+    loop, link, clock, _, _ = make("latch", step_s=0.4, deadman_s=0.5)
+    at(loop, clock, 0.0, PolicyAction(np.array([0.5, 0.0, 0.0]), duration_s=1e9))
+    assert link.last_twist == Twist(0.5, 0.0, 0.0) and "capped at 0.5 s" in loop.state.last_error
+    at(loop, clock, 0.49)
+    assert loop.state.moving
+    at(loop, clock, 0.5)
+    assert link.last_twist == STOP and not loop.state.moving
+
+
 def test_mode_change_stops_the_robot() -> None:
     loop, link, clock, _, _ = make("latch")
     at(loop, clock, 0.0, TeleopKey("e"))
     at(loop, clock, 0.1, SetMode("hold"))
     assert link.last_twist == STOP and loop.state.mode == "hold"
+
+
+def test_unknown_mode_is_refused_and_the_mode_kept() -> None:
+    loop, link, clock, _, _ = make("step", step_s=0.4)
+    at(loop, clock, 0.0, SetMode("Step"))
+    assert loop.state.mode == "step" and "unknown teleop mode 'Step'" in loop.state.last_error
+    at(loop, clock, 1.0, TeleopKey("w"))
+    at(loop, clock, 1.4)
+    assert link.last_twist == STOP  # still a step: it did not latch
+
+
+def test_unknown_mode_in_the_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="teleop.mode"):
+        TeleopConfig(mode="Step")
+
+
+class BlockingSendLink(FakeLink):
+    """A motion command that is still on its way (a slow link) until the test lets it through."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.in_send = threading.Event()
+        self.release = threading.Event()
+        self.block = True
+
+    def send(self, twist: Twist) -> Twist:
+        if self.block and not twist.is_zero:
+            self.in_send.set()
+            assert self.release.wait(10), "test never released the send"
+        return super().send(twist)
+
+
+def tick_while_a_send_is_in_flight(
+    loop: ControlLoop, clock: Clock, link: BlockingSendLink, t: float, *intents
+):
+    """Tick in a thread until the loop is inside `link.send`; the caller acts, then calls the result."""
+    worker = threading.Thread(target=at, args=(loop, clock, t, *intents))
+    worker.start()
+    assert link.in_send.wait(10)
+
+    def finish() -> None:
+        link.release.set()
+        worker.join(10)
+        assert not worker.is_alive()
+
+    return finish
+
+
+def test_estop_during_a_send_in_flight_wins() -> None:
+    clock = Clock()
+    link = BlockingSendLink(clock=clock)
+    link.connect()
+    steps: list[Step] = []
+    loop = ControlLoop(link, TeleopConfig(throttle=50), step_sink=steps.append, clock=clock)
+    finish = tick_while_a_send_is_in_flight(loop, clock, link, 0.0, TeleopKey("w"))
+    loop.submit(EStop())  # pressed while the `w` command is still on its way
+    finish()
+    late = max(i for i, s in enumerate(link.sent) if not s.twist.is_zero)
+    assert link.sent[0].kind == "stop" and late > 0  # the e-stop went out first, the late command after it
+    assert link.sent[late + 1 :] and all(s.twist.is_zero for s in link.sent[late + 1 :])  # stopped at once
+    assert not loop.state.moving and steps == []  # no step recorded for a command that did not stand
+    at(loop, clock, 0.1)
+    assert link.last_twist == STOP and loop.state.estop
+
+
+def test_signal_stop_during_a_resend_in_flight_wins() -> None:
+    clock = Clock()
+    link = BlockingSendLink(clock=clock)
+    link.connect()
+    loop = ControlLoop(link, TeleopConfig(mode="latch", republish_s=0.1), clock=clock)
+    link.block = False
+    at(loop, clock, 0.0, TeleopKey("a"))
+    link.block = True
+    finish = tick_while_a_send_is_in_flight(loop, clock, link, 0.2)  # the periodic re-send
+    loop.emergency_stop("SIGTERM received")
+    finish()
+    assert link.last_twist == STOP and not loop.state.moving
+
+
+@pytest.mark.slow
+def test_guard_stop_during_a_resend_in_flight_wins() -> None:
+    link = BlockingSendLink()
+    link.block = False
+    loop = ControlLoop(link, TeleopConfig(mode="latch", republish_s=0.05, stall_s=0.5))
+    thread, errors = run_in_thread(loop, duration_s=20.0)
+    try:
+        loop.submit(TeleopKey("w"))
+        deadline = time.monotonic() + 10
+        while not any(not s.twist.is_zero for s in link.sent):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        link.block = True  # the next re-send hangs past stall_s: the guard stops the robot meanwhile
+        assert link.in_send.wait(10)
+        while not link.sent[-1].twist.is_zero:
+            assert time.monotonic() < deadline, "the guard did not stop the robot"
+            time.sleep(0.01)
+        guard_stop = len(link.sent) - 1
+        link.release.set()  # the hung command lands after the guard's stop
+
+        def stopped_after_the_late_command() -> bool:
+            later = link.sent[guard_stop + 1 :]
+            late = [i for i, s in enumerate(later) if not s.twist.is_zero]
+            return bool(late) and any(s.kind == "stop" for s in later[late[-1] + 1 :])
+
+        while not stopped_after_the_late_command():  # the loop must stop it by itself, long before it ends
+            assert time.monotonic() < deadline, "a command sent across the guard's stop kept the robot moving"
+            time.sleep(0.01)
+        assert thread.is_alive()
+    finally:
+        loop.submit(Quit())
+        thread.join(10)
+    assert not errors and link.last_twist == STOP
 
 
 def test_link_failure_is_reported_and_the_loop_goes_on() -> None:
@@ -358,6 +494,64 @@ def test_guard_stops_latched_motion_when_the_control_thread_stalls() -> None:
     assert stopped - moved < 0.8
     assert "guard stopped the robot" in (loop.state.last_error or "")
     assert not any(s.t > stopped and not s.twist.is_zero for s in link.sent)  # stays stopped after the stall
+
+
+class BrokenStopLink(FakeLink):
+    """A link whose stop fails with a bug (not a `RobotLinkError`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.close_calls = 0
+
+    def stop(self) -> None:
+        raise ZeroDivisionError("stop bug")
+
+    def close(self) -> None:
+        self.close_calls += 1
+        self.connected = False
+
+
+def guard_threads() -> int:
+    return sum(t.name == "mvla-deadline-guard" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_failing_stop_does_not_skip_the_rest_of_the_clean_up() -> None:
+    link = BrokenStopLink()
+    states: list[ControlState] = []
+    loop = ControlLoop(link, TeleopConfig(mode="latch"), on_state=states.append)
+    guards_before = guard_threads()
+    with pytest.raises(ZeroDivisionError, match="stop bug"):
+        loop.run(duration_s=0.05)
+    assert link.close_calls == 1  # the link was still closed
+    assert guard_threads() == guards_before  # and the guard thread did not leak
+    assert not states[-1].running  # and the final state went out
+
+
+def test_the_loops_own_error_is_raised_before_a_clean_up_error() -> None:
+    def broken_sink(step: Step) -> None:
+        raise RuntimeError("recorder bug")
+
+    link = FakeLink()
+    loop = ControlLoop(link, TeleopConfig(mode="latch"), step_sink=broken_sink)
+    loop.submit(TeleopKey("w"))
+    link.close = lambda: (_ for _ in ()).throw(RobotLinkError("close failed"))
+    with pytest.raises(RuntimeError, match="recorder bug"):
+        loop.run(duration_s=5.0)
+    assert link.last_twist == STOP
+
+
+class WarningLink(FakeLink):
+    def connect(self) -> None:
+        super().connect()
+        self.warnings = ["no watchdog: publishing straight to /cmd_vel"]
+
+
+def test_link_warnings_are_in_the_state() -> None:
+    states: list[ControlState] = []
+    loop = ControlLoop(WarningLink(), on_state=states.append)
+    loop.run(duration_s=0.05)
+    assert states[0].warnings == ("no watchdog: publishing straight to /cmd_vel",)
+    assert ControlLoop(FakeLink()).state.warnings == ()
 
 
 def test_connect_failure_is_raised_and_nothing_is_sent() -> None:

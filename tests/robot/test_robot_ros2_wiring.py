@@ -1,9 +1,11 @@
 """`Ros2Link` and the watchdog node wired to a stand-in rclpy (see robot_fake_ros.py): the relay topic is
-chosen when the watchdog listens, twists go out clamped, stop and close publish zero, camera images come
-from the service or a topic as RGB, and the watchdog forwards, stops on silence and on its way out."""
+chosen when the watchdog listens (else a warning, logged once), twists go out clamped, stop and close
+publish zero, a failing stop does not cut `close` short, camera images come from the service or a topic as
+RGB, and the watchdog forwards, stops on silence and on its way out."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 import robot_fake_ros
 
+from mvla_tui.robot import ros2
 from mvla_tui.robot.config import CameraConfig, LimitsConfig, RobotConfig, Ros2Config
 from mvla_tui.robot.link import RobotLinkError, Twist
 from mvla_tui.robot.ros2 import Ros2Link
@@ -56,16 +59,63 @@ def test_direct_topic_clamped_twists_and_zero_on_close(fake_ros) -> None:
     assert not fake_ros.contexts[0].ok
 
 
-def test_relay_topic_when_the_watchdog_listens(fake_ros) -> None:
+def test_relay_topic_when_the_watchdog_listens(fake_ros, caplog) -> None:
     fake_ros.subscriptions["/mvla/cmd_vel"].append(lambda msg: None)
     link = Ros2Link(config(source="none"))
-    link.connect()
+    with caplog.at_level(logging.WARNING):
+        link.connect()
     try:
         assert link.cmd_topic == "/mvla/cmd_vel"
         link.send(Twist(0.1, 0.0, 0.0))
         assert "/cmd_vel" not in fake_ros.published
+        assert link.warnings == [] and not caplog.records
     finally:
         link.close()
+
+
+def test_direct_topic_warns_the_operator_once(fake_ros, caplog) -> None:
+    link = Ros2Link(config(source="none"))
+    with caplog.at_level(logging.WARNING):
+        link.connect()
+        for _ in range(3):
+            link.send(Twist(0.1, 0.0, 0.0))
+            link.stop()
+    try:
+        assert (
+            len(link.warnings) == 1 and "no watchdog" in link.warnings[0] and "/cmd_vel" in link.warnings[0]
+        )
+        assert [r.getMessage() for r in caplog.records] == link.warnings
+    finally:
+        link.close()
+
+
+class StubCamera:
+    closed = 0
+
+    def __init__(self, config, clock) -> None:
+        pass
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        StubCamera.closed += 1
+
+
+def test_a_failing_stop_still_closes_the_camera_and_ros(fake_ros, monkeypatch) -> None:
+    monkeypatch.setattr(ros2, "OpenCVCamera", StubCamera)
+    StubCamera.closed = 0
+    link = Ros2Link(config(source="opencv"))
+    link.connect()
+
+    def broken_publish(self, msg) -> None:
+        raise RuntimeError("rcl publisher invalid")
+
+    monkeypatch.setattr(robot_fake_ros.Publisher, "publish", broken_publish)
+    with pytest.raises(RobotLinkError, match="rcl publisher invalid"):
+        link.close()
+    assert StubCamera.closed == 1 and not fake_ros.contexts[0].ok
+    link.close()  # idempotent once closed
 
 
 def test_required_watchdog_missing_fails_connect_and_cleans_up(fake_ros) -> None:

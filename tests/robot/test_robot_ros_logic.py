@@ -1,5 +1,5 @@
-"""The ROS 2 link's decisions without ROS 2: which topic twists go to (direct or through the watchdog),
-where the camera comes from, Twist message conversion, and a one-line error when rclpy is missing."""
+"""The ROS 2 link's decisions without ROS 2: which topic twists go to (direct or through the watchdog, and
+the warning when not through it), where the camera comes from, Twist message conversion, and a one-line error when rclpy is missing."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from mvla_tui.robot.ros_messages import (
     topic_is_compressed,
     twist_from_msg,
     twist_to_msg,
+    watchdog_warning,
 )
 
 HAS_RCLPY = importlib.util.find_spec("rclpy") is not None
@@ -33,6 +34,14 @@ def test_required_watchdog_missing_is_an_error() -> None:
     with pytest.raises(RobotLinkError, match="start `mvla watchdog`"):
         choose_cmd_topic(Ros2Config(require_watchdog=True), relay_subscribers=0)
     assert choose_cmd_topic(Ros2Config(require_watchdog=True), relay_subscribers=2) == "/mvla/cmd_vel"
+
+
+def test_driving_without_the_watchdog_is_a_warning() -> None:
+    config = Ros2Config()
+    assert watchdog_warning(config, "/mvla/cmd_vel") is None
+    for topic in ("/cmd_vel", "/base/cmd_vel"):
+        warning = watchdog_warning(config, topic)
+        assert warning is not None and topic in warning and "mvla watchdog" in warning and "\n" not in warning
 
 
 def test_camera_mode() -> None:

@@ -1,5 +1,6 @@
 """Safety invariants that do not depend on a link: SIGHUP / SIGTERM stop the robot and end the loop (in a
-child process whose fake robot logs what it was sent, and in-process), and commands are clamped."""
+child process whose fake robot logs what it was sent, and in-process), commands are clamped, clean-up is
+never cut short, and a guard that cannot stop the robot ends the loop."""
 
 from __future__ import annotations
 
@@ -16,17 +17,17 @@ from pathlib import Path
 import pytest
 
 from mvla_tui.robot.config import LimitsConfig, TeleopConfig
-from mvla_tui.robot.control import ControlLoop
+from mvla_tui.robot.control import ControlLoop, ControlState
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import TeleopKey
 from mvla_tui.robot.link import STOP, Twist
-from mvla_tui.robot.safety import UnsafeCommandError, clamp_twist, install_signal_stop
+from mvla_tui.robot.safety import UnsafeCommandError, clamp_twist, install_signal_stop, run_every
 
 CHILD = """
 import sys
 from pathlib import Path
 from mvla_tui.robot.config import FakeConfig, TeleopConfig
-from mvla_tui.robot.control import ControlLoop
+from mvla_tui.robot.control import ControlLoop, ControlState
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import TeleopKey
 from mvla_tui.robot.safety import install_signal_stop
@@ -109,3 +110,52 @@ def test_fake_link_refuses_non_finite_too() -> None:
     with pytest.raises(UnsafeCommandError):
         link.send(Twist(math.nan, 0.0, 0.0))
     assert link.sent == []
+
+
+def test_run_every_runs_all_steps_and_raises_the_first_error() -> None:
+    ran: list[str] = []
+
+    def fail(name: str, exc: BaseException):
+        def step() -> None:
+            ran.append(name)
+            raise exc
+
+        return step
+
+    with pytest.raises(ZeroDivisionError, match="first"):
+        run_every(
+            fail("stop", ZeroDivisionError("first")),
+            fail("close", KeyError("second")),
+            lambda: ran.append("end"),
+        )
+    assert ran == ["stop", "close", "end"]
+    with pytest.raises(RuntimeError, match="earlier"):
+        run_every(fail("close", ValueError("later")), error=RuntimeError("earlier"))
+    run_every(lambda: ran.append("ok"))
+    assert ran[-1] == "ok"
+
+
+class GuardCannotStopLink(FakeLink):
+    """A link whose stop fails with a bug when the guard thread calls it."""
+
+    def stop(self) -> None:
+        if threading.current_thread().name == "mvla-deadline-guard":
+            raise ZeroDivisionError("stop bug in the guard thread")
+        super().stop()
+
+
+@pytest.mark.slow
+def test_a_guard_that_cannot_stop_the_robot_ends_the_loop() -> None:
+    link = GuardCannotStopLink()
+    stalled = threading.Event()
+
+    def stalling_state(state: ControlState) -> None:
+        if state.moving and not stalled.is_set():
+            stalled.set()
+            time.sleep(0.5)  # blocks past stall_s: the guard tries to stop the robot and fails
+
+    loop = ControlLoop(link, TeleopConfig(mode="latch", stall_s=0.1), on_state=stalling_state)
+    loop.submit(TeleopKey("w"))
+    with pytest.raises(ZeroDivisionError, match="guard thread"):
+        loop.run(duration_s=10.0)
+    assert stalled.is_set() and link.last_twist == STOP and link.closed

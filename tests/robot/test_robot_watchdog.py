@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import math
 import subprocess
@@ -9,6 +10,8 @@ import sys
 
 import pytest
 
+from configs import MvlaError
+from mvla_tui.commands import watchdog as watchdog_command
 from mvla_tui.robot.link import STOP, Twist
 from mvla_tui.robot.watchdog import WatchdogRelay
 
@@ -68,9 +71,19 @@ def test_non_finite_input_is_replaced_by_a_stop(bad: float) -> None:
     assert relay.poll() is None
 
 
-def test_timeout_must_be_positive() -> None:
-    with pytest.raises(ValueError):
-        WatchdogRelay(0.0)
+@pytest.mark.parametrize("timeout", [0.0, -1.0, 1e-9, 0.1, math.inf, math.nan, 3.5])
+def test_timeout_must_be_finite_above_the_resend_period_and_short(timeout: float) -> None:
+    with pytest.raises(MvlaError, match="between 0.2 s .* and 3 s"):
+        WatchdogRelay(timeout)
+    with pytest.raises(MvlaError, match="--timeout"):
+        watchdog_command.run(
+            argparse.Namespace(timeout=timeout, in_topic="/mvla/cmd_vel", out_topic="/cmd_vel")
+        )
+
+
+@pytest.mark.parametrize("timeout", [0.2, 0.5, 3.0])
+def test_sensible_timeouts_are_accepted(timeout: float) -> None:
+    assert WatchdogRelay(timeout).timeout_s == timeout
 
 
 def _mvla(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,7 +101,9 @@ def test_watchdog_command_without_ros_is_one_line() -> None:
 
 
 def test_watchdog_command_rejects_bad_arguments() -> None:
-    result = _mvla("watchdog", "--timeout", "-1")
-    assert result.returncode == 2 and "--timeout" in result.stderr and "Traceback" not in result.stderr
+    for bad in ("-1", "inf", "1e-9"):
+        result = _mvla("watchdog", "--timeout", bad)
+        assert result.returncode == 2 and "--timeout" in result.stderr and "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1
     result = _mvla("watchdog", "--in", "/cmd_vel", "--out", "/cmd_vel")
     assert result.returncode == 2 and "feed itself" in result.stderr
