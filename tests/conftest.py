@@ -8,6 +8,8 @@ import os
 import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Tests never download: a hub id that slips through fails at once instead of retrying for half a minute.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def _has_cuda() -> bool:
