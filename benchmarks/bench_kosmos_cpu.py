@@ -13,7 +13,9 @@ RSS and how long the model took to build. `mvla bench` measures the same runtime
     python benchmarks/bench_kosmos_cpu.py --size mid --compare naive --steps 10
     python benchmarks/bench_kosmos_cpu.py --size full --steps 5
 
-This script measures and prints; it asserts nothing.
+Frames are synthetic at the robot camera's 1280x720 (`--frame-size`), so each step includes the
+policy's `preprocess`. Bad arguments or configs are one-line errors (exit 2). This script measures and
+prints; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -42,21 +44,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--frame-size", default="1280x720", metavar="WxH", help="synthetic camera frame size")
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
 
     import psutil
     import torch
 
     from configs import MvlaError
+    from mvla_tui.commands.bench import parse_frame_size
     from policies import registry
-    from policies.bench import device_name, input_size, synthetic_frames
+    from policies.bench import device_name, input_size, resize_note, synthetic_frames
     from policies.normalisation import ActionNormalisation
     from policies.runtime import PolicyRuntime, RuntimeConfig
 
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     path = args.config or CONFIGS[args.size]
     try:
+        frame_size = parse_frame_size(args.frame_size)
         name, config = registry.load_config(path)
         start = time.perf_counter()
         policy = registry.build_policy(name, config)
@@ -66,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare == "naive":
             modes["naive"] = RuntimeConfig(device=args.device, precision=args.precision, naive=True)
         runtimes = {mode: PolicyRuntime(policy, norm, cfg) for mode, cfg in modes.items()}
-    except MvlaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (MvlaError, ValueError, OSError) as exc:
+        # ValueError: a runtime setting refused by RuntimeConfig; OSError: an unreadable file.
+        print(f"error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
 
-    frames = synthetic_frames(input_size(policy))
+    frames = synthetic_frames(frame_size)
     process = psutil.Process()
     wall: dict[str, list[float]] = {m: [] for m in runtimes}
     cpu: dict[str, list[float]] = {m: [] for m in runtimes}
@@ -97,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{name} from {path.name}: random weights, timing only; {params / 1e6:.1f} M parameters")
     print(f"built in {built_s:.1f} s; {first.device} [{device_name(first.device)}] {first.precision}")
     print(f"window {policy.window}, {args.steps} measured steps per mode after {warmup} warm-up steps")
+    size = input_size(policy)
+    print(
+        f"camera frames {frame_size[1]}x{frame_size[0]} {resize_note(frame_size, size)} "
+        "(latency includes preprocess)"
+    )
     for mode in runtimes:
         lat = np.asarray(wall[mode])
         p50, p95, p99 = np.percentile(lat, [50, 95, 99])

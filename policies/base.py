@@ -27,6 +27,19 @@ class Policy(nn.Module, abc.ABC):
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
+        self._checkpoint_keys: frozenset[str] | None = None
+
+    def record_checkpoint_keys(self) -> None:
+        """Fix the checkpoint's key set: the parameters trainable now, at the end of construction,
+        where the config's mode alone has set `requires_grad`. Every concrete policy calls it last in
+        `__init__`, so freezing the model later (evaluation, a staged schedule) cannot change what a
+        checkpoint holds and write one that never loads."""
+        self._checkpoint_keys = frozenset(n for n, p in self.named_parameters() if p.requires_grad)
+
+    def backbone_identity(self) -> dict[str, str]:
+        """Which pretrained weights this policy was built on, by role (e.g. {"backbone": ...}); a
+        checkpoint records it and refuses to load on other weights. Empty for a model without one."""
+        return {}
 
     @property
     def window(self) -> int:
@@ -61,10 +74,12 @@ class Policy(nn.Module, abc.ABC):
         return self.decode_steps(features)[:, -1]
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint stores: every parameter that requires grad, plus buffers of those
-        modules. Frozen backbones are referenced by id, not stored."""
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
-        return {k: v for k, v in self.state_dict().items() if k in names}
+        """The weights a checkpoint stores: the parameters that were trainable when the policy was
+        built (`record_checkpoint_keys`), whatever their `requires_grad` is now; no buffers. Frozen
+        backbones are referenced by source and identity, not stored."""
+        if self._checkpoint_keys is None:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must end with record_checkpoint_keys()")
+        return {k: v for k, v in self.state_dict().items() if k in self._checkpoint_keys}
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Training step on a batch of windows.
@@ -82,9 +97,12 @@ class Policy(nn.Module, abc.ABC):
         return chunk_loss(preds, batch["actions"], batch["mask"], self.config.loss)
 
 
-def chunk_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:
-    """Huber or MSE over a chunk, ignoring masked (past-the-end) steps."""
-    m = mask.unsqueeze(-1).to(pred.dtype)  # (..., n, 1)
+def chunk_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str
+) -> dict[str, torch.Tensor]:
+    """Huber or MSE over a chunk, ignoring masked (past-the-end) steps; computed in float32."""
+    # float32: in bf16 a count of 1001 rounds to 1000, in fp16 counts above 65504 overflow.
+    m = mask.unsqueeze(-1).to(torch.float32)  # (..., n, 1)
     denom = (m.sum() * pred.shape[-1]).clamp_min(1.0)
     err = pred.float() - target.float()
     if kind == "huber":

@@ -1,7 +1,8 @@
 """Step-latency benchmark of a `PolicyRuntime`, and the naive full-window recompute to compare with.
 
-Frames are synthetic (random RGB at the model's input resolution, so resizing costs nothing and the
-numbers are the model's); they exist only here. The first steps are warm-up and are not measured:
+Frames are synthetic random RGB at the camera's resolution (`frame_size`, default the robot camera's
+1280x720), so every measured step includes `preprocess` (the resize to the model input) as on the
+robot; they exist only here. The first steps are warm-up and are not measured:
 at least one window, so every measured step decodes a full window as on the robot. Peak RSS is
 sampled with psutil after every step; CUDA memory is the peak allocated by torch. With
 `--compare naive` both runtimes step in turn on the same frames, so the ratio is fair on a busy
@@ -25,6 +26,7 @@ from policies.normalisation import ActionNormalisation
 from policies.runtime import PolicyRuntime, RuntimeConfig
 
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the cup"
+CAMERA_SIZE = (720, 1280)  # (h, w) of the robot camera's frames
 
 
 @dataclass
@@ -35,7 +37,8 @@ class BenchResult:
     precision: str
     precision_note: str
     window: int
-    input_size: tuple[int, int]  # (h, w) of the synthetic frames
+    frame_size: tuple[int, int]  # (h, w) of the synthetic camera frames
+    input_size: tuple[int, int]  # (h, w) of the model input `preprocess` resizes them to
     parameters: int
     warmup: int
     steps: int
@@ -76,6 +79,7 @@ def measure(
     steps: int = 100,
     warmup: int = 10,
     instruction: str = INSTRUCTION,
+    frame_size: tuple[int, int] = CAMERA_SIZE,
 ) -> list[BenchResult]:
     """Run `warmup + steps` steps of one runtime per config on synthetic frames, round-robin (so a
     change in machine load hits every runtime alike), and summarise the measured steps of each.
@@ -83,7 +87,7 @@ def measure(
     runtimes = [PolicyRuntime(policy, normalisation, c) for c in configs]
     warmup = max(warmup, policy.window)
     size = input_size(policy)
-    frames = synthetic_frames(size)
+    frames = synthetic_frames(frame_size)
     process = psutil.Process()
     device = runtimes[0].device
     cuda = device.type == "cuda"
@@ -115,6 +119,7 @@ def measure(
                 precision=runtime.precision,
                 precision_note=runtime.precision_note,
                 window=policy.window,
+                frame_size=tuple(frame_size),
                 input_size=size,
                 parameters=parameters,
                 warmup=warmup,
@@ -139,12 +144,13 @@ def run_benchmark(
     warmup: int = 10,
     compare_naive: bool = False,
     label: str = "",
+    frame_size: tuple[int, int] = CAMERA_SIZE,
 ) -> BenchReport:
     """The per-step runtime, and optionally the naive recompute of the same model for the ratio."""
     configs = [dataclasses.replace(config, naive=False)]
     if compare_naive:
         configs.append(dataclasses.replace(config, naive=True))
-    runs = measure(policy, normalisation, configs, steps, warmup)
+    runs = measure(policy, normalisation, configs, steps, warmup, frame_size=frame_size)
     speedup = runs[1].p50_ms / runs[0].p50_ms if compare_naive else None
     return BenchReport(policy=label or policy.name, runs=runs, speedup=speedup)
 
@@ -155,6 +161,13 @@ def device_name(device: torch.device) -> str:
     return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
+def resize_note(frame_size: tuple[int, int], input_size: tuple[int, int]) -> str:
+    """How `preprocess` changes (h, w) `frame_size`, for the printed report."""
+    if tuple(frame_size) == tuple(input_size):
+        return "at the model input size, not resized"
+    return f"resized to {input_size[1]}x{input_size[0]}"
+
+
 def format_report(report: BenchReport) -> str:
     lines = [f"policy {report.policy}"]
     for r in report.runs:
@@ -162,7 +175,9 @@ def format_report(report: BenchReport) -> str:
         cuda = f", CUDA peak {r.cuda_peak_mb:.0f} MiB" if r.cuda_peak_mb is not None else ""
         lines += [
             f"{r.mode}: {r.device} [{r.device_name}] {r.precision}{note}; window {r.window}, "
-            f"frames {r.input_size[0]}x{r.input_size[1]}, {r.parameters / 1e6:.2f} M parameters",
+            f"{r.parameters / 1e6:.2f} M parameters",
+            f"  camera frames {r.frame_size[1]}x{r.frame_size[0]} {resize_note(r.frame_size, r.input_size)} "
+            "(latency includes preprocess)",
             f"  step latency p50 {r.p50_ms:.2f} ms  p95 {r.p95_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
             f"({r.steps_per_s:.1f} steps/s over {r.steps} steps after {r.warmup} warm-up)",
             f"  peak RSS {r.peak_rss_mb:.0f} MiB{cuda}" + (" (process, both runs)" if report.speedup else ""),

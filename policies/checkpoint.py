@@ -4,9 +4,11 @@ Layout of a checkpoint directory:
 - `config.yaml`: `policy: <name>` + the policy config (which names the frozen backbone by hub id or
   local path and revision; the model loads it itself with `from_pretrained`);
 - `model.safetensors`: `policy.trainable_state_dict()` (head + LoRA adapter, or every weight for
-  full fine-tuning and for models without a backbone);
+  full fine-tuning and for models without a backbone); its metadata records
+  `policy.backbone_identity()`, and loading refuses a backbone whose weights differ from it;
 - `normalisation.json`: the per-dimension action scale (`policies.normalisation`);
-- `provenance.json`: data, git commit (if any), steps, creation time;
+- `provenance.json`: data, git commit (if any, with "-dirty" when the tree had uncommitted
+  changes), steps, creation time;
 - `manifest.json`: sha256 and size of each file above.
 
 Saving writes a hidden sibling directory, fsyncs it and renames it into place, so a crash never
@@ -43,6 +45,7 @@ PROVENANCE = "provenance.json"
 MANIFEST = "manifest.json"
 CONTENT = (CONFIG, WEIGHTS, NORMALISATION, PROVENANCE)
 FORMAT_VERSION = 1
+BACKBONES = "backbones"  # model.safetensors metadata key: json of `Policy.backbone_identity()`
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Provenance:
 
     data: list[str] = field(default_factory=list)  # dataset directories or files trained on
     steps: int = 0  # optimiser steps taken
-    commit: str | None = None  # git commit of the code that trained, when known
+    commit: str | None = None  # git commit of the code that trained, "<sha>-dirty" if it had edits
     created: str = ""  # ISO 8601, UTC; filled on save when empty
     notes: str = ""
 
@@ -71,17 +74,25 @@ class CheckpointInfo:
 
 
 def git_commit(path: Path | None = None) -> str | None:
-    """HEAD commit of the git checkout holding `path` (default: this package), or None."""
+    """HEAD commit of the git checkout holding `path` (default: this package), with "-dirty" appended
+    when tracked files have uncommitted changes; None outside git."""
     where = path or Path(__file__).resolve().parent
+    head = _git(where, "rev-parse", "HEAD")
+    if not head:
+        return None
+    changes = _git(where, "status", "--porcelain", "--untracked-files=no")
+    return f"{head}-dirty" if changes is None or changes else head
+
+
+def _git(where: Path, *args: str) -> str | None:
+    """Stripped stdout of a read-only git command, or None when it fails."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=False
+            ["git", *args], cwd=where, capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def save_checkpoint(
@@ -112,7 +123,12 @@ def save_checkpoint(
     tmp.mkdir()
     # clone(): safetensors refuses tensors that share storage (tied weights) and non-contiguous ones.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in policy.trainable_state_dict().items()}
-    save_file(tensors, str(tmp / WEIGHTS), metadata={"policy": policy.name, "format": str(FORMAT_VERSION)})
+    metadata = {
+        "policy": policy.name,
+        "format": str(FORMAT_VERSION),
+        BACKBONES: json.dumps(policy.backbone_identity(), sort_keys=True),
+    }
+    save_file(tensors, str(tmp / WEIGHTS), metadata=metadata)
     config = registry.config_to_dict(policy.name, policy.config)
     (tmp / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     (tmp / NORMALISATION).write_text(normalisation.to_json() + "\n", encoding="utf-8")
@@ -122,6 +138,7 @@ def save_checkpoint(
     write_manifest(tmp)
     for name in (*CONTENT, MANIFEST):
         _fsync(tmp / name)
+    _fsync(tmp)  # the directory entries themselves, before the rename publishes them
 
     old = directory.parent / f".{directory.name}.old-{os.getpid()}"
     if directory.exists():
@@ -151,27 +168,39 @@ def verify_checkpoint(directory: str | Path) -> None:
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         raise PolicyLoadError(f"{manifest_path}: missing; not a complete checkpoint (save it again)")
+    damaged = f"{manifest_path}: not a valid manifest; the checkpoint is damaged"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        files = manifest["files"]
-        if manifest.get("format") != FORMAT_VERSION:
-            raise PolicyLoadError(
-                f"{manifest_path}: format {manifest.get('format')!r}, this version reads {FORMAT_VERSION}"
-            )
-    except (ValueError, KeyError, TypeError):
-        raise PolicyLoadError(f"{manifest_path}: not a valid manifest; the checkpoint is damaged") from None
+    except ValueError:  # also UnicodeDecodeError
+        raise PolicyLoadError(damaged) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise PolicyLoadError(damaged)
+    if manifest.get("format") != FORMAT_VERSION:
+        raise PolicyLoadError(
+            f"{manifest_path}: format {manifest.get('format')!r}, this version reads {FORMAT_VERSION}"
+        )
+    files = manifest["files"]
     for name in CONTENT:
         path = directory / name
-        if name not in files:
+        entry = files.get(name)
+        if entry is None:
             raise PolicyLoadError(f"{manifest_path}: does not list {name}; the checkpoint is damaged")
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("size"), int)
+            and isinstance(entry.get("sha256"), str)
+        ):
+            raise PolicyLoadError(
+                f"{manifest_path}: entry {name!r} lacks size and sha256; the checkpoint is damaged"
+            )
         if not path.is_file():
             raise PolicyLoadError(f"{path}: missing from the checkpoint")
         size = path.stat().st_size
-        if size != files[name]["size"]:
+        if size != entry["size"]:
             raise PolicyLoadError(
-                f"{path}: {size} bytes, manifest says {files[name]['size']} (truncated or replaced)"
+                f"{path}: {size} bytes, manifest says {entry['size']} (truncated or replaced)"
             )
-        if _sha256(path) != files[name]["sha256"]:
+        if _sha256(path) != entry["sha256"]:
             raise PolicyLoadError(
                 f"{path}: sha256 differs from the manifest (the file was altered or corrupted)"
             )
@@ -183,7 +212,7 @@ def load_checkpoint(
     dtype: torch.dtype | None = None,
 ) -> tuple[Policy, ActionNormalisation, CheckpointInfo]:
     """(policy in eval mode on `device`/`dtype`, normalisation, info) from a verified checkpoint."""
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -193,6 +222,8 @@ def load_checkpoint(
         if not isinstance(config_data, dict):
             raise ConfigError(f"{directory / CONFIG}: expected a mapping")
         name, config = registry.config_from_dict(config_data, source=str(directory / CONFIG))
+    except UnicodeDecodeError:
+        raise PolicyLoadError(f"{directory / CONFIG}: not UTF-8 text; the checkpoint is damaged") from None
     except (ConfigError, yaml.YAMLError) as exc:
         raise PolicyLoadError(str(exc).splitlines()[0]) from None
     normalisation = ActionNormalisation.read(directory / NORMALISATION)
@@ -211,9 +242,12 @@ def load_checkpoint(
 
     try:
         tensors = load_file(str(directory / WEIGHTS), device="cpu")
+        with safe_open(str(directory / WEIGHTS), framework="pt") as f:
+            metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise PolicyLoadError(f"{directory / WEIGHTS}: not a readable safetensors file ({exc})") from None
     policy = registry.build_policy(name, config)
+    _check_backbones(directory / WEIGHTS, metadata, policy.backbone_identity())
     expected = policy.trainable_state_dict()
     _check_keys(directory / WEIGHTS, expected, tensors)
     missing, unexpected = policy.load_state_dict(tensors, strict=False)
@@ -232,6 +266,22 @@ def load_checkpoint(
         num_values=sum(t.numel() for t in tensors.values()),
     )
     return policy, normalisation, info
+
+
+def _check_backbones(path: Path, metadata: dict[str, str], current: dict[str, str]) -> None:
+    try:
+        recorded = json.loads(metadata[BACKBONES])
+    except (KeyError, ValueError):
+        raise PolicyLoadError(
+            f"{path}: does not record which backbone weights it was trained on; save it again"
+        ) from None
+    for role in sorted(set(recorded) | set(current)):
+        want, got = recorded.get(role), current.get(role)
+        if want != got:
+            raise PolicyLoadError(
+                f"{path}: trained on {role} weights [{want}] but config.yaml's {role} now has [{got}]; "
+                f"restore those {role} weights (or pin the revision it was trained on), or retrain"
+            )
 
 
 def _check_keys(path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:

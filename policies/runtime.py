@@ -15,7 +15,8 @@ Chunk execution (`RuntimeConfig.execution`):
   age is how many steps ago that chunk was predicted (decay > 0 favours fresh chunks).
 
 Safety: actions are de-normalised, then clamped to `limits`; a non-finite model output returns a stop
-(zeros) with an error message, and drops the pending chunk and ensemble history. Precision: fp16 by
+(zeros) with an error message, and drops the pending chunk, the ensemble history and the window of
+features (which holds the bad frame's; the next steps refill it, as after a reset). Precision: fp16 by
 default on CUDA, fp32 on CPU; fp16 asked on a CPU runs fp32 and says so in `precision_note`.
 
 The runtime moves the policy it is given to its device and dtype and puts it in eval mode. It is
@@ -28,7 +29,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -56,6 +57,14 @@ class RuntimeConfig:
     naive: bool = False  # recompute the whole window from images each step (benchmark comparison only)
 
     def __post_init__(self) -> None:
+        if self.execution not in get_args(Execution):
+            raise ValueError(f"execution {self.execution!r}: use one of {', '.join(get_args(Execution))}")
+        if self.precision not in get_args(Precision):
+            raise ValueError(f"precision {self.precision!r}: use one of {', '.join(get_args(Precision))}")
+        if len(self.limits) != 3:
+            raise ValueError(
+                f"limits must have 3 values (|linear_x|, |linear_y|, |angular_z|), got {list(self.limits)}"
+            )
         if not all(math.isfinite(v) and v >= 0 for v in self.limits):
             raise ValueError(f"limits must be finite and >= 0, got {list(self.limits)}")
         if not (math.isfinite(self.ensemble_decay) and self.ensemble_decay >= 0):
@@ -180,8 +189,14 @@ class PolicyRuntime:
         if not np.isfinite(normalised).all():
             self._pending = None
             self._history.clear()
+            # The window holds the bad frame's feature: keeping it would stop the next window-1 steps.
+            self._features.clear()
+            self._frames.clear()
             zeros = np.zeros((self.policy.horizon, 3), np.float32)
-            error = f"policy output is not finite at step {step}; robot stopped"
+            error = (
+                f"policy output is not finite at step {step}; robot stopped, frame window cleared "
+                "(the next frames refill it)"
+            )
             return ActionChunk(zeros, np.zeros(3, np.float32), latency_ms, step, True, False, error)
         robot = self.normalisation.denormalise(normalised)  # (horizon, A) robot units
         if robot.shape[1] == 2:  # a 2-D policy never turns

@@ -17,7 +17,9 @@ HEADLESS = ["recorder", "policies", "trainer", "mvla_tui.robot", "mvla_tui.sim",
 
 def _modules(package: str) -> list[str]:
     path = ROOT.joinpath(*package.split("."))
-    return [package] + [f"{package}.{m.name}" for m in pkgutil.walk_packages([str(path)]) if "." not in m.name]
+    return [package] + [
+        f"{package}.{m.name}" for m in pkgutil.walk_packages([str(path)]) if "." not in m.name
+    ]
 
 
 def _imported_after(modules: list[str]) -> set[str]:

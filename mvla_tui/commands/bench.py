@@ -7,7 +7,9 @@ models are imported inside `run`, so `mvla --help` stays light.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import re
 from pathlib import Path
 
 from configs import ConfigError
@@ -17,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="measure per-step policy latency, memory and the speed-up over naive window recompute",
-        description="Run a policy on synthetic frames at its input resolution and print p50/p95/p99 step "
-        "latency, steps/s, peak RSS and CUDA memory, with the device and precision used.",
+        description="Run a policy on synthetic camera-size frames (resized by the policy's preprocess, "
+        "as on the robot) and print p50/p95/p99 step latency, steps/s, peak RSS and CUDA memory, with "
+        "the device and precision used.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--policy", metavar="CKPT", type=Path, help="a checkpoint directory")
@@ -45,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--compare", choices=["naive"], help="also time recomputing the whole window per step"
     )
+    parser.add_argument(
+        "--frame-size",
+        default="1280x720",
+        metavar="WxH",
+        help="synthetic camera frame size; the step latency includes resizing it (default 1280x720, the robot camera)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
         "--set",
@@ -64,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--threads must be >= 1")
     if args.overrides and args.policy is not None:
         raise ConfigError("--set applies to --config only; a checkpoint's config is fixed")
+    frame_size = parse_frame_size(args.frame_size)
 
     import torch
 
@@ -75,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if importlib.util.find_spec("transformers") is not None:
+        # Its per-load "Loading weights" progress bars would bury the figures.
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     if args.policy is not None:
         policy, normalisation, _ = load_checkpoint(args.policy)
         label = str(args.policy)
@@ -93,6 +108,15 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         compare_naive=args.compare == "naive",
         label=label,
+        frame_size=frame_size,
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
+
+
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """WIDTHxHEIGHT (e.g. 1280x720) -> (height, width), the order frames are shaped in."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or min(int(match[1]), int(match[2])) < 1:
+        raise ConfigError(f"--frame-size {text!r}: give WIDTHxHEIGHT in pixels, e.g. 1280x720")
+    return int(match[2]), int(match[1])

@@ -39,6 +39,7 @@ class CompactPolicy(Policy):
             nn.Linear(config.feature_dim, config.feature_dim),
         )
         self.head = build_head(config, config.feature_dim)
+        self.record_checkpoint_keys()
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(frames)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from policies.compact.config import group_count
+
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1, bias=False),
-        nn.GroupNorm(min(8, c_out // 4) or 1, c_out),
+        nn.GroupNorm(group_count(c_out), c_out),
         nn.SiLU(),
     )
 

@@ -3,8 +3,12 @@ and putting it in its training mode: frozen, LoRA through PEFT, or full fine-tun
 
 A pretrained backbone comes from `from_pretrained` on a hub id or a local directory; anything that
 keeps it from loading completely (no such directory, no network, another model type, missing
-weights) is a one-line `PolicyLoadError`, never a silent random initialisation. Random weights only
-come from an explicit `init: random` and are announced with a `RandomInitWarning`.
+weights, a damaged weight file) is a one-line `PolicyLoadError`, never a silent random
+initialisation. Only safetensors weights are read, never pickles. Random weights only come from an
+explicit `init: random` and are announced with a `RandomInitWarning`.
+
+`weights_identity` names the exact weights loaded (the hub commit, or a fingerprint of a local
+folder's weight files) so a checkpoint can refuse a backbone other than the one it was trained on.
 
 The processor is not loaded as such: `Kosmos2Processor` needs Pillow for its image half, and the
 policy does its own tensor preprocessing anyway. The tokenizer and `preprocessor_config.json` it
@@ -13,10 +17,13 @@ would read are loaded directly. This module must not know about the action head 
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoTokenizer, Kosmos2Model
 from transformers import Kosmos2Config as HFKosmos2Config
 from transformers.image_processing_base import ImageProcessingMixin
@@ -39,6 +46,7 @@ class Backbone:
     image_mean: tuple[float, float, float]
     image_std: tuple[float, float, float]
     where: str  # how error messages name this backbone
+    identity: str  # `weights_identity`, or the seed of a random one
 
 
 def load_backbone(cfg: Kosmos2BackboneConfig) -> Backbone:
@@ -57,13 +65,39 @@ def load_pretrained_parts(cfg: Kosmos2BackboneConfig) -> Backbone:
     model = load_weights(Kosmos2Model, cfg.source, cfg.revision, hf_config, where)
     tokenizer = load_tokenizer(cfg.source, cfg.revision, where)
     mean, std = pixel_stats(cfg.source, cfg.revision, where)
-    return Backbone(model, tokenizer, mean, std, where)
+    return Backbone(model, tokenizer, mean, std, where, weights_identity(cfg.source, hf_config))
+
+
+def weights_identity(source: str, hf_config) -> str:
+    """The loaded weights, cheaply: for a local folder a fingerprint of its `*.safetensors` files
+    (name, size, header, and 16 evenly spaced 64 KiB samples of the data: different trained values
+    of one architecture share a header), for a hub id the commit transformers resolved."""
+    folder = Path(source)
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        for path in sorted(folder.glob("*.safetensors")):
+            digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
+            digest.update(_weight_samples(path))
+        return f"local folder, weights sha256 {digest.hexdigest()[:16]}"
+    commit = getattr(hf_config, "_commit_hash", None)
+    return f"hub {source} commit {commit}" if commit else f"hub {source} (commit not resolved)"
+
+
+def _weight_samples(path: Path, samples: int = 16, block: int = 1 << 16) -> bytes:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        parts = [f.read(min(header_len, size))]
+        for i in range(samples):
+            f.seek(size * i // samples)
+            parts.append(f.read(block))
+    return b"".join(parts)
 
 
 def load_hf_config(source: str, revision: str | None, where: str, model_type: str):
     try:
         hf_config = AutoConfig.from_pretrained(source, revision=revision)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         raise PolicyLoadError(
             f"{where}: cannot load its config ({_first_line(exc)}); point it at a directory written by "
             "save_pretrained, or at a hub id with network access or in the local hub cache"
@@ -76,14 +110,25 @@ def load_hf_config(source: str, revision: str | None, where: str, model_type: st
 
 
 def load_weights(cls, source: str, revision: str | None, hf_config, where: str):
-    """`cls.from_pretrained` in fp32 that refuses missing or mis-shaped weights (which transformers
-    would otherwise initialise at random with a log line)."""
+    """`cls.from_pretrained` in fp32, safetensors only, that refuses missing or mis-shaped weights
+    (which transformers would otherwise initialise at random with a log line) and damaged files."""
     try:
         model, info = cls.from_pretrained(
-            source, revision=revision, config=hf_config, dtype=torch.float32, output_loading_info=True
+            source,
+            revision=revision,
+            config=hf_config,
+            dtype=torch.float32,
+            output_loading_info=True,
+            use_safetensors=True,
         )
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise PolicyLoadError(f"{where}: cannot load its weights ({_first_line(exc)})") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError) as exc:
+        # SafetensorError: a truncated or garbled model.safetensors; KeyError/ValueError: a damaged
+        # shard index; OSError: a missing file (including pickle-only weights, refused here).
+        files = sorted(str(f) for f in Path(source).glob("*.safetensors")) if Path(source).is_dir() else []
+        raise PolicyLoadError(
+            f"{where}: cannot load its weights {' '.join(files)} ({_first_line(exc)}); the weight files "
+            "are damaged or missing: restore them from the source"
+        ) from None
     missing = sorted(info.get("missing_keys") or [])
     mismatched = info.get("mismatched_keys") or []
     if missing:
@@ -180,7 +225,7 @@ def _random(sizes: Kosmos2Sizes) -> Backbone:
         stacklevel=3,
     )
     mean, std = tuple(OPENAI_CLIP_MEAN), tuple(OPENAI_CLIP_STD)
-    return Backbone(model, tokenizer, mean, std, "backbone (init: random)")
+    return Backbone(model, tokenizer, mean, std, "backbone (init: random)", f"random, seed {sizes.seed}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ made on the spot: for latency measurements only, never for driving, and the mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from policies.config import PolicyConfig
@@ -55,6 +55,23 @@ class Kosmos2Sizes:
     vocab_size: int = 65037
     latent_queries: int = 64  # image tokens the resampler hands to the language model
     seed: int = 0  # the same sizes and seed give the same weights, so checkpoints stay comparable
+
+    def __post_init__(self) -> None:
+        small = [f.name for f in fields(self) if f.name != "seed" and getattr(self, f.name) < 1]
+        if small:
+            raise ValueError(f"backbone.architecture.{small[0]} must be >= 1, got {getattr(self, small[0])}")
+        if self.seed < 0:
+            raise ValueError(f"backbone.architecture.seed must be >= 0, got {self.seed}")
+        for width, heads in (("vision_hidden", "vision_heads"), ("text_dim", "text_heads")):
+            if getattr(self, width) % getattr(self, heads):
+                raise ValueError(
+                    f"backbone.architecture.{heads} ({getattr(self, heads)}) must divide {width} "
+                    f"({getattr(self, width)})"
+                )
+        if self.patch_size > self.image_size:
+            raise ValueError(
+                f"backbone.architecture.patch_size ({self.patch_size}) must be at most image_size ({self.image_size})"
+            )
 
 
 @dataclass

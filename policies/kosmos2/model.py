@@ -66,6 +66,11 @@ class Kosmos2Policy(Policy):
         # position embedding and the context already make its hidden state informative.
         self.action_token = nn.Parameter(torch.zeros(self.kosmos_dim))
         self.head = build_head(config, self.head_in_dim())
+        self._identity = {"backbone": parts.identity}
+        self.record_checkpoint_keys()
+
+    def backbone_identity(self) -> dict[str, str]:
+        return dict(self._identity)
 
     @property
     def kosmos_dim(self) -> int:

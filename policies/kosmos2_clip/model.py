@@ -16,7 +16,14 @@ import torch
 from transformers import CLIPModel
 
 from policies import PolicyLoadError
-from policies.kosmos2.backbone import describe, load_hf_config, load_tokenizer, load_weights, pixel_stats
+from policies.kosmos2.backbone import (
+    describe,
+    load_hf_config,
+    load_tokenizer,
+    load_weights,
+    pixel_stats,
+    weights_identity,
+)
 from policies.kosmos2.model import Kosmos2Policy, KosmosInstruction
 from policies.kosmos2_clip.config import Kosmos2ClipConfig
 from policies.kosmos2_clip.fusion import FeatureFusion
@@ -51,6 +58,8 @@ class Kosmos2ClipPolicy(Kosmos2Policy):
             )
         self._clip_max_tokens = hf_config.text_config.max_position_embeddings
         self.fusion = FeatureFusion(self.kosmos_dim, hf_config.projection_dim, config.fusion_dim)
+        self._identity["clip"] = weights_identity(config.clip.source, hf_config)
+        self.record_checkpoint_keys()
 
     def head_in_dim(self) -> int:
         return self.config.fusion_dim

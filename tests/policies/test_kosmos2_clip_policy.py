@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from policies import PolicyLoadError
+from policies.checkpoint import load_checkpoint, save_checkpoint
 from policies.kosmos2_clip.model import Kosmos2ClipPolicy
+from policies.normalisation import ActionNormalisation
 from tests.policies.tiny_kosmos import tiny_kosmos2_clip_config, write_tiny_clip
 
 LEFT = "Navigate around the obstacle on the left side and reach the cup"
@@ -80,3 +82,25 @@ def test_clip_with_other_preprocessing_is_refused(root: Path, tmp_path: Path) ->
     config.clip.source = str(clip)
     with pytest.raises(PolicyLoadError, match="preprocessing matches"):
         Kosmos2ClipPolicy(config)
+
+
+def test_checkpoint_refuses_a_clip_other_than_its_own(root: Path, tmp_path: Path) -> None:
+    config = tiny_kosmos2_clip_config(root)
+    config.clip.source = str(write_tiny_clip(tmp_path / "clip"))
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(Kosmos2ClipPolicy(config), tmp_path / "ckpt", ActionNormalisation.identity(3))
+    load_checkpoint(ckpt)  # the same CLIP: fine
+    write_tiny_clip(tmp_path / "clip", seed=1)  # same architecture and files, other weights
+    with pytest.raises(PolicyLoadError, match="trained on clip weights") as err:
+        load_checkpoint(ckpt)
+    assert "\n" not in str(err.value)
+
+
+def test_truncated_clip_weights_are_a_one_line_error_naming_the_file(root: Path, tmp_path: Path) -> None:
+    config = tiny_kosmos2_clip_config(root)
+    clip = write_tiny_clip(tmp_path / "clip")
+    (clip / "model.safetensors").write_bytes((clip / "model.safetensors").read_bytes()[:500])
+    config.clip.source = str(clip)
+    with pytest.raises(PolicyLoadError, match="clip.source .*model.safetensors") as err:
+        Kosmos2ClipPolicy(config)
+    assert "\n" not in str(err.value)

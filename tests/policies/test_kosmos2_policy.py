@@ -4,6 +4,7 @@ gradient checkpointing really recomputes, and a backbone that cannot load is a o
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from safetensors.torch import load_file, save_file
 
 from configs import ConfigError, from_dict
 from policies import PolicyLoadError
+from policies.checkpoint import load_checkpoint, save_checkpoint
 from policies.kosmos2.backbone import RandomInitWarning
 from policies.kosmos2.config import Kosmos2BackboneConfig, Kosmos2Config, Kosmos2Sizes, LoraSettings
 from policies.kosmos2.model import Kosmos2Policy
 from policies.kosmos2.prompt import IMAGE_START
-from tests.policies.tiny_kosmos import IMAGE_SIZE, tiny_kosmos2_config, write_tiny_clip
+from policies.normalisation import ActionNormalisation
+from tests.policies.tiny_kosmos import IMAGE_SIZE, tiny_kosmos2_config, write_tiny_clip, write_tiny_kosmos2
 
 LEFT = "Navigate around the obstacle on the left side and reach the cup"
 RIGHT = "Navigate around the obstacle on the right side and reach the cup"
@@ -275,6 +278,78 @@ def test_random_init_needs_sizes_and_a_large_enough_vocabulary() -> None:
     )
     with pytest.raises(ConfigError, match="vocab_size must be at least"):
         Kosmos2Policy(Kosmos2Config(backbone=small))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"text_heads": 3}, "text_heads (3) must divide text_dim (16)"),
+        ({"vision_heads": 3}, "vision_heads (3) must divide vision_hidden (16)"),
+        ({"patch_size": 0}, "patch_size must be >= 1"),
+        ({"patch_size": 56}, "patch_size (56) must be at most image_size (28)"),
+        ({"text_layers": -1}, "text_layers must be >= 1"),
+    ],
+)
+def test_random_architecture_sizes_are_validated(change: dict, message: str) -> None:
+    data = {"backbone": {"init": "random", "architecture": {**TINY_SIZES, **change}}}
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        from_dict(Kosmos2Config, data, source="k.yaml")
+    assert "\n" not in str(err.value)
+
+
+def test_lora_defaults_are_rank_32_alpha_16_dropout_0_1() -> None:
+    lora = Kosmos2BackboneConfig().lora
+    assert (lora.r, lora.alpha, lora.dropout) == (32, 16, 0.1)
+    assert Kosmos2BackboneConfig().mode == "lora"
+
+
+def _own_backbone(root: Path, tmp_path: Path) -> Kosmos2Config:
+    """A config whose backbone folder this test may damage or replace."""
+    config = tiny_kosmos2_config(root)
+    shutil.copytree(config.backbone.source, tmp_path / "backbone")
+    config.backbone.source = str(tmp_path / "backbone")
+    return config
+
+
+def test_truncated_backbone_weights_are_a_one_line_error_naming_the_file(root: Path, tmp_path: Path) -> None:
+    config = _own_backbone(root, tmp_path)
+    weights = tmp_path / "backbone" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(PolicyLoadError, match="model.safetensors") as err:
+        Kosmos2Policy(config)
+    assert "\n" not in str(err.value) and "damaged" in str(err.value)
+
+
+def test_pickle_backbone_weights_are_never_loaded(root: Path, tmp_path: Path) -> None:
+    config = _own_backbone(root, tmp_path)
+    folder = tmp_path / "backbone"
+    torch.save(load_file(str(folder / "model.safetensors")), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(PolicyLoadError, match="cannot load its weights") as err:
+        Kosmos2Policy(config)
+    assert "\n" not in str(err.value)
+
+
+def test_checkpoint_saved_after_freezing_a_lora_policy_still_loads(root: Path, tmp_path: Path) -> None:
+    policy = _policy(root, "lora")
+    with torch.no_grad():
+        policy.action_token.add_(0.5)
+    policy.requires_grad_(False)
+    ckpt = save_checkpoint(policy, tmp_path / "ckpt", ActionNormalisation.identity(3))
+    loaded, _, info = load_checkpoint(ckpt)
+    assert info.num_tensors > 2  # head, action token and the LoRA adapter
+    assert torch.equal(loaded.action_token, policy.action_token)
+
+
+def test_checkpoint_refuses_a_backbone_other_than_its_own(root: Path, tmp_path: Path) -> None:
+    config = _own_backbone(root, tmp_path)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(Kosmos2Policy(config), tmp_path / "ckpt", ActionNormalisation.identity(3))
+    load_checkpoint(ckpt)  # the same backbone: fine
+    write_tiny_kosmos2(tmp_path / "backbone", seed=1)  # same architecture and files, other weights
+    with pytest.raises(PolicyLoadError, match="trained on backbone weights") as err:
+        load_checkpoint(ckpt)
+    assert "model.safetensors" in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.gpu

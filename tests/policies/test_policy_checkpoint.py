@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from configs import MvlaError
-from policies import PolicyLoadError
-from policies.checkpoint import Provenance, load_checkpoint, save_checkpoint
+from policies import PolicyLoadError, checkpoint
+from policies.checkpoint import Provenance, load_checkpoint, save_checkpoint, write_manifest
 from policies.compact.model import CompactPolicy
 from policies.normalisation import ActionNormalisation
 from tests.policies.conftest import tiny_compact_config
@@ -77,3 +77,52 @@ def test_saving_never_replaces_a_directory_that_is_not_a_checkpoint(tmp_path: Pa
     with pytest.raises(MvlaError, match="is not a checkpoint"):
         save_checkpoint(_policy(0), tmp_path, SCALE)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_checkpoint_saved_after_freezing_still_loads(tmp_path: Path) -> None:
+    policy = _policy(0)
+    policy.requires_grad_(False)  # e.g. frozen for evaluation: must not change what is saved
+    ckpt = save_checkpoint(policy, tmp_path / "c", SCALE)
+    loaded, _, info = load_checkpoint(ckpt)
+    assert info.num_tensors == len(list(policy.parameters()))
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in policy.state_dict().items())
+
+
+def _bad_files(manifest: dict) -> None:
+    manifest["files"] = list(manifest["files"])
+
+
+def _no_size(manifest: dict) -> None:
+    del manifest["files"]["model.safetensors"]["size"]
+
+
+def _string_entry(manifest: dict) -> None:
+    manifest["files"]["config.yaml"] = "abc"
+
+
+@pytest.mark.parametrize("damage", [_bad_files, _no_size, _string_entry])
+def test_malformed_manifest_is_a_one_line_load_error(tmp_path: Path, damage) -> None:
+    ckpt = save_checkpoint(_policy(0), tmp_path / "c", SCALE)
+    manifest = json.loads((ckpt / "manifest.json").read_text())
+    damage(manifest)
+    (ckpt / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PolicyLoadError, match="manifest.json") as err:
+        load_checkpoint(ckpt)
+    assert "\n" not in str(err.value)
+
+
+def test_config_that_is_not_utf8_is_a_one_line_load_error(tmp_path: Path) -> None:
+    ckpt = save_checkpoint(_policy(0), tmp_path / "c", SCALE)
+    (ckpt / "config.yaml").write_bytes(b"policy: compact\nwindow: \xff\xfe\n")
+    write_manifest(ckpt)  # a manifest that matches: only the decoding can fail
+    with pytest.raises(PolicyLoadError, match=r"config.yaml: not UTF-8") as err:
+        load_checkpoint(ckpt)
+    assert "\n" not in str(err.value)
+
+
+def test_provenance_marks_uncommitted_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = {"rev-parse": "0123abc", "status": " M policies/base.py"}
+    monkeypatch.setattr(checkpoint, "_git", lambda where, command, *rest: answers[command])
+    assert checkpoint.git_commit() == "0123abc-dirty"
+    answers["status"] = ""
+    assert checkpoint.git_commit() == "0123abc"

@@ -3,9 +3,14 @@ hashing is fixed (checkpoints depend on which bucket a word lands in)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 import torch
 
+from configs import ConfigError, config_path
+from policies import registry
 from policies.compact.model import CompactPolicy
 from policies.compact.text import hash_tokens
 from policies.normalisation import ActionNormalisation
@@ -53,3 +58,25 @@ def test_compact_policy_learns_to_follow_the_instruction() -> None:
         runtime.reset(instruction)
         commands[instruction] = runtime.step(frame).command
     assert commands[LEFT][1] > 0.4 and commands[RIGHT][1] < -0.4
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("text_buckets=1", "text_buckets must be >= 2"),
+        ("channels=[36]", "36 is not divisible by its GroupNorm group count 8"),
+        ("channels=[32, 9]", "9 is not divisible by its GroupNorm group count 2"),
+    ],
+)
+def test_compact_config_refuses_sizes_the_model_cannot_build(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        registry.load_config(config_path("policy/compact.yaml"), [override])
+    assert "\n" not in str(err.value) and "compact.yaml" in str(err.value)
+
+
+def test_compact_channel_widths_that_pass_validation_build() -> None:
+    for channels in ((4,), (12, 20), (40, 64)):
+        policy = CompactPolicy(dataclasses.replace(tiny_compact_config(None), channels=channels))
+        assert policy.encode_frame(
+            policy.preprocess(np.zeros((1, 24, 32, 3), np.uint8)), torch.zeros(1, 8)
+        ).shape == (1, 16)

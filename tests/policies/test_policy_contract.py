@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from policies import PolicyLoadError, registry
+from policies.base import chunk_loss
 from policies.checkpoint import Provenance, load_checkpoint, save_checkpoint, write_manifest
 from policies.normalisation import ActionNormalisation
 from policies.runtime import PolicyRuntime, RuntimeConfig, windowed_chunk
@@ -35,6 +37,11 @@ def built(request, tmp_path_factory, tiny_config):
     root = tmp_path_factory.mktemp(name)
     torch.manual_seed(0)
     policy = registry.build_policy(name, tiny_config(name, root))
+    with torch.no_grad():
+        # As if trained: LoRA's B starts at zero and the action token too, which would leave the
+        # adapter out of every comparison below.
+        for tensor in policy.trainable_state_dict().values():
+            tensor.add_(torch.randn_like(tensor) * 0.05)
     norm = ActionNormalisation((1.15, 0.8, 0.5)[: policy.action_dim])
     ckpt = save_checkpoint(policy, root / "ckpt", norm, Provenance(data=["episodes/"], steps=7, commit="abc"))
     return policy.eval(), ckpt, norm
@@ -107,8 +114,10 @@ def test_streaming_step_equals_windowed_recompute(built) -> None:
 
 def _rewrite_weights(ckpt: Path, edit) -> None:
     tensors = load_file(str(ckpt / "model.safetensors"))
+    with safe_open(str(ckpt / "model.safetensors"), framework="pt") as f:
+        metadata = f.metadata()
     edit(tensors)
-    save_file(tensors, str(ckpt / "model.safetensors"))
+    save_file(tensors, str(ckpt / "model.safetensors"), metadata=metadata)
     write_manifest(ckpt)  # a consistent manifest: only the key check can catch it
 
 
@@ -176,3 +185,27 @@ def test_step_on_cuda_runs_in_fp16_by_default(built) -> None:
     for frame in _frames(policy.window + 1):
         chunk = runtime.step(frame)
         assert not chunk.stop and chunk.actions.shape == (policy.horizon, 3)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_chunk_loss_counts_targets_exactly_in_half_precision(dtype: torch.dtype) -> None:
+    pred = torch.zeros(1, 70000, 1, 1, dtype=dtype)  # fp16 tops out at 65504
+    mask = torch.zeros(1, 70000, 1, dtype=torch.bool)
+    for count in (1001, 70000):  # bf16 rounds 1001 to 1000
+        mask[0, :count] = True
+        out = chunk_loss(pred, torch.ones_like(pred), mask, "mse")
+        assert out["loss"].item() == 1.0 and out["mse"].item() == 1.0
+
+
+@pytest.mark.parametrize("kind", ["huber", "mse"])
+def test_chunk_loss_ignores_masked_steps(kind: str) -> None:
+    torch.manual_seed(0)
+    pred, target = torch.rand(2, 3, 4, 3), torch.rand(2, 3, 4, 3)
+    mask = torch.ones(2, 3, 4, dtype=torch.bool)
+    mask[1, 2, 1:] = False
+    before = chunk_loss(pred, target, mask, kind)["loss"]
+    changed = target.clone()
+    changed[1, 2, 1:] += 100.0
+    assert torch.equal(chunk_loss(pred, changed, mask, kind)["loss"], before)
+    changed[1, 2, 0] += 1.0  # an unmasked target does count
+    assert not torch.equal(chunk_loss(pred, changed, mask, kind)["loss"], before)

@@ -55,3 +55,9 @@ def test_reading_a_policy_config_imports_no_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "torch" not in {m.split(".")[0] for m in out.stdout.split()}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "policy").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_policy_config_loads_into_its_class(path: Path) -> None:
+    name, config = registry.load_config(path)  # reads and validates; builds no model
+    assert type(config) is registry.config_class(name)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from configs import ConfigError
+from configs import ConfigError, from_dict
 from policies.compact.model import CompactPolicy
 from policies.normalisation import ActionNormalisation
 from policies.runtime import PolicyRuntime, RuntimeConfig
@@ -149,3 +149,50 @@ def test_step_before_reset_is_refused() -> None:
 def test_cuda_without_a_gpu_is_a_one_line_error() -> None:
     with pytest.raises(ConfigError, match="CUDA is not available"):
         PolicyRuntime(_policy(), SCALE, RuntimeConfig(device="cuda"))
+
+
+def test_one_bad_frame_stops_one_step_not_a_window() -> None:
+    policy = _policy()
+    runtime = _runtime(policy)
+    encode = policy.encode_frame
+    calls = []
+
+    def nan_on_third(pixels, text):
+        calls.append(pixels.shape[0])
+        out = encode(pixels, text)
+        return out * float("nan") if len(calls) == 3 else out
+
+    policy.encode_frame = nan_on_third
+    results = [runtime.step(frame) for frame in _frames(policy.window + 2)]
+    assert [r.stop for r in results] == [False, False, True] + [False] * (policy.window - 1)
+    assert "window cleared" in results[2].error
+
+
+def test_each_step_encodes_exactly_the_new_frame() -> None:
+    policy = _policy()
+    runtime = _runtime(policy)
+    batches = []
+    encode = policy.encode_frame
+    policy.encode_frame = lambda pixels, text: batches.append(pixels.shape[0]) or encode(pixels, text)
+    steps = policy.window + 3
+    for frame in _frames(steps):
+        runtime.step(frame)
+    assert batches == [1] * steps
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"execution": "ensmble"}, "execution 'ensmble'"),
+        ({"precision": "fp8"}, "precision 'fp8'"),
+        ({"limits": (1.0, 1.0)}, "limits must have 3 values"),
+    ],
+)
+def test_runtime_config_is_validated_when_made(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RuntimeConfig(**change)
+    key = next(iter(change))
+    data = {key: list(v) if isinstance(v, tuple) else v for key, v in change.items()}
+    with pytest.raises(ConfigError, match=f"runtime.yaml: {key}") as err:  # as read from a YAML file
+        from_dict(RuntimeConfig, data, source="runtime.yaml")
+    assert "\n" not in str(err.value)
