@@ -1,31 +1,25 @@
 """The control loop: the one thread that owns the robot link (and so its camera) and turns intents into motion.
 
 Other threads `submit` intents (`mvla_tui.robot.intents`) through a thread-safe queue and receive
-`ControlState` snapshots through `on_state` (called on the control thread, at most `teleop.state_hz` per
-second, plus one final snapshot when the loop ends). Teleop modes:
-- *step* (default, like the existing data): a key sends its command, the robot moves `teleop.step_s` and
-  stops by itself; a key pressed during a step stops that step and starts its own at once, as the earlier
-  collector did (so terminal key repeat keeps the robot going, and it stops `step_s` after the last one);
-- *hold*: terminal key repeat keeps the robot moving; it stops `teleop.deadman_s` after the last repeat;
-- *latch*: a key moves the robot until space (or another key) changes it.
+`RobotState` snapshots through `on_state` (called on the control thread, at most `teleop.state_hz` per
+second, plus one final snapshot when the loop ends). What a key or a policy action does is decided by
+the pure rules of `mvla_tui.robot.motion_rules`; this module carries them out on the link.
 Every new motion command (not repeats) is handed to the optional `step_sink` with the frame taken right
 after the command, the recorded action (the unscaled key vector, 1.15 per axis) and its event type
 (`start_action`; `stop_action` when space stops a motion; `episode_start` on request), so a recorder can be
 attached. Throttle scales the velocity sent (key or policy action x throttle / 100), never the recorded
 action. All commands are clamped to `limits`; a non-finite action stops the robot and is reported.
-A policy action lasts its `duration_s`, capped at `teleop.max_motion_s`; an unknown mode is refused.
 Safety: every way out of `run` (quit, exception, signal via `emergency_stop`) stops the robot, and every
 clean-up step (stop, guard, link close) runs even when an earlier one raised; `EStop` stops the link at
-once from the submitting thread and latches until a `ClearEStop` submitted after it; while `run` is going, a `DeadlineGuard`
-thread stops the robot if this thread is blocked past a motion's end (a slow camera call or step sink) or,
-in latch mode, for longer than `teleop.stall_s`. Those stops from other threads do not wait for a `send`
-in flight (it may hang); instead every `send` is followed by a check, and if any of them happened
-meanwhile the robot is stopped again at once, so no command sent across an e-stop outlives it.
+once from the submitting thread and latches until a `ClearEStop` submitted after it; while `run` is going,
+a `DeadlineGuard` thread stops the robot if this thread is blocked past a motion's end (a slow camera call
+or step sink) or, in latch mode, for longer than `teleop.stall_s`. Those stops from other threads do not
+wait for a `send` in flight (it may hang); instead every `send` is followed by a check, and if any of them
+happened meanwhile the robot is stopped again at once, so no command sent across an e-stop outlives it.
 A `RobotLinkError` is shown in the state and the robot is stopped, but the loop goes on (the operator sees
 it and may retry); any other exception ends the loop after stopping the robot. Warnings a link raises
 when it connects (e.g. driving without the watchdog relay) are shown in the state for as long as it runs.
-This module must not import textual or rclpy. It is one unit of about 470 lines because the modes, the
-guard, the e-stop ordering and the exit paths all act on the same motion state and are safest read together.
+This module must not import textual or rclpy.
 """
 
 from __future__ import annotations
@@ -51,45 +45,16 @@ from mvla_tui.robot.intents import (
     SetMode,
     TeleopKey,
 )
-from mvla_tui.robot.link import STOP, Frame, RobotLink, RobotLinkError, Twist
+from mvla_tui.robot.link import STOP, RobotLink, RobotLinkError, Twist
+from mvla_tui.robot.motion_rules import check_policy_action, key_decision
 from mvla_tui.robot.safety import DeadlineGuard, UnsafeCommandError, clamp_twist, run_every
-from mvla_tui.robot.teleop import KEYMAP, STOP_KEY, key_action, normalize_key
+from mvla_tui.robot.state import RobotState, StateEmitter, Step
+from mvla_tui.robot.teleop import key_action
 
 ZERO_ACTION = np.zeros(3, dtype=np.float32)
 # The guard stops a timed motion this long after its end; the loop itself stops it on time, so the guard
 # only acts when the loop is blocked, and does not race it in the normal case.
 GUARD_GRACE_S = 0.05
-
-
-@dataclass(frozen=True)
-class ControlState:
-    """A snapshot for the UI. `twist` is the last command the link accepted (after throttle and clamping)."""
-
-    t: float  # loop clock, seconds
-    running: bool
-    mode: Mode
-    estop: bool
-    throttle: int  # percent
-    moving: bool
-    source: str | None  # "teleop" or "policy" while moving
-    twist: Twist
-    action: tuple[float, float, float] | None  # recorded action of the last motion command
-    link_ok: bool
-    last_error: str | None
-    steps: int  # motion commands started
-    frame_stamp: float | None  # stamp of the last frame handed to the step sink
-    warnings: tuple[str, ...] = ()  # what the link says the operator must know while it runs
-
-
-@dataclass(frozen=True)
-class Step:
-    """What the step sink receives: the frame taken right after the command, and what was commanded."""
-
-    frame: Frame
-    action: np.ndarray  # (3,) float32 recorded action
-    event_type: str  # "episode_start" | "start_action" | "stop_action"
-    twist: Twist  # what the link was actually sent
-    t: float
 
 
 @dataclass
@@ -108,7 +73,7 @@ class ControlLoop:
         teleop: TeleopConfig | None = None,
         limits: LimitsConfig | None = None,
         *,
-        on_state: Callable[[ControlState], None] | None = None,
+        on_state: Callable[[RobotState], None] | None = None,
         step_sink: Callable[[Step], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -136,7 +101,7 @@ class ControlLoop:
         self._twist = STOP
         self._action: tuple[float, float, float] | None = None
         self._last_send = float("-inf")
-        self._last_emit = float("-inf")
+        self._emit = StateEmitter(on_state, self._snapshot, self.teleop.state_hz)
         self._link_ok = True
         self._last_error: str | None = None
         self._steps = 0
@@ -240,7 +205,7 @@ class ControlLoop:
         self._emit(now)
 
     @property
-    def state(self) -> ControlState:
+    def state(self) -> RobotState:
         """A snapshot now; readable from any thread (values written by the control thread may lag a tick)."""
         return self._snapshot(self.clock())
 
@@ -271,28 +236,19 @@ class ControlLoop:
             raise TypeError(f"unknown intent {intent!r}")
 
     def _teleop_key(self, raw_key: str, now: float) -> None:
-        key = normalize_key(raw_key)
-        if key not in KEYMAP:
-            self._last_error = f"key {raw_key!r} is not a movement key"
-            return
-        if key == STOP_KEY:
-            self._halt(event="stop_action", now=now)
-            return
         motion = self._motion
-        if self._mode == "step":
-            if motion is not None:
+        moving_key = motion.key if motion is not None else None
+        decision = key_decision(self._mode, raw_key, moving_key, now, self.teleop)
+        if decision.effect == "not_a_key":
+            self._last_error = f"key {raw_key!r} is not a movement key"
+        elif decision.effect == "stop":
+            self._halt(event="stop_action", now=now)
+        elif decision.effect == "extend" and motion is not None:
+            motion.ends_at = decision.ends_at
+        elif decision.effect in ("start", "restart"):
+            if decision.effect == "restart":
                 self._halt()  # the earlier collector stopped the running step before starting the next
-            self._start(key_action(key), "teleop", key, now + self.teleop.step_s, now)
-        elif self._mode == "hold":
-            if motion is not None and motion.key == key:
-                motion.ends_at = now + self.teleop.deadman_s  # a key repeat feeds the deadman
-                return
-            self._start(key_action(key), "teleop", key, now + self.teleop.deadman_s, now)
-        elif self._mode == "latch":
-            if motion is None or motion.key != key:
-                self._start(key_action(key), "teleop", key, None, now)
-        else:  # `_set_mode` and `TeleopConfig` admit only MODES; a new mode must be handled above
-            raise AssertionError(f"teleop mode {self._mode!r} has no key handling")
+            self._start(key_action(decision.key), "teleop", decision.key, decision.ends_at, now)
 
     def _set_mode(self, mode: str) -> None:
         if mode not in MODES:
@@ -302,28 +258,14 @@ class ControlLoop:
         self._mode = mode
 
     def _policy_action(self, intent: PolicyAction, now: float) -> None:
-        action = np.asarray(intent.action, dtype=np.float64).reshape(-1)
-        if action.shape != (3,) or not np.isfinite(action).all():
+        command = check_policy_action(intent.action, intent.duration_s, self.teleop)
+        if command.action is None:
             self._halt()
-            self._last_error = f"policy action {action.tolist()} is not 3 finite numbers; robot stopped"
+            self._last_error = command.error
             return
-        try:
-            duration = self.teleop.step_s if intent.duration_s is None else float(intent.duration_s)
-        except (TypeError, ValueError):
-            duration = float("nan")  # refused just below, like any other duration that is not a number
-        if not (np.isfinite(duration) and duration > 0):  # a NaN end would never come
-            self._halt()
-            self._last_error = (
-                f"policy action duration {intent.duration_s!r} s is not a positive number; robot stopped"
-            )
-            return
-        cap = self.teleop.max_motion_s
-        if duration > cap:  # no motion may outlive the deadman: a policy must send its next action in time
-            self._last_error = (
-                f"policy action duration {duration:g} s capped at {cap:g} s (teleop.step_s/deadman_s)"
-            )
-            duration = cap
-        self._start(action.astype(np.float32), "policy", None, now + duration, now)
+        if command.note is not None:
+            self._last_error = command.note
+        self._start(command.action, "policy", None, now + command.duration_s, now)
 
     def _change_throttle(self, direction: int, now: float) -> None:
         step = self.teleop.throttle_step * (1 if direction > 0 else -1)
@@ -443,17 +385,9 @@ class ControlLoop:
             wait = min(wait, motion.ends_at - now)
         return max(wait, 0.0)
 
-    def _emit(self, now: float, force: bool = False) -> None:
-        if self.on_state is None:
-            return
-        if not force and now - self._last_emit < 1.0 / self.teleop.state_hz:
-            return
-        self._last_emit = now
-        self.on_state(self._snapshot(now))
-
-    def _snapshot(self, now: float) -> ControlState:
+    def _snapshot(self, now: float) -> RobotState:
         motion = self._motion
-        return ControlState(
+        return RobotState(
             t=now,
             running=self._running,
             mode=self._mode,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mvla_tui.robot.config import LimitsConfig, TeleopConfig
-from mvla_tui.robot.control import ControlLoop, ControlState, Step
+from mvla_tui.robot.control import ControlLoop
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import (
     CaptureEpisodeStart,
@@ -25,6 +25,7 @@ from mvla_tui.robot.intents import (
     TeleopKey,
 )
 from mvla_tui.robot.link import STOP, RobotLinkError, Twist
+from mvla_tui.robot.state import RobotState, Step
 
 F115 = float(np.float32(1.15))
 
@@ -42,7 +43,7 @@ def make(mode: str = "step", throttle: int = 100, limits: LimitsConfig | None = 
     link = FakeLink(clock=clock)
     link.connect()
     steps: list[Step] = []
-    states: list[ControlState] = []
+    states: list[RobotState] = []
     loop = ControlLoop(
         link,
         TeleopConfig(mode=mode, throttle=throttle, **teleop),
@@ -394,7 +395,7 @@ def run_in_thread(loop: ControlLoop, **kwargs) -> tuple[threading.Thread, list[B
 
 def test_run_for_a_duration_stops_and_closes() -> None:
     link = FakeLink()
-    states: list[ControlState] = []
+    states: list[RobotState] = []
     loop = ControlLoop(link, TeleopConfig(mode="latch"), on_state=states.append)
     loop.submit(TeleopKey("w"))
     loop.run(duration_s=0.1)
@@ -479,7 +480,7 @@ def test_guard_stops_latched_motion_when_the_control_thread_stalls() -> None:
     link = FakeLink()
     stalled = threading.Event()
 
-    def stalling_state(state: ControlState) -> None:
+    def stalling_state(state: RobotState) -> None:
         if state.moving and not stalled.is_set():
             stalled.set()
             time.sleep(1.0)  # e.g. a UI callback that blocks
@@ -517,7 +518,7 @@ def guard_threads() -> int:
 
 def test_a_failing_stop_does_not_skip_the_rest_of_the_clean_up() -> None:
     link = BrokenStopLink()
-    states: list[ControlState] = []
+    states: list[RobotState] = []
     loop = ControlLoop(link, TeleopConfig(mode="latch"), on_state=states.append)
     guards_before = guard_threads()
     with pytest.raises(ZeroDivisionError, match="stop bug"):
@@ -547,7 +548,7 @@ class WarningLink(FakeLink):
 
 
 def test_link_warnings_are_in_the_state() -> None:
-    states: list[ControlState] = []
+    states: list[RobotState] = []
     loop = ControlLoop(WarningLink(), on_state=states.append)
     loop.run(duration_s=0.05)
     assert states[0].warnings == ("no watchdog: publishing straight to /cmd_vel",)

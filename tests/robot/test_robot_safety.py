@@ -17,17 +17,19 @@ from pathlib import Path
 import pytest
 
 from mvla_tui.robot.config import LimitsConfig, TeleopConfig
-from mvla_tui.robot.control import ControlLoop, ControlState
+from mvla_tui.robot.control import ControlLoop
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import TeleopKey
 from mvla_tui.robot.link import STOP, Twist
 from mvla_tui.robot.safety import UnsafeCommandError, clamp_twist, install_signal_stop, run_every
+from mvla_tui.robot.state import RobotState
 
 CHILD = """
 import sys
 from pathlib import Path
 from mvla_tui.robot.config import FakeConfig, TeleopConfig
-from mvla_tui.robot.control import ControlLoop, ControlState
+from mvla_tui.robot.control import ControlLoop
+from mvla_tui.robot.state import RobotState
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import TeleopKey
 from mvla_tui.robot.safety import install_signal_stop
@@ -149,7 +151,7 @@ def test_a_guard_that_cannot_stop_the_robot_ends_the_loop() -> None:
     link = GuardCannotStopLink()
     stalled = threading.Event()
 
-    def stalling_state(state: ControlState) -> None:
+    def stalling_state(state: RobotState) -> None:
         if state.moving and not stalled.is_set():
             stalled.set()
             time.sleep(0.5)  # blocks past stall_s: the guard tries to stop the robot and fails
