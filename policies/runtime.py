@@ -28,13 +28,14 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import numpy as np
 import torch
 
 from configs import ConfigError
+from configs.limits import LimitsConfig
 from policies.base import Policy
 from policies.normalisation import ActionNormalisation
 
@@ -49,11 +50,7 @@ class RuntimeConfig:
     precision: Precision = "auto"  # auto: fp16 on CUDA, fp32 on CPU
     execution: Execution = "first"
     ensemble_decay: float = 0.1  # per step of age, for execution "ensemble"
-    limits: tuple[float, float, float] = (
-        1.15,
-        1.15,
-        1.15,
-    )  # |linear_x| m/s, |linear_y| m/s, |angular_z| rad/s
+    limits: LimitsConfig = field(default_factory=LimitsConfig)  # in key units, as recorded
     naive: bool = False  # recompute the whole window from images each step (benchmark comparison only)
 
     def __post_init__(self) -> None:
@@ -61,12 +58,6 @@ class RuntimeConfig:
             raise ValueError(f"execution {self.execution!r}: use one of {', '.join(get_args(Execution))}")
         if self.precision not in get_args(Precision):
             raise ValueError(f"precision {self.precision!r}: use one of {', '.join(get_args(Precision))}")
-        if len(self.limits) != 3:
-            raise ValueError(
-                f"limits must have 3 values (|linear_x|, |linear_y|, |angular_z|), got {list(self.limits)}"
-            )
-        if not all(math.isfinite(v) and v >= 0 for v in self.limits):
-            raise ValueError(f"limits must be finite and >= 0, got {list(self.limits)}")
         if not (math.isfinite(self.ensemble_decay) and self.ensemble_decay >= 0):
             raise ValueError(f"ensemble_decay must be >= 0, got {self.ensemble_decay}")
 
@@ -137,7 +128,7 @@ class PolicyRuntime:
         self.precision = next(k for k, v in DTYPES.items() if v == self.dtype)
         self.policy = policy.to(device=self.device, dtype=self.dtype).eval()
         self.normalisation = normalisation
-        self._limits = np.asarray(self.config.limits, np.float32)
+        self._limits = np.asarray(self.config.limits.as_tuple(), np.float32)
         self._features: deque[torch.Tensor] = deque(maxlen=policy.window)  # (1, D) each
         self._frames: deque[np.ndarray] = deque(maxlen=policy.window)  # naive mode only
         self._history: deque[tuple[int, np.ndarray]] = deque(maxlen=policy.horizon)  # ensemble

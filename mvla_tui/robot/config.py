@@ -1,4 +1,5 @@
-"""Typed configs of the robot side: limits, teleop, camera, ROS 2 and fake link; one `RobotConfig` each file.
+"""Typed configs of the robot side: teleop, camera, ROS 2 and fake link (limits: `configs.limits`); one
+`RobotConfig` each file.
 
 The YAML files live in `configs/robot/` (`ros2.yaml`, `fake.yaml`); this module only defines what they may
 say and checks the values. It must not open a link or a camera.
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from configs import ConfigError, MvlaError, config_path, load
+from configs.limits import LimitsConfig
 
 Mode = Literal["step", "hold", "latch"]  # teleop modes, see `mvla_tui.robot.control`
 MODES: tuple[str, ...] = get_args(Mode)
@@ -30,19 +32,6 @@ CSI_PIPELINE = (
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
-
-
-@dataclass
-class LimitsConfig:
-    """Absolute limits of every command sent to the robot, per axis. A full-speed key press is 1.15."""
-
-    max_linear_x: float = 1.15  # m/s
-    max_linear_y: float = 1.15  # m/s
-    max_angular_z: float = 1.15  # rad/s
-
-    def __post_init__(self) -> None:
-        for name in ("max_linear_x", "max_linear_y", "max_angular_z"):
-            _positive(f"limits.{name}", getattr(self, name))
 
 
 @dataclass

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mvla_tui.robot.config import MODES, LimitsConfig, TeleopConfig
+from configs.limits import LimitsConfig
+from mvla_tui.robot.config import MODES, TeleopConfig
 from mvla_tui.robot.intents import (
     CaptureEpisodeStart,
     ChangeThrottle,

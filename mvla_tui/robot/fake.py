@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mvla_tui.robot.config import FakeConfig, LimitsConfig
+from configs.limits import LimitsConfig
+from mvla_tui.robot.config import FakeConfig
 from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
 from mvla_tui.robot.safety import clamp_twist
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from configs import MvlaError
-from mvla_tui.robot.config import LimitsConfig
+from configs.limits import LimitsConfig
 from mvla_tui.robot.link import Twist
 
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from mvla_tui.robot.config import LimitsConfig
+from configs.limits import LimitsConfig
 from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
 from mvla_tui.robot.safety import UnsafeCommandError, clamp_twist
 from mvla_tui.sim.config import SimConfig

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from configs import ConfigError, from_dict
+from configs.limits import LimitsConfig
 from policies.compact.model import CompactPolicy
 from policies.normalisation import ActionNormalisation
 from policies.runtime import PolicyRuntime, RuntimeConfig
@@ -84,7 +85,7 @@ def test_ensemble_mode_averages_overlapping_chunks_with_exponential_weights() ->
 def test_actions_are_denormalised_then_clamped_to_the_limits() -> None:
     policy = _policy()
     _set_output(policy, 3.0)  # tanh(3) = 0.995 -> 9.95 in robot units with scale 10
-    runtime = _runtime(policy, ActionNormalisation((10.0, 10.0, 10.0)), limits=(0.5, 0.3, 0.2))
+    runtime = _runtime(policy, ActionNormalisation((10.0, 10.0, 10.0)), limits=LimitsConfig(0.5, 0.3, 0.2))
     chunk = runtime.step(_frames(1)[0])
     assert chunk.clamped
     np.testing.assert_allclose(chunk.command, [0.5, 0.3, 0.2])
@@ -185,14 +186,20 @@ def test_each_step_encodes_exactly_the_new_frame() -> None:
     [
         ({"execution": "ensmble"}, "execution 'ensmble'"),
         ({"precision": "fp8"}, "precision 'fp8'"),
-        ({"limits": (1.0, 1.0)}, "limits must have 3 values"),
+        ({"ensemble_decay": -1.0}, "ensemble_decay must be"),
     ],
 )
 def test_runtime_config_is_validated_when_made(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RuntimeConfig(**change)
     key = next(iter(change))
-    data = {key: list(v) if isinstance(v, tuple) else v for key, v in change.items()}
     with pytest.raises(ConfigError, match=f"runtime.yaml: {key}") as err:  # as read from a YAML file
-        from_dict(RuntimeConfig, data, source="runtime.yaml")
+        from_dict(RuntimeConfig, change, source="runtime.yaml")
     assert "\n" not in str(err.value)
+
+
+def test_runtime_limits_are_the_shared_limits_config() -> None:
+    with pytest.raises(ConfigError, match="runtime.yaml: limits.max_linear_y must be a positive number"):
+        from_dict(RuntimeConfig, {"limits": {"max_linear_y": 0.0}}, source="runtime.yaml")
+    config = from_dict(RuntimeConfig, {"limits": {"max_angular_z": 0.5}}, source="runtime.yaml")
+    assert config.limits == LimitsConfig(1.15, 1.15, 0.5)

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import robot_fake_ros
 
+from configs.limits import LimitsConfig
 from mvla_tui.robot import ros2
-from mvla_tui.robot.config import CameraConfig, LimitsConfig, RobotConfig, Ros2Config
+from mvla_tui.robot.config import CameraConfig, RobotConfig, Ros2Config
 from mvla_tui.robot.link import RobotLinkError, Twist
 from mvla_tui.robot.ros2 import Ros2Link
 from mvla_tui.robot.ros_messages import twist_from_msg

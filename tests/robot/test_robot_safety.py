@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mvla_tui.robot.config import LimitsConfig, TeleopConfig
+from configs.limits import LimitsConfig
+from mvla_tui.robot.config import TeleopConfig
 from mvla_tui.robot.control import ControlLoop
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import TeleopKey
