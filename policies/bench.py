@@ -3,11 +3,15 @@
 Frames are synthetic random RGB at the camera's resolution (`frame_size`, default the robot camera's
 1280x720), so every measured step includes `preprocess` (the resize to the model input) as on the
 robot; they exist only here. The first steps are warm-up and are not measured:
-at least one window, so every measured step decodes a full window as on the robot. Peak RSS is
-sampled with psutil after every step; CUDA memory is the peak allocated by torch. With
+at least one window, so every measured step decodes a full window as on the robot, and at least the
+frames `auto` precision runs in fp32 before it chooses (`RuntimeConfig.auto_frames`, CUDA only), so
+every measured step runs the chosen precision. Peak RSS is sampled with psutil after every step;
+CUDA memory is the peak allocated by torch, including that of the auto choice. With
 `--compare naive` both runtimes step in turn on the same frames, so the ratio is fair on a busy
-machine; the memory figures then cover both. This module must
-not import textual or h5py; `mvla bench` (mvla_tui/commands/bench.py) is its command line.
+machine; they share the one policy (same device and precision, see `policies.runtime`), so the model
+is in memory once and an auto choice made by one applies to both; the memory figures cover both.
+This module must not import textual or h5py; `mvla bench` (mvla_tui/commands/bench.py) is its
+command line.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ def measure(
     change in machine load hits every runtime alike), and summarise the measured steps of each.
     Memory figures are of the whole process, so with several configs they cover all of them."""
     runtimes = [PolicyRuntime(policy, normalisation, c) for c in configs]
-    warmup = max(warmup, policy.window)
+    warmup = max(warmup, policy.window, *(r.config.auto_frames for r in runtimes if r.precision_pending))
     size = input_size(policy)
     frames = synthetic_frames(frame_size)
     process = psutil.Process()
@@ -94,18 +98,22 @@ def measure(
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    for runtime in runtimes:
-        runtime.reset(instruction)
     peak_rss = process.memory_info().rss
     latencies = [[] for _ in runtimes]
-    for i in range(warmup + steps):
-        for runtime, measured in zip(runtimes, latencies, strict=True):
-            chunk = runtime.step(frames[i % len(frames)])
-            if chunk.stop:
-                raise MvlaError(f"benchmark step {i}: {chunk.error}")
-            if i >= warmup:
-                measured.append(chunk.latency_ms)
-            peak_rss = max(peak_rss, process.memory_info().rss)
+    try:
+        for runtime in runtimes:
+            runtime.reset(instruction)
+        for i in range(warmup + steps):
+            for runtime, measured in zip(runtimes, latencies, strict=True):
+                chunk = runtime.step(frames[i % len(frames)])
+                if chunk.stop:
+                    raise MvlaError(f"benchmark step {i}: {chunk.error}")
+                if i >= warmup:
+                    measured.append(chunk.latency_ms)
+                peak_rss = max(peak_rss, process.memory_info().rss)
+    finally:
+        for runtime in runtimes:
+            runtime.close()  # let go of the policy: the caller may run it another way afterwards
     cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
     parameters = sum(p.numel() for p in policy.parameters())
     results = []

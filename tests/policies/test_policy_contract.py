@@ -177,14 +177,16 @@ def test_damaged_checkpoint_is_refused_with_one_line(built, tmp_path: Path, case
 
 
 @pytest.mark.gpu
-def test_step_on_cuda_runs_in_fp16_by_default(built) -> None:
+def test_step_on_cuda_chooses_a_half_precision_by_default(built) -> None:
+    """`auto` on CUDA runs fp32 on the first frames, then the half precision that matches it."""
     policy, _, norm = built
     runtime = PolicyRuntime(copy.deepcopy(policy), norm, RuntimeConfig(device="cuda"))
-    assert runtime.precision == "fp16" and runtime.device.type == "cuda"
+    assert runtime.device.type == "cuda" and runtime.precision == "fp32" and runtime.precision_pending
     runtime.reset(INSTRUCTION)
-    for frame in _frames(policy.window + 1):
+    for frame in _frames(max(policy.window, runtime.config.auto_frames) + 1):
         chunk = runtime.step(frame)
         assert not chunk.stop and chunk.actions.shape == (policy.horizon, 3)
+    assert not runtime.precision_pending and runtime.precision in ("fp16", "bf16"), runtime.describe()
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -64,22 +64,65 @@ def test_chunk_mode_plays_a_whole_chunk_before_taking_the_next() -> None:
     assert not np.array_equal(steps[0].actions, steps[n].actions)
 
 
-def test_ensemble_mode_averages_overlapping_chunks_with_exponential_weights() -> None:
-    policy = _policy()
-    decay = 0.5
-    reference = _runtime(policy)  # "first" mode: each step's fresh prediction
-    ensemble = _runtime(policy, execution="ensemble", ensemble_decay=decay)
-    predicted = []
-    for step, frame in enumerate(_frames(policy.horizon + 3)):
-        predicted.append(reference.step(frame).actions)
-        got = ensemble.step(frame).command
-        num, den = np.zeros(3), 0.0
-        for born in range(max(0, step - policy.horizon + 1), step + 1):
-            w = math.exp(-decay * (step - born))
-            num += w * predicted[born][step - born]
-            den += w
-        np.testing.assert_allclose(got, num / den, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(got, predicted[-1][0])  # older chunks did contribute
+def _feed_chunks(policy: CompactPolicy, values: list[float]) -> None:
+    """Make step k's chunk hold `values[k]` in every action value (in normalised units)."""
+    chunks = iter(values)
+    shape = (1, policy.horizon, policy.action_dim)
+    policy.decode = lambda window: torch.full(shape, next(chunks), dtype=window.dtype)
+
+
+# Chunks predicted at steps 0, 1, 2 hold 0.0, 0.5 and 1.0 everywhere, and decay is ln 2, so weights
+# halve per step of k. Worked by hand, with a horizon of 5 (every chunk still covers step 2):
+#   newest (k = age):  step 1: (1 * 0.5 + 1/2 * 0.0) / 1.5 = 1/3
+#                      step 2: (1 * 1.0 + 1/2 * 0.5 + 1/4 * 0.0) / 1.75 = 5/7
+#   oldest (ACT, k = 0 for the oldest):
+#                      step 1: (1 * 0.0 + 1/2 * 0.5) / 1.5 = 1/6
+#                      step 2: (1 * 0.0 + 1/2 * 0.5 + 1/4 * 1.0) / 1.75 = 2/7
+# With a horizon of 2 the chunk of step 0 no longer covers step 2:
+#   newest: step 2: (1 * 1.0 + 1/2 * 0.5) / 1.5 = 5/6;  oldest: (1 * 0.5 + 1/2 * 1.0) / 1.5 = 2/3
+@pytest.mark.parametrize(
+    ("weighting", "horizon", "expected"),
+    [
+        ("newest", 5, [0.0, 0.3333333, 0.7142857]),
+        ("oldest", 5, [0.0, 0.1666667, 0.2857143]),
+        ("newest", 2, [0.0, 0.3333333, 0.8333333]),
+        ("oldest", 2, [0.0, 0.1666667, 0.6666667]),
+    ],
+)
+def test_ensemble_weights_worked_by_hand(weighting: str, horizon: int, expected: list[float]) -> None:
+    policy = _policy(fwd_pred_next_n=horizon)
+    _feed_chunks(policy, [0.0, 0.5, 1.0])
+    runtime = _runtime(
+        policy,
+        ActionNormalisation.identity(3),
+        execution="ensemble",
+        ensemble_decay=math.log(2),
+        ensemble_weighting=weighting,
+    )
+    commands = [runtime.step(frame).command for frame in _frames(3)]
+    np.testing.assert_allclose(
+        np.asarray(commands), np.repeat(np.asarray(expected)[:, None], 3, 1), atol=1e-6
+    )
+
+
+def test_ensemble_default_weighting_favours_the_newest_chunk() -> None:
+    config = RuntimeConfig()
+    assert config.ensemble_weighting == "newest" and config.ensemble_decay == 0.1
+
+
+def test_ensemble_without_decay_is_a_plain_average_in_both_weightings() -> None:
+    for weighting in ("newest", "oldest"):
+        policy = _policy()
+        _feed_chunks(policy, [0.0, 0.5, 1.0])
+        runtime = _runtime(
+            policy,
+            ActionNormalisation.identity(3),
+            execution="ensemble",
+            ensemble_decay=0.0,
+            ensemble_weighting=weighting,
+        )
+        commands = [runtime.step(frame).command[0] for frame in _frames(3)]
+        np.testing.assert_allclose(commands, [0.0, 0.25, 0.5], atol=1e-6)
 
 
 def test_actions_are_denormalised_then_clamped_to_the_limits() -> None:
@@ -90,6 +133,35 @@ def test_actions_are_denormalised_then_clamped_to_the_limits() -> None:
     assert chunk.clamped
     np.testing.assert_allclose(chunk.command, [0.5, 0.3, 0.2])
     assert np.all(np.abs(chunk.actions) <= np.array([0.5, 0.3, 0.2], np.float32))
+
+
+def test_chunk_mode_clamped_describes_the_command_being_sent() -> None:
+    policy = _policy()
+    n = policy.horizon  # 5
+    # One chunk, replayed over n steps: only actions 1 and 3 are over the limits (|0.9|, |-0.95| > 0.5).
+    # Every step predicts this same chunk, so the fresh prediction is clamped at every step.
+    values = torch.tensor([0.1, 0.9, 0.2, -0.95, 0.0]).view(1, n, 1).expand(1, n, 3)
+    policy.decode = lambda window: values.to(window.dtype)
+    runtime = _runtime(
+        policy, ActionNormalisation((1.0, 1.0, 2.0)), execution="chunk", limits=LimitsConfig(0.5, 0.5, 0.5)
+    )
+    steps = [runtime.step(frame) for frame in _frames(n)]
+    assert [s.fresh for s in steps] == [True] + [False] * (n - 1)
+    assert [s.clamped for s in steps] == [False, True, False, True, False]  # z 0.2 -> 0.4 is within
+    np.testing.assert_allclose(steps[1].command, [0.5, 0.5, 0.5])
+    np.testing.assert_allclose(steps[2].command, [0.2, 0.2, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(steps[3].command, [-0.5, -0.5, -0.5])
+
+
+def test_first_mode_clamped_describes_the_first_action() -> None:
+    policy = _policy()
+    values = torch.tensor([0.1, 0.9, 0.0, 0.0, 0.0]).view(1, 5, 1).expand(1, 5, 3)
+    policy.decode = lambda window: values.to(window.dtype)
+    chunk = _runtime(policy, ActionNormalisation.identity(3), limits=LimitsConfig(0.5, 0.5, 0.5)).step(
+        _frames(1)[0]
+    )
+    assert not chunk.clamped  # the command sent (0.1) was not limited; the chunk's second action was
+    assert chunk.actions[1, 0] == np.float32(0.5)
 
 
 def test_scale_maps_normalised_output_to_robot_units() -> None:
@@ -187,6 +259,9 @@ def test_each_step_encodes_exactly_the_new_frame() -> None:
         ({"execution": "ensmble"}, "execution 'ensmble'"),
         ({"precision": "fp8"}, "precision 'fp8'"),
         ({"ensemble_decay": -1.0}, "ensemble_decay must be"),
+        ({"ensemble_weighting": "act"}, "ensemble_weighting 'act'"),
+        ({"auto_frames": 0}, "auto_frames must be"),
+        ({"auto_tolerance": 0.0}, "auto_tolerance must be"),
     ],
 )
 def test_runtime_config_is_validated_when_made(change: dict, message: str) -> None:
@@ -203,3 +278,45 @@ def test_runtime_limits_are_the_shared_limits_config() -> None:
         from_dict(RuntimeConfig, {"limits": {"max_linear_y": 0.0}}, source="runtime.yaml")
     config = from_dict(RuntimeConfig, {"limits": {"max_angular_z": 0.5}}, source="runtime.yaml")
     assert config.limits == LimitsConfig(1.15, 1.15, 0.5)
+
+
+def test_runtimes_that_run_a_policy_the_same_way_share_it() -> None:
+    policy = _policy()
+    first = _runtime(policy)
+    second = _runtime(policy, naive=True)  # as `mvla bench --compare naive` builds them
+    assert first.policy is second.policy is policy
+    frames = _frames(policy.window + 1)
+    for frame in frames:
+        np.testing.assert_allclose(first.step(frame).actions, second.step(frame).actions, atol=1e-5)
+
+
+def test_a_runtime_that_would_change_a_held_policy_is_refused() -> None:
+    policy = _policy()
+    first = _runtime(policy)
+    with pytest.raises(
+        ConfigError, match="held by another runtime on cpu fp32.*load the policy again"
+    ) as err:
+        PolicyRuntime(policy, SCALE, RuntimeConfig(device="cpu", precision="bf16"))
+    assert "\n" not in str(err.value)
+    assert all(p.dtype == torch.float32 for p in policy.parameters())  # the first one's model is intact
+    assert first.dtype == torch.float32 and np.isfinite(first.step(_frames(1)[0]).command).all()
+
+
+def test_a_closed_or_dropped_runtime_lets_go_of_its_policy() -> None:
+    policy = _policy()
+    first = _runtime(policy)
+    first.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        first.step(_frames(1)[0])
+    second = PolicyRuntime(policy, SCALE, RuntimeConfig(device="cpu", precision="bf16"))
+    assert second.dtype == torch.bfloat16 and next(policy.parameters()).dtype == torch.bfloat16
+    del second  # no reference left: the policy is free again
+    third = PolicyRuntime(policy, SCALE, RuntimeConfig(device="cpu", precision="fp32"))
+    assert third.precision == "fp32" and next(policy.parameters()).dtype == torch.float32
+
+
+def test_sharing_runtimes_keep_their_own_precision_note() -> None:
+    policy = _policy()
+    asked_fp16 = PolicyRuntime(policy, SCALE, RuntimeConfig(device="cpu", precision="fp16"))  # runs fp32
+    asked_fp32 = PolicyRuntime(policy, SCALE, RuntimeConfig(device="cpu", precision="fp32"))
+    assert "fp16 is not used" in asked_fp16.precision_note and asked_fp32.precision_note == ""
