@@ -27,6 +27,11 @@ class ScenarioSpec:
     key: str | None = None  # hotkey of the collector (current scenarios only)
     instruction: str | None = None  # default English instruction (current scenarios must have one)
     targets: Targets | None = None  # overrides the catalogue's targets for this scenario
+    guide: str | None = None  # default core guide, keys separated by spaces ("w w a a"), current only
+
+    @property
+    def guide_keys(self) -> tuple[str, ...]:
+        return tuple(self.guide.split()) if self.guide else ()
 
     @property
     def name_token(self) -> str:
@@ -42,6 +47,7 @@ class Catalogue:
     distances: tuple[str, ...]
     targets: Targets
     pattern_aliases: dict[str, str] | None = None
+    episode_frames: int = 18  # frames an episode aims for (1 start + 17 presses)
 
     def __post_init__(self) -> None:
         ids = [s.id for s in self.all_scenarios]

@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 EVENT_TYPES = ("episode_start", "start_action", "stop_action")
+# How an episode ended, as the operator (or the simulator) judged it when saving; a recording that was
+# never saved (a crash, a session ended mid-episode) is salvaged as "unspecified".
+OUTCOMES = ("success", "failure", "unspecified")
 ACTION_CHUNK_SIZE = 8  # root attribute of every V4 file; the window of the older training code
 
 
@@ -29,6 +32,7 @@ class EpisodeMeta:
     camera: str | None = None  # e.g. "csi:1280x720", "sim:1280x720"
     collector: str | None = None  # "mvla 0.1.0", or None for the older collector
     recovered: bool = False  # salvaged from a temporary file left by a crash
+    outcome: str | None = None  # one of OUTCOMES; None in files of the older collector
     attrs: dict[str, Any] = field(default_factory=dict)  # every other root attribute, as read
 
 

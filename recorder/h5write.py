@@ -45,6 +45,7 @@ STANDARD_ATTRS = frozenset(
         "color_order",
         "collector",
         "recovered",
+        "outcome",
         "robot",
         "camera",
     }
@@ -81,8 +82,10 @@ def write_episode_file(
     saved_at: datetime,
     total_duration: float,
     recovered: bool,
+    outcome: str | None = None,
 ) -> None:
-    """Write `frames` (read from `journal`) as a V4 file at `path`, then fsync it."""
+    """Write `frames` (read from `journal`) as a V4 file at `path`, then fsync it. `outcome` defaults to
+    the journal header's ("unspecified" for a recording that was never saved)."""
     n = len(frames)
     height, width = frames[0].height, frames[0].width
     with h5py.File(path, "w", libver="earliest") as f:
@@ -128,6 +131,7 @@ def write_episode_file(
             "color_order": "bgr",
             "collector": header["collector"],
             "recovered": bool(recovered),
+            "outcome": outcome or header.get("outcome", "unspecified"),
         }
         # Unknown robot or camera are left out rather than written as a made-up value.
         attrs.update({k: header[k] for k in ("robot", "camera") if header.get(k) is not None})

@@ -214,7 +214,7 @@ def meta_from(path: Path, attrs: dict[str, Any], instruction: str | None) -> Epi
     pattern = attrs.get("pattern") or (parsed.pattern if parsed else None)
     if pattern == "exception":
         pattern = "variant"
-    known = {"scenario", "pattern", "distance", "robot", "camera", "collector", "recovered"}
+    known = {"scenario", "pattern", "distance", "robot", "camera", "collector", "recovered", "outcome"}
     return EpisodeMeta(
         scenario=scenario,
         pattern=pattern,
@@ -224,6 +224,7 @@ def meta_from(path: Path, attrs: dict[str, Any], instruction: str | None) -> Epi
         camera=attrs.get("camera"),
         collector=attrs.get("collector"),
         recovered=bool(attrs.get("recovered", False)),
+        outcome=attrs.get("outcome"),
         attrs={k: v for k, v in attrs.items() if k not in known},
     )
 

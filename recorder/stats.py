@@ -86,13 +86,14 @@ def episode_files(data_dir: Path) -> list[Path]:
 def collect(files: Iterable[Path], on_file: Callable[[Path], None] | None = None) -> DatasetStats:
     stats = DatasetStats()
     for path in files:
-        stats.episodes.append(_info(path))
+        stats.episodes.append(episode_info(path))
         if on_file is not None:
             on_file(path)
     return stats
 
 
-def _info(path: Path) -> EpisodeInfo:
+def episode_info(path: Path) -> EpisodeInfo:
+    """What `stats` counts of one file (its frames stay None when it cannot be opened as an episode)."""
     parsed = parse_episode_name(path.name)
     info = EpisodeInfo(
         path, *(parsed.scenario, parsed.pattern, parsed.distance) if parsed else (None,) * 3, None, None

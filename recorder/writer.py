@@ -37,7 +37,7 @@ import numpy as np
 
 from recorder import h5write, journal
 from recorder.catalogue import Catalogue, load_catalogue
-from recorder.episode import EVENT_TYPES, EpisodeMeta
+from recorder.episode import EVENT_TYPES, OUTCOMES, EpisodeMeta
 from recorder.errors import RecorderError
 from recorder.naming import episode_name
 
@@ -103,6 +103,8 @@ class EpisodeWriter:
             "started": started.isoformat(),
             "compression_level": compression_level,
             "color_order": "bgr",
+            # What a salvaged journal says: the outcome is only known when the episode is saved.
+            "outcome": "unspecified",
             # Root attributes of the caller's own (e.g. the sim's expert outcome), also kept on salvage.
             "extra_attrs": extra,
         }
@@ -188,9 +190,17 @@ class EpisodeWriter:
         self._queue.put((future, float(timestamp), action, event_type, shape))
         self._appended += 1
 
-    def finish(self) -> Path:
-        """Make the episode durable under its final name and return that path."""
+    def finish(
+        self, outcome: str = "unspecified", extra_attrs: Mapping[str, str | int | float | bool] | None = None
+    ) -> Path:
+        """Make the episode durable under its final name and return that path; `outcome` (OUTCOMES) is
+        how the episode ended (root attribute `outcome`); `extra_attrs` adds root attributes known only
+        now (a salvaged journal has only those given at the start)."""
+        if outcome not in OUTCOMES:
+            raise RecorderError(f"outcome {outcome!r}: use one of {', '.join(OUTCOMES)}")
+        extra = h5write.check_extra_attrs(extra_attrs or {})
         self._raise_if_unusable()
+        self._header["extra_attrs"] = {**self._header["extra_attrs"], **extra}
         self._drain()
         if self._error is not None:
             error = self._error
@@ -215,6 +225,7 @@ class EpisodeWriter:
                     if self._caller_clock
                     else self._clock() - self._t0,
                     recovered=False,
+                    outcome=outcome,
                 )
             h5write.publish(build, self.path)
         except OSError as exc:
@@ -229,6 +240,15 @@ class EpisodeWriter:
         # The episode is safe now; a journal left here by a crash is recognised as already saved.
         self.journal.unlink()
         return self.path
+
+    def detach(self) -> Path:
+        """Stop recording but keep every frame in the journal, for `mvla dataset recover` (which saves
+        it with outcome "unspecified"): what a session that ends mid-episode does. Returns the journal."""
+        self._raise_if_unusable()
+        self._closed = True
+        self._drain()
+        self._close_fd()  # also releases the lock, so recover may take it
+        return self.journal
 
     def abort(self) -> None:
         """Throw the episode away: stop the journal thread and remove every temporary file."""
