@@ -6,32 +6,41 @@
 3. `sim collect` throughput: episodes/minute for the whole path (expert, physics, rendering, the
    recorder's compressed V4 file) at 224x224 and 1280x720, written to a temporary folder.
 
-    python benchmarks/bench_sim.py [--frames 60] [--episodes 8] [--dir DIR] [--set multisamples=4]
+    python benchmarks/bench_sim.py [--frames 60] [--episodes 8] [--dir DIR] [--set sim.multisamples=4]
+
+Episodes are collected exactly as `mvla sim collect` does: the scripted expert presses keys through the
+control loop on the simulated clock and the recording session writes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from mvla_tui.sim.collect import collect, plan_episodes
-from mvla_tui.sim.config import load_sim_config
-from mvla_tui.sim.layout import make_layout
+from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
+from mvla_tui.robot.config import RobotConfig, load_robot_config
+from mvla_tui.robot.link import Twist
 from mvla_tui.sim.link import SimLink
+from recorder.catalogue import load_catalogue
 
 SIZES = [(1280, 720), (224, 224)]
 
 
+def sized(config: RobotConfig, width: int, height: int, **sim) -> RobotConfig:
+    return dataclasses.replace(
+        config, sim=dataclasses.replace(config.sim, camera_width=width, camera_height=height, **sim)
+    )
+
+
 def bench_render(config, width: int, height: int, frames: int) -> float:
-    link = SimLink(make_layout("2box_left", "medium", "center", seed=0), config, width=width, height=height)
+    link = SimLink(sized(config, width, height, scenario="2box_left"))
     link.connect()
     link.latest_frame()  # creates the GL context outside the timing
-    link.send_key(np.array([0.0, 0.0, 1.15], np.float32))
+    link.send(Twist(0.0, 0.0, 0.575))
     start = time.perf_counter()
     for _ in range(frames):
         link.advance(0.02)
@@ -42,9 +51,9 @@ def bench_render(config, width: int, height: int, frames: int) -> float:
 
 
 def bench_physics(config, seconds: float = 20.0) -> float:
-    link = SimLink(make_layout("1box_left", "far", "center", seed=0), config, width=32, height=32)
+    link = SimLink(sized(config, 32, 32, distance="far"))
     link.connect()
-    link.send_key(np.array([0.0, 0.0, 1.15], np.float32))
+    link.send(Twist(0.0, 0.0, 0.575))
     start = time.perf_counter()
     link.advance(seconds)
     elapsed = time.perf_counter() - start
@@ -56,10 +65,11 @@ def bench_collect(config, width: int, height: int, episodes: int, folder: Path) 
     out = folder / f"collect_{width}x{height}"
     out.mkdir(parents=True)
     specs = plan_episodes(episodes, seed=123)
+    catalogue = load_catalogue()
     start = time.perf_counter()
-    summary = collect(out, specs, config, width, height)
+    saved = [run_sim_episode(sized(config, width, height), s, catalogue, data_dir=out).saved for s in specs]
     elapsed = time.perf_counter() - start
-    return 60.0 * len(summary.saved) / elapsed, elapsed
+    return 60.0 * sum(p is not None for p in saved) / elapsed, elapsed
 
 
 def main() -> None:
@@ -73,13 +83,13 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a sim config field, e.g. --set multisamples=4",
+        help="override a field of the sim robot config, e.g. --set sim.multisamples=4",
     )
     args = parser.parse_args()
-    config = load_sim_config(overrides=args.overrides)
+    config = load_robot_config("sim", args.overrides)
     print(
         f"MUJOCO_GL={os.environ.get('MUJOCO_GL')}, {os.cpu_count()} CPUs, "
-        f"shadows={config.shadows}, multisamples={config.multisamples}"
+        f"shadows={config.sim.shadows}, multisamples={config.sim.multisamples}"
     )
     for width, height in SIZES:
         print(f"render {width}x{height}: {bench_render(config, width, height, args.frames):.1f} frames/s")

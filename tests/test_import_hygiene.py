@@ -12,7 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HEADLESS = ["recorder", "policies", "trainer", "mvla_tui.robot", "mvla_tui.sim", "mvla_tui.telemetry"]
+HEADLESS = [
+    "recorder",
+    "policies",
+    "trainer",
+    "mvla_tui.core",
+    "mvla_tui.robot",
+    "mvla_tui.sim",
+    "mvla_tui.telemetry",
+]
 
 
 def _modules(package: str) -> list[str]:
@@ -49,6 +57,12 @@ def test_policies_do_not_import_h5py() -> None:
 
 def test_recorder_imports_no_torch() -> None:
     loaded = _imported_after(_modules("recorder"))
+    assert "torch" not in loaded and "textual" not in loaded
+
+
+def test_the_operating_core_imports_no_torch() -> None:
+    """The app starts its session before any policy is loaded: torch comes with the first checkpoint."""
+    loaded = _imported_after(_modules("mvla_tui.core"))
     assert "torch" not in loaded and "textual" not in loaded
 
 

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from configs import ConfigError
+from mvla_tui.options import add_set_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,14 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="synthetic camera frame size; the step latency includes resizing it (default 1280x720, the robot camera)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a field of --config (repeatable), e.g. --set window=4",
-    )
+    add_set_option(parser, "--config", "--set window=4")
     parser.set_defaults(func=run)
 
 

@@ -1,18 +1,21 @@
 """`mvla sim collect`: scripted-expert episodes from the MuJoCo sim, written as recorder episodes.
 
-Only argument checking, the progress bar and the summary live here; the episodes come from
-`mvla_tui.sim.collect`. MuJoCo and the recorder are imported inside `run_collect`, so `mvla --help`
+Only argument checking, the progress bar and the summary live here; each episode is driven by the scripted
+expert through the operating core's control loop, on the simulated clock, and recorded by its recording
+session (`mvla_tui.core.sim_episode`), exactly as an operator's episode on the robot. MuJoCo and the recorder are imported inside `run_collect`, so `mvla --help`
 stays light.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from collections import Counter
 from pathlib import Path
 
 from configs import ConfigError
+from mvla_tui.options import add_set_option
 
 _DISTANCES = ("close", "medium", "far")
 _PATTERNS = ("core", "variant")
@@ -75,16 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sim_failure, the reason)",
     )
     collect.add_argument(
-        "--config", type=Path, metavar="FILE", help="sim config YAML (default: the packaged one)"
+        "--config", metavar="FILE", help="robot config YAML of kind sim (default: configs/robot/sim.yaml)"
     )
-    collect.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a sim config field (repeatable), e.g. --set throttle=0.6",
-    )
+    add_set_option(collect, "the robot config", "--set sim.speed_per_unit=0.8 or --set teleop.throttle=60")
     collect.set_defaults(func=run_collect)
 
 
@@ -94,17 +90,25 @@ def run_collect(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.noise) and 0.0 <= args.noise <= 1.0):
         raise ConfigError(f"--noise must be a probability between 0 and 1, got {args.noise}")
 
-    from mvla_tui.sim.config import load_sim_config, parse_size
+    from mvla_tui.robot.config import load_robot_config
+    from mvla_tui.sim.config import parse_size
     from recorder.catalogue import load_catalogue
 
     catalogue = load_catalogue()
     scenarios = args.scenario or list(catalogue.current_ids)
     for scenario in scenarios:
         catalogue.get(scenario)  # an unknown id is a one-line error listing the known ones
-    config = load_sim_config(args.config, args.overrides)
-    width, height = parse_size(args.size) if args.size else (config.camera_width, config.camera_height)
+    config = load_robot_config(args.config or "sim", args.overrides)
+    if config.kind != "sim":
+        raise ConfigError(f"--config {args.config}: kind is {config.kind!r}; sim collect needs a sim config")
+    if args.size:
+        width, height = parse_size(args.size)
+        config = dataclasses.replace(
+            config, sim=dataclasses.replace(config.sim, camera_width=width, camera_height=height)
+        )
+    width, height = config.sim.camera_width, config.sim.camera_height
     # MuJoCo loads its GL backend here: a bad MUJOCO_GL is reported before any folder is created.
-    from mvla_tui.sim.collect import collect, plan_episodes
+    from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +128,7 @@ def run_collect(args: argparse.Namespace) -> int:
     specs = plan_episodes(args.episodes, scenarios, args.pattern, args.distance, args.seed)
     console = Console(stderr=True)
     failures: Counter[str] = Counter()
+    failed, saved, save_errors = [], [], []
     with Progress(
         TextColumn("[bold]sim collect"),
         BarColumn(),
@@ -134,24 +139,32 @@ def run_collect(args: argparse.Namespace) -> int:
         console=console,
     ) as progress:
         task = progress.add_task("episodes", total=len(specs), status="")
-
-        def on_episode(spec, rollout, path) -> None:
-            if not rollout.result.success:
+        for spec in specs:
+            episode = run_sim_episode(
+                config, spec, catalogue, noise=args.noise, data_dir=args.out, keep_failed=args.keep_failed
+            )
+            if episode.saved is not None:
+                saved.append(episode.saved)
+            elif episode.save_error:
+                save_errors.append(episode.save_error)
+            if not episode.result.success:
                 failures[spec.scenario] += 1
-            status = f"{spec.scenario} {spec.distance} {len(rollout.keys)} keys"
-            status += " [green]saved[/]" if path is not None else f" [red]failed[/]: {rollout.result.reason}"
+                failed.append((spec, episode.result))
+            status = f"{spec.scenario} {spec.distance} {len(episode.keys)} keys"
+            if episode.saved is not None:
+                status += " [green]saved[/]"
+            if not episode.result.success:
+                status += f" [red]failed[/]: {episode.result.reason}"
             progress.update(task, advance=1, status=status)
-
-        summary = collect(
-            args.out, specs, config, width, height, args.noise, args.keep_failed, on_episode=on_episode
-        )
-    print(f"saved {len(summary.saved)} episodes ({width}x{height}) to {args.out}")
-    if summary.failed:
+    print(f"saved {len(saved)} episodes ({width}x{height}) to {args.out}")
+    for error in save_errors[:5]:
+        print(f"  not saved: {error}")
+    if failed:
         by_scenario = ", ".join(f"{s} {n}" for s, n in sorted(failures.items()))
         kept = "saved anyway (--keep-failed)" if args.keep_failed else "not saved"
-        print(f"the expert failed {len(summary.failed)} of {len(specs)} episodes, {kept}: {by_scenario}")
-        for spec, result in summary.failed[:5]:
+        print(f"the expert failed {len(failed)} of {len(specs)} episodes, {kept}: {by_scenario}")
+        for spec, result in failed[:5]:
             print(f"  {spec.scenario} {spec.distance} bias {spec.bias} seed {spec.seed}: {result.reason}")
     else:
         print(f"the expert succeeded in all {len(specs)} episodes")
-    return 0 if summary.saved else 1
+    return 0 if saved else 1

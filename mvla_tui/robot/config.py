@@ -14,6 +14,7 @@ from typing import Literal, get_args
 
 from configs import ConfigError, MvlaError, config_path, load
 from configs.limits import LimitsConfig
+from mvla_tui.sim.config import SimConfig
 
 Mode = Literal["step", "hold", "latch"]  # teleop modes, see `mvla_tui.robot.control`
 MODES: tuple[str, ...] = get_args(Mode)
@@ -55,6 +56,9 @@ class TeleopConfig:
     # Latch mode: if the control thread is blocked this long while the robot moves, a guard thread stops it
     # (timed motions are guarded at their end instead).
     stall_s: float = 0.3
+    # Step mode, for the drivers that press keys themselves (the scripted expert, a policy): after a step's
+    # stop they wait this long, so the next frame is taken with the robot at rest, as an operator's was.
+    settle_s: float = 0.15
     state_hz: float = 10.0  # at most this many state snapshots per second to the UI
     tick_s: float = 0.02  # longest sleep of the control loop when nothing is due
 
@@ -68,6 +72,8 @@ class TeleopConfig:
             raise ValueError(f"teleop.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         for name in ("step_s", "deadman_s", "republish_s", "stall_s", "state_hz", "tick_s"):
             _positive(f"teleop.{name}", getattr(self, name))
+        if not (math.isfinite(self.settle_s) and self.settle_s >= 0):
+            raise ValueError(f"teleop.settle_s must be a finite number >= 0, got {self.settle_s!r}")
         if not 1 <= self.throttle_min <= self.throttle_max <= 100:
             raise ValueError("teleop: need 1 <= throttle_min <= throttle_max <= 100")
         if not self.throttle_min <= self.throttle <= self.throttle_max:
@@ -156,23 +162,94 @@ class FakeConfig:
 
 
 @dataclass
+class HybridConfig:
+    """A teleop key overrides a driving policy at once; the policy takes over again `resume_s` after the
+    last key (0: it does not, the operator stays in control until `run` again)."""
+
+    resume_s: float = 1.5
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.resume_s) and self.resume_s >= 0):
+            raise ValueError(f"policy.hybrid.resume_s must be a finite number >= 0, got {self.resume_s!r}")
+
+
+PolicyExecution = Literal["step", "continuous"]
+
+
+@dataclass
+class PolicyDriveConfig:
+    """How a policy drives this robot (`mvla_tui.core.policy_driver`).
+
+    `execution`: `step` executes each action the way the data was recorded (a press of `teleop.step_s`,
+    then `teleop.settle_s` at rest, then the next frame), one step every `period_s`, which must leave room
+    for the model (`period_s - step_s - settle_s` is its budget; a later action is a missed deadline);
+    `continuous` sends a new action every `period_s` while moving (the model must answer within it).
+    `device`, `precision` and `chunk_execution` are the policy runtime's (`policies.runtime`)."""
+
+    execution: PolicyExecution = "step"
+    period_s: float = 0.6  # step: 0.4 s press + 0.15 s settle + 0.05 s for the model
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
+    device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    chunk_execution: Literal["first", "chunk", "ensemble"] = "first"
+    threads: int | None = None  # CPU threads for torch (None: torch's choice; 1 is steadiest on a busy CPU)
+
+    def __post_init__(self) -> None:
+        _positive("policy.period_s", self.period_s)
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"policy.threads must be >= 1, got {self.threads}")
+
+
+RobotKind = Literal["ros2", "sim", "fake"]
+ROBOT_KINDS: tuple[str, ...] = get_args(RobotKind)
+
+
+@dataclass
 class RobotConfig:
-    kind: Literal["ros2", "sim", "fake"] = "ros2"
+    """One robot: which link (`kind`), the limits and teleop rules the control loop applies to it, and
+    the sections of each link (only the one of `kind` is used)."""
+
+    kind: RobotKind = "ros2"
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     teleop: TeleopConfig = field(default_factory=TeleopConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     ros2: Ros2Config = field(default_factory=Ros2Config)
+    sim: SimConfig = field(default_factory=SimConfig)
     fake: FakeConfig = field(default_factory=FakeConfig)
+    policy: PolicyDriveConfig = field(default_factory=PolicyDriveConfig)
+
+    def __post_init__(self) -> None:
+        t, p = self.teleop, self.policy
+        if p.execution == "step" and p.period_s < t.step_s + t.settle_s:
+            raise ValueError(
+                f"policy.period_s {p.period_s:g} s is shorter than a step (teleop.step_s {t.step_s:g} s + "
+                f"teleop.settle_s {t.settle_s:g} s); make it at least {t.step_s + t.settle_s:g} s"
+            )
+        if p.execution == "continuous" and p.period_s > t.max_motion_s:
+            raise ValueError(
+                f"policy.period_s {p.period_s:g} s is longer than a motion may last without a new command "
+                f"({t.max_motion_s:g} s, teleop.step_s/deadman_s); make it shorter"
+            )
+
+    @property
+    def camera_label(self) -> str:
+        """How episode files name the camera: `sim:224x224`, `fake:320x240`, `topic:1280x720`, ..."""
+        if self.kind == "sim":
+            return f"sim:{self.sim.camera_width}x{self.sim.camera_height}"
+        if self.kind == "fake":
+            return f"fake:{self.fake.width}x{self.fake.height}"
+        return f"{self.camera.source}:{self.camera.width}x{self.camera.height}"
 
 
 def load_robot_config(name_or_path: str | Path = "ros2", overrides: list[str] | None = None) -> RobotConfig:
-    """A packaged robot config by name (`ros2`, `fake`) or any YAML file by path."""
+    """A packaged robot config by name (`ros2`, `sim`, `fake`) or any YAML file by path."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         try:
             path = config_path(f"robot/{name_or_path}.yaml")
         except ConfigError:
             raise ConfigError(
-                f"robot config {str(name_or_path)!r}: no such packaged config; use ros2, fake or a YAML path"
+                f"robot config {str(name_or_path)!r}: no such packaged config; use "
+                f"{', '.join(ROBOT_KINDS)} or a YAML path"
             ) from None
     return load(RobotConfig, path, overrides)

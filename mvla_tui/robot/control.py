@@ -34,6 +34,7 @@ import numpy as np
 
 from configs.limits import LimitsConfig
 from mvla_tui.robot.config import MODES, TeleopConfig
+from mvla_tui.robot.hooks import LoopHooks, SimulatedTime
 from mvla_tui.robot.intents import (
     CaptureEpisodeStart,
     ChangeThrottle,
@@ -46,7 +47,7 @@ from mvla_tui.robot.intents import (
     SetMode,
     TeleopKey,
 )
-from mvla_tui.robot.link import STOP, RobotLink, RobotLinkError, Twist
+from mvla_tui.robot.link import STOP, Frame, RobotLink, RobotLinkError, Twist
 from mvla_tui.robot.motion_rules import check_policy_action, key_decision
 from mvla_tui.robot.safety import DeadlineGuard, UnsafeCommandError, clamp_twist, run_every
 from mvla_tui.robot.state import RobotState, StateEmitter, Step
@@ -76,14 +77,20 @@ class ControlLoop:
         *,
         on_state: Callable[[RobotState], None] | None = None,
         step_sink: Callable[[Step], None] | None = None,
+        hooks: LoopHooks | None = None,
         clock: Callable[[], float] = time.monotonic,
+        simulated: SimulatedTime | None = None,
     ) -> None:
         self.link = link
         self.teleop = teleop or TeleopConfig()
         self.limits = limits or LimitsConfig()
         self.on_state = on_state
         self.step_sink = step_sink
-        self.clock = clock
+        self.hooks = hooks
+        # In simulated time the clock is the simulation's and waiting advances it (no guard thread: the
+        # clock cannot pass a deadline while this thread is blocked).
+        self.simulated = simulated
+        self.clock = (lambda: simulated.time) if simulated is not None else clock
         # Each intent is queued with the number of e-stops submitted so far, so that a `ClearEStop` queued
         # before a later e-stop cannot clear that e-stop when the control thread gets to it.
         self._intents: queue.Queue[tuple[Intent, int]] = queue.Queue()
@@ -92,6 +99,7 @@ class ControlLoop:
         # Plain attributes set from other threads or a signal handler: an assignment is atomic and takes
         # no lock, so a handler that interrupted this thread cannot deadlock on it.
         self._estop = False
+        self._estop_reason: str | None = None
         self._quit_reason: str | None = None
         # Counts stops made by other threads (e-stop, signal, guard); `_send` compares it across the link
         # call to learn that one happened while its command was on its way.
@@ -102,6 +110,7 @@ class ControlLoop:
         self._twist = STOP
         self._action: tuple[float, float, float] | None = None
         self._last_send = float("-inf")
+        self._stopped_at = float("-inf")  # when the last motion ended
         self._emit = StateEmitter(on_state, self._snapshot, self.teleop.state_hz)
         self._link_ok = True
         self._last_error: str | None = None
@@ -140,23 +149,27 @@ class ControlLoop:
         then stop the robot and close the link, whatever ended the loop. Every clean-up step runs even when
         one raises; the first error (the loop's own, else a clean-up step's) is raised afterwards."""
         self._running = True
-        self._guard = DeadlineGuard(self._outside_stop, self.clock)
-        self._guard.start()
+        if self.simulated is None:
+            self._guard = DeadlineGuard(self._outside_stop, self.clock)
+            self._guard.start()
         run_every(
             lambda: self._serve(duration_s, should_stop),
             self._end_motion,
             self._stop_link,
             self._close_guard,
+            self._close_hooks,
             self.link.close,
             lambda: self._emit(self.clock(), force=True),
         )
 
     def _serve(self, duration_s: float | None, should_stop: Callable[[], bool] | None) -> None:
-        start = self.clock()
         self.link.connect()
-        self._warnings = tuple(getattr(self.link, "warnings", ()))  # optional: not every link has any
+        start = self.clock()
+        self._warnings = tuple(self.link.warnings)
         self._emit(start, force=True)
         while True:
+            # Cleared before the queue is drained: an intent submitted from now on wakes the next wait.
+            self._wake.clear()
             now = self.clock()
             self.tick(now)
             if self._quit_reason is not None:
@@ -165,13 +178,26 @@ class ControlLoop:
                 break
             if should_stop is not None and should_stop():
                 break
-            self._wake.wait(self._idle_time(self.clock()))
-            self._wake.clear()
+            self._wait(self._idle_time(self.clock()))
+
+    def _wait(self, seconds: float) -> None:
+        if self.simulated is None:
+            self._wake.wait(seconds)
+        elif self._wake.is_set():
+            return  # an intent is queued: handle it at this simulated instant
+        elif self.hooks is not None and self.hooks.waiting():
+            self._wake.wait(1.0)  # a result from another thread comes as an intent; simulated time stands
+        else:
+            self.simulated.advance(seconds)
 
     def _end_motion(self) -> None:
         self._running = False
         self._motion = None
         self._twist = STOP
+
+    def _close_hooks(self) -> None:
+        if self.hooks is not None:
+            self.hooks.on_close()
 
     def _close_guard(self) -> None:
         guard, self._guard = self._guard, None
@@ -179,7 +205,8 @@ class ControlLoop:
             guard.close()
 
     def tick(self, now: float | None = None) -> None:
-        """Handle queued intents, then due timers (step end, deadman, re-send), then maybe emit the state."""
+        """Handle queued intents, then due timers (step end, deadman, re-send), then the hooks' tick, then
+        maybe emit the state."""
         now = self.clock() if now is None else now
         if self._guard is not None and self._guard.error is not None:
             raise self._guard.error  # the guard could not stop the robot: end the loop, which stops it
@@ -196,19 +223,78 @@ class ControlLoop:
                 intent, estops = self._intents.get_nowait()
             except queue.Empty:
                 break
+            if self.hooks is not None and self.hooks.on_intent(intent, now):
+                continue
             self._handle(intent, estops, now)
         motion = self._motion
         if motion is not None and motion.ends_at is not None and now >= motion.ends_at:
             self._halt()
         elif motion is not None and now - self._last_send >= self.teleop.republish_s:
             self._send(motion.twist, now)  # a failure clears the motion and is reported in the state
+        if self.hooks is not None:
+            self.hooks.on_tick(now)
         self._arm_guard(now)
         self._emit(now)
+
+    def pending_intents(self) -> list[Intent]:
+        """Take what is still queued (after `run` ended: the answers of work finished meanwhile)."""
+        pending = []
+        while True:
+            try:
+                pending.append(self._intents.get_nowait()[0])
+            except queue.Empty:
+                return pending
 
     @property
     def state(self) -> RobotState:
         """A snapshot now; readable from any thread (values written by the control thread may lag a tick)."""
         return self._snapshot(self.clock())
+
+    # ---- for hooks, on the control thread ------------------------------------------------------------
+
+    def handle_now(self, intent: Intent, now: float) -> None:
+        """Act on `intent` at once, as if it had been submitted (hooks do not see it): how the scripted
+        expert presses its keys and the policy driver executes its actions."""
+        self._handle(intent, self._estops, now)
+
+    def latch_stop(self, reason: str) -> None:
+        """Stop and latch like an e-stop, with `reason` shown until the operator clears it (`ClearEStop`)."""
+        self._estop = True
+        self._estop_reason = reason
+        self._halt()
+
+    def halt(self) -> None:
+        """Stop the motion in progress (nothing is recorded)."""
+        self._halt()
+
+    def capture_frame(self) -> Frame | None:
+        """The newest camera frame, or None (the reason is in the state's `last_error`)."""
+        try:
+            frame = self.link.latest_frame()
+        except RobotLinkError as exc:
+            self._last_error = str(exc)
+            return None
+        if frame is None:
+            self._last_error = "no camera frame yet"
+        return frame
+
+    @property
+    def moving_source(self) -> str | None:
+        """ "teleop" or "policy" while a motion is in progress, else None."""
+        return self._motion.source if self._motion is not None else None
+
+    @property
+    def motion_ends_at(self) -> float | None:
+        return self._motion.ends_at if self._motion is not None else None
+
+    @property
+    def stopped_at(self) -> float:
+        """When the last motion ended (-inf before the first)."""
+        return self._stopped_at
+
+    @property
+    def estopped(self) -> bool:
+        return self._estop
 
     # ---- intents -------------------------------------------------------------------------------------
 
@@ -219,10 +305,12 @@ class ControlLoop:
             self._policy_action(intent, now)
         elif isinstance(intent, EStop):
             self._estop = True
+            self._estop_reason = "e-stop pressed"
             self._halt()
         elif isinstance(intent, ClearEStop):
             if estops == self._estops:
                 self._estop = False
+                self._estop_reason = None
             else:
                 self._last_error = "e-stop pressed again after it was cleared: still latched"
         elif isinstance(intent, ChangeThrottle):
@@ -285,7 +373,7 @@ class ControlLoop:
         if self._quit_reason is not None:
             return
         if self._estop:
-            self._last_error = "e-stop is latched: clear it before moving"
+            self._last_error = f"{self._estop_reason or 'e-stop'}: latched, clear it before moving"
             return
         twist = self._scaled(action)
         if twist is None:
@@ -314,6 +402,8 @@ class ControlLoop:
         self._arm_guard(0.0)
         self._stop_link()
         self._twist = STOP
+        if was_moving:
+            self._stopped_at = self.clock() if now is None else now
         if event is not None and was_moving:
             self._action = (0.0, 0.0, 0.0)
             self._capture(ZERO_ACTION, event, STOP, self.clock() if now is None else now)
@@ -364,7 +454,7 @@ class ControlLoop:
             self._guard.deadline = now + self.teleop.stall_s
 
     def _capture(self, action: np.ndarray, event: str, twist: Twist, now: float) -> None:
-        if self.step_sink is None:
+        if self.step_sink is None and self.hooks is None:
             return
         try:
             frame = self.link.latest_frame()
@@ -375,16 +465,29 @@ class ControlLoop:
             self._last_error = f"no camera frame yet; {event} not recorded"
             return
         self._frame_stamp = frame.stamp
-        self.step_sink(Step(frame, np.array(action, dtype=np.float32), event, twist, now))
+        step = Step(frame, np.array(action, dtype=np.float32), event, twist, now)
+        if self.step_sink is not None:
+            self.step_sink(step)
+        if self.hooks is not None:
+            self.hooks.on_step(step)
 
     # ---- state ---------------------------------------------------------------------------------------
 
     def _idle_time(self, now: float) -> float:
-        wait = self.teleop.tick_s
+        """How long nothing is due: the next motion end or re-send, or what the hooks ask for; on the wall
+        clock at most `tick_s` (a signal or the guard may want the loop back)."""
+        due = [now + self.teleop.tick_s]
         motion = self._motion
-        if motion is not None and motion.ends_at is not None:
-            wait = min(wait, motion.ends_at - now)
-        return max(wait, 0.0)
+        if motion is not None:
+            if self.simulated is not None:
+                due = [self._last_send + self.teleop.republish_s]
+            if motion.ends_at is not None:
+                due.append(motion.ends_at)
+        if self.hooks is not None:
+            hook_due = self.hooks.next_due(now)
+            if hook_due is not None:
+                due.append(hook_due)
+        return max(min(due) - now, 0.0)
 
     def _snapshot(self, now: float) -> RobotState:
         motion = self._motion
@@ -403,4 +506,5 @@ class ControlLoop:
             steps=self._steps,
             frame_stamp=self._frame_stamp,
             warnings=self._warnings,
+            estop_reason=self._estop_reason if self._estop else None,
         )

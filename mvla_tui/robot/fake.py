@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from configs.limits import LimitsConfig
-from mvla_tui.robot.config import FakeConfig
+from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
 from mvla_tui.robot.safety import clamp_twist
 
@@ -32,14 +31,13 @@ class SentTwist:
 
 class FakeLink:
     def __init__(
-        self,
-        config: FakeConfig | None = None,
-        limits: LimitsConfig | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, config: RobotConfig | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.config = config or FakeConfig()
-        self.limits = limits or LimitsConfig()
+        self.robot_config = config or RobotConfig(kind="fake")
+        self.config = self.robot_config.fake
+        self.limits = self.robot_config.limits
         self.clock = clock
+        self.warnings: list[str] = []
         self.sent: list[SentTwist] = []
         self.connected = False
         self.closed = False

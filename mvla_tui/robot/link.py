@@ -1,9 +1,9 @@
 """The `RobotLink` contract every robot (ROS 2, MuJoCo sim, fake) implements, and the values it moves.
 
 A link is owned by the control thread; only `stop()` may be called from any thread. `stop()` is
-idempotent and never raises for a link that is already stopped or closed. A link may also have a
-`warnings` attribute (a list of one-line texts the operator must see while it runs, such as driving
-without the watchdog relay); it is optional, so `RobotLink` does not require it.
+idempotent and never raises for a link that is already stopped or closed. `warnings` lists one-line
+texts the operator must see while the link runs (such as driving without the watchdog relay), filled
+by `connect()`; empty when there is nothing to say. Links are made by `mvla_tui.robot.links.make_link`.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class Frame:
 
 @runtime_checkable
 class RobotLink(Protocol):
+    warnings: list[str]
+
     def connect(self) -> None: ...
 
     def send(self, twist: Twist) -> Twist:

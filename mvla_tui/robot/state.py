@@ -38,6 +38,7 @@ class RobotState:
     steps: int  # motion commands started
     frame_stamp: float | None  # stamp of the last frame handed to the step sink
     warnings: tuple[str, ...] = ()  # what the link says the operator must know while it runs
+    estop_reason: str | None = None  # while latched: "e-stop pressed", or why the policy driver stopped
 
 
 @dataclass(frozen=True)

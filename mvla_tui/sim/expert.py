@@ -2,7 +2,7 @@
 
 Owns the expert's key choice only. It plans with the true layout and the true pose (the sim knows
 them), one key at a time, so it recovers by itself from any detour. It never sends anything: the
-caller presses the key it names (`mvla_tui.sim.rollout`).
+caller presses the key it names (`mvla_tui.core.expert_driver`, through the control loop).
 
 How it drives, like an operator following the guides (`1box_left: w w w a a w w d d`):
 1. straighten up with r/t when the heading is off by more than half a turn press;
@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from mvla_tui.robot.config import TeleopConfig
 from mvla_tui.robot.teleop import KEYMAP, STOP_KEY
 from mvla_tui.sim.config import SimConfig
 from mvla_tui.sim.layout import ARENA_X, ARENA_Y, ROBOT_HALF_LENGTH, ROBOT_HALF_WIDTH, Layout
@@ -45,8 +46,15 @@ def _wrap(angle: float) -> float:
 
 class ScriptedExpert:
     def __init__(
-        self, layout: Layout, config: SimConfig, style: str = "core", noise: float = 0.0, seed: int = 0
+        self,
+        layout: Layout,
+        config: SimConfig,
+        teleop: TeleopConfig,
+        style: str = "core",
+        noise: float = 0.0,
+        seed: int = 0,
     ) -> None:
+        """Plans presses as the control loop will send them: `teleop.throttle` for `teleop.step_s`."""
         if style not in STYLES:
             raise ValueError(f"expert style must be one of {STYLES}, got {style!r}")
         if not 0.0 <= noise <= 1.0:
@@ -56,7 +64,10 @@ class ScriptedExpert:
         self.style = style
         self.noise = noise
         self._rng = np.random.default_rng(seed)
-        self._motion = {k: config.key_motion(np.array(v)) for k, v in KEYMAP.items()}
+        self._motion = {
+            k: config.key_motion(np.array(v), teleop.throttle / 100.0, teleop.step_s)
+            for k, v in KEYMAP.items()
+        }
         self._step = float(self._motion["w"][0])  # m per translation press
         self._turn = float(self._motion["r"][2])  # rad per rotation press
         sign = 1.0 if layout.side == "left" else -1.0

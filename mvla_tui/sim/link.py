@@ -1,9 +1,10 @@
 """`SimLink`: the MuJoCo simulation behind the `RobotLink` contract, in simulated or real time.
 
-Owns one `SimWorld` and its clock. Two ways to run it:
+Owns one `SimWorld` and its clock; built by `make_link` from a robot config whose `sim:` section
+(`SimConfig`) names the layout (scenario, distance, bias, seed) and the camera size. Two ways to run it:
 - simulated time (default, headless collection and closed-loop evaluation): physics advances only
-  in `advance()` / `complete_key()`, so an episode runs as fast as rendering allows; `latest_frame()`
-  renders the camera now, in the calling thread;
+  in `advance()` (the control loop calls it while it waits: `SimulatedTime`), so an episode runs as
+  fast as rendering allows; `latest_frame()` renders the camera now, in the calling thread;
 - real time (`realtime=True`, when driven from the TUI's control loop): a thread steps the physics
   at wall-clock pace and renders `realtime_fps` frames per second; `latest_frame()` returns the
   newest one (None before the first).
@@ -20,14 +21,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
-import numpy as np
-
-from configs.limits import LimitsConfig
+from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
 from mvla_tui.robot.safety import UnsafeCommandError, clamp_twist
-from mvla_tui.sim.config import SimConfig
-from mvla_tui.sim.layout import Layout, make_layout
+from mvla_tui.sim.layout import make_layout
 from mvla_tui.sim.success import EpisodeResult, Pose
 from mvla_tui.sim.world import SimWorld
 
@@ -36,21 +35,18 @@ _MAX_CATCH_UP_S = 0.5  # real-time mode: a longer stall (debugger, suspended lap
 
 class SimLink:
     def __init__(
-        self,
-        layout: Layout | None = None,
-        config: SimConfig | None = None,
-        *,
-        width: int | None = None,
-        height: int | None = None,
-        limits: LimitsConfig | None = None,
-        realtime: bool = False,
+        self, config: RobotConfig | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.layout = layout or make_layout("1box_left")
-        self.config = config or SimConfig()
-        self.width = width or self.config.camera_width
-        self.height = height or self.config.camera_height
-        self.limits = limits or LimitsConfig()
-        self.realtime = realtime
+        self.robot_config = config or RobotConfig(kind="sim")
+        self.config = self.robot_config.sim
+        sim = self.config
+        self.layout = make_layout(sim.scenario, sim.distance, sim.bias, sim.seed)
+        self.width = sim.camera_width
+        self.height = sim.camera_height
+        self.limits = self.robot_config.limits
+        self.realtime = sim.realtime
+        self.clock = clock  # real time only: the stamp of rendered frames
+        self.warnings: list[str] = []
         self._world: SimWorld | None = None
         self._closed = False
         # RLock: stop() may run in a signal handler that interrupted this thread inside send().
@@ -113,27 +109,26 @@ class SimLink:
             raise RobotLinkError("sim: advance() is for simulated time; this link runs in real time")
         self._require_world("advance()").step(seconds)
 
-    def send_key(self, action: np.ndarray) -> Twist:
-        """Start a step-mode key press recording `action` (1.15 on an axis): send it scaled by the
-        throttle. Returns the twist sent; `complete_key()` drives it."""
-        return self.send(Twist.from_array(np.asarray(action, dtype=np.float64) * self.config.throttle))
-
-    def complete_key(self) -> None:
-        """Drive the key press for `key_duration_s`, stop, and let the base settle."""
-        self.advance(self.config.key_duration_s)
-        self.stop()
-        self.advance(self.config.settle_s)
-
     # What the sim knows that a real robot does not
 
     @property
     def time(self) -> float:
-        return self._require_world("time").time
+        """Simulated seconds since the episode started (0 before `connect`; kept after `close`)."""
+        return self._world.time if self._world is not None else 0.0
 
     def pose(self) -> Pose:
         world = self._require_world("pose()")
         with self._lock:
             return world.pose()
+
+    @property
+    def connected(self) -> bool:
+        return self._world is not None and not self._closed
+
+    @property
+    def collided(self) -> str | None:
+        """The name of the first thing the robot touched, or None."""
+        return self._require_world("collided").tracker.collision
 
     def result(self) -> EpisodeResult:
         world = self._require_world("result()")
@@ -154,10 +149,10 @@ class SimLink:
         assert world is not None
         period = 1.0 / self.config.realtime_fps
         try:
-            wall0, sim0 = time.monotonic(), world.time
+            wall0, sim0 = self.clock(), world.time
             next_frame = wall0
             while not self._halt.is_set():
-                now = time.monotonic()
+                now = self.clock()
                 behind = (sim0 + now - wall0) - world.time
                 if behind > _MAX_CATCH_UP_S:
                     sim0 -= behind - _MAX_CATCH_UP_S
@@ -166,9 +161,9 @@ class SimLink:
                     with self._lock:
                         world.step(behind)
                 if now >= next_frame:
-                    self._frame = Frame(world.render(guard=self._lock), time.monotonic())
+                    self._frame = Frame(world.render(guard=self._lock), self.clock())
                     next_frame = now + period
-                self._halt.wait(max(0.0, min(next_frame - time.monotonic(), 0.01)))
+                self._halt.wait(max(0.0, min(next_frame - self.clock(), 0.01)))
         except BaseException as exc:  # noqa: BLE001 - reported to the control thread by _require_world
             self._thread_error = exc
             world.set_command(STOP.as_array())

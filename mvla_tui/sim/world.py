@@ -74,8 +74,9 @@ class SimWorld:
         self._command = np.asarray(command, dtype=np.float64).copy()
 
     def step(self, seconds: float) -> None:
-        """Advance the physics by `seconds`, following the current command."""
-        n = max(0, round(seconds / self.model.opt.timestep))
+        """Advance the physics by `seconds` (at least one physics step, so time always moves), following
+        the current command."""
+        n = max(1, round(seconds / self.model.opt.timestep))
         cfg = self.config
         vx, vy, wz = self._command
         vx, vy, wz = vx * cfg.speed_per_unit, vy * cfg.speed_per_unit, wz * cfg.turn_rate_per_unit

@@ -44,12 +44,12 @@ def test_bad_values_name_key_and_file(tmp_path: Path, text: str, message: str) -
 
 
 def test_unknown_packaged_name() -> None:
-    with pytest.raises(ConfigError, match="use ros2, fake or a YAML path"):
+    with pytest.raises(ConfigError, match="use ros2, sim, fake or a YAML path"):
         load_robot_config("turtlebot")
 
 
 def test_fake_frames_are_marked_synthetic_and_differ(tmp_path: Path) -> None:
-    link = FakeLink(load_robot_config("fake").fake)
+    link = FakeLink(load_robot_config("fake"))
     link.connect()
     first, second = link.latest_frame(), link.latest_frame()
     assert first.synthetic and second.synthetic

@@ -28,14 +28,13 @@ from mvla_tui.robot.state import RobotState
 CHILD = """
 import sys
 from pathlib import Path
-from mvla_tui.robot.config import FakeConfig, TeleopConfig
+from mvla_tui.robot.config import FakeConfig, RobotConfig, TeleopConfig
 from mvla_tui.robot.control import ControlLoop
-from mvla_tui.robot.state import RobotState
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import TeleopKey
 from mvla_tui.robot.safety import install_signal_stop
 
-link = FakeLink(FakeConfig(log_path=Path(sys.argv[1])))
+link = FakeLink(RobotConfig(kind="fake", fake=FakeConfig(log_path=Path(sys.argv[1]))))
 loop = ControlLoop(link, TeleopConfig(mode="latch"))
 install_signal_stop(loop)
 loop.submit(TeleopKey("w"))

@@ -52,7 +52,7 @@ def test_collected_episodes_pass_the_check_and_carry_their_metadata(tmp_path: Pa
         moving = episode.actions[1:]
         assert np.all(np.isin(moving, np.float32([0.0, 1.15, -1.15]))) and np.all(np.abs(moving).sum(1) > 0)
         assert np.all(np.diff(episode.timestamps) >= 0)
-        assert meta.attrs["sim_success"] and meta.attrs["sim_failure"] == ""
+        assert meta.attrs["sim_success"] and meta.attrs["sim_failure"] == "" and meta.outcome == "success"
         assert meta.attrs["sim_bias"] in ("left", "center", "right") and meta.attrs["sim_noise"] == 0.0
         seeds.add(meta.attrs["sim_seed"])
     assert len(seeds) == 3
@@ -71,7 +71,7 @@ def test_failed_expert_episodes_are_not_saved(tmp_path: Path, capsys) -> None:
         "--size",
         "32x32",
         "--set",
-        "max_presses=3",
+        "sim.max_presses=3",
     ]
     assert main(argv) == 1
     printed = capsys.readouterr().out
@@ -85,12 +85,12 @@ def test_kept_failures_are_marked_so_training_can_drop_them(tmp_path: Path, caps
 
     out = tmp_path / "data"
     argv = ["sim", "collect", "--episodes", "2", "--out", str(out), "--size", "32x32", "--seed", "3"]
-    assert main([*argv, "--set", "max_presses=3", "--keep-failed"]) == 0
+    assert main([*argv, "--set", "sim.max_presses=3", "--keep-failed"]) == 0
     assert "saved 2 episodes" in capsys.readouterr().out
     for path in sorted(out.glob("*.h5")):
         assert check(path) == [], path.name
         attrs = read_episode(path).meta.attrs
-        assert not attrs["sim_success"]
+        assert not attrs["sim_success"] and read_episode(path).meta.outcome == "failure"
         assert attrs["sim_failure"] == "never got past the obstacle"
         assert attrs["sim_seed"] in (3_000_009, 3_000_010)
 
@@ -102,11 +102,21 @@ def test_kept_failures_are_marked_so_training_can_drop_them(tmp_path: Path, caps
         (["--episodes", "1", "--scenario", "3box_left"], "unknown scenario '3box_left'"),
         (["--episodes", "1", "--size", "big"], "--size 'big': expected WIDTHxHEIGHT"),
         (["--episodes", "1", "--noise", "1.5"], "--noise must be a probability"),
-        (["--episodes", "1", "--set", "throttle=3"], "throttle must be in (0, 1]"),
-        (["--episodes", "1", "--set", "settle_s=.nan"], "settle_s must be a finite number >= 0, got nan"),
-        (["--episodes", "1", "--set", "key_duration_s=.inf"], "key_duration_s must be a finite number > 0"),
-        (["--episodes", "1", "--set", "speed_per_unit=.nan"], "speed_per_unit must be a finite number > 0"),
-        (["--episodes", "1", "--set", "realtime_fps=-.inf"], "realtime_fps must be a finite number > 0"),
+        (["--episodes", "1", "--set", "teleop.throttle=300"], "teleop.throttle must be within"),
+        (
+            ["--episodes", "1", "--set", "teleop.settle_s=.nan"],
+            "teleop.settle_s must be a finite number >= 0",
+        ),
+        (["--episodes", "1", "--set", "teleop.step_s=.inf"], "teleop.step_s must be a positive number"),
+        (
+            ["--episodes", "1", "--set", "sim.speed_per_unit=.nan"],
+            "sim.speed_per_unit must be a finite number > 0",
+        ),
+        (
+            ["--episodes", "1", "--set", "sim.realtime_fps=-.inf"],
+            "sim.realtime_fps must be a finite number > 0",
+        ),
+        (["--episodes", "1", "--set", "sim.scenery=1"], "unknown key 'sim.scenery'"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:

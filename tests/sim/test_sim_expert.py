@@ -1,14 +1,21 @@
 """The scripted expert reaches the cup on the instructed side, with the operators' keys, and recovers
-from injected wrong keys. Physics only (no rendering), so the sample runs in seconds."""
+from injected wrong keys. It presses them through the control loop on the simulated clock (a 32x32
+camera), as `mvla sim collect` and `mvla eval --sim --expert` do."""
 
 from __future__ import annotations
 
+from mvla_tui.core.sim_episode import EpisodeSpec, run_sim_episode
 from mvla_tui.robot.teleop import KEYMAP
-from mvla_tui.sim.collect import EpisodeSpec, run_episode
-from mvla_tui.sim.config import SimConfig
 from mvla_tui.sim.layout import BIASES, DISTANCES, SCENARIOS
+from recorder.catalogue import load_catalogue
+from tests.sim.sim_configs import sim_config
 
-CONFIG = SimConfig()
+CONFIG = sim_config()
+CATALOGUE = load_catalogue()
+
+
+def run_episode(spec: EpisodeSpec, noise: float = 0.0):
+    return run_sim_episode(CONFIG, spec, CATALOGUE, noise=noise)
 
 
 def _specs(count: int, pattern: str = "core", offset: int = 0) -> list[EpisodeSpec]:
@@ -24,7 +31,7 @@ def _specs(count: int, pattern: str = "core", offset: int = 0) -> list[EpisodeSp
 def test_expert_succeeds_on_the_instructed_side() -> None:
     specs = _specs(24)
     assert {s.scenario for s in specs} == set(SCENARIOS) and {s.distance for s in specs} == set(DISTANCES)
-    results = [(spec, run_episode(spec, CONFIG, 32, 32, render=False)) for spec in specs]
+    results = [(spec, run_episode(spec)) for spec in specs]
     successes = [(spec, r) for spec, r in results if r.result.success]
     failures = [
         f"{s.scenario} {s.distance} seed {s.seed}: {r.result.reason}"
@@ -43,9 +50,7 @@ def test_expert_succeeds_on_the_instructed_side() -> None:
 
 def test_guide_like_key_sequence() -> None:
     """A left scenario steps left (a) before it steps right (d), like `w w w a a w w d d`."""
-    rollout = run_episode(
-        EpisodeSpec("1box_left", "core", "medium", "center", 5), CONFIG, 32, 32, render=False
-    )
+    rollout = run_episode(EpisodeSpec("1box_left", "core", "medium", "center", 5))
     keys = rollout.keys
     assert rollout.result.success
     assert keys[0] == "w" and "a" in keys and "d" in keys
@@ -60,15 +65,15 @@ def test_variant_style_uses_diagonals_and_succeeds() -> None:
     specs = _specs(7, "variant", offset=50) + [
         EpisodeSpec("2box_hori_right", "variant", "close", "right", 1073)
     ]
-    results = [run_episode(spec, CONFIG, 32, 32, render=False) for spec in specs]
+    results = [run_episode(spec) for spec in specs]
     assert all(r.result.success for r in results), [r.result.reason for r in results]
     assert any({"q", "e"} & set(r.keys) for r in results)
 
 
 def test_noise_injects_wrong_keys_and_the_expert_recovers() -> None:
     specs = _specs(12, offset=200)
-    clean = [run_episode(s, CONFIG, 32, 32, render=False) for s in specs]
-    noisy = [run_episode(s, CONFIG, 32, 32, noise=0.2, render=False) for s in specs]
+    clean = [run_episode(s) for s in specs]
+    noisy = [run_episode(s, noise=0.2) for s in specs]
     assert sum(a.keys != b.keys for a, b in zip(clean, noisy, strict=True)) >= 6
     assert any(set(r.keys) - {"w", "a", "d"} for r in noisy), "some wrong key was injected"
     recovered = sum(r.result.success for r in noisy)

@@ -11,14 +11,13 @@ import pytest
 
 from mvla_tui.robot.link import RobotLink, RobotLinkError, Twist
 from mvla_tui.robot.safety import UnsafeCommandError
-from mvla_tui.sim.config import SimConfig
-from mvla_tui.sim.layout import make_layout
 from mvla_tui.sim.link import SimLink
+from tests.sim.sim_configs import sim_config
 
 
 @pytest.fixture
 def link():
-    sim = SimLink(make_layout("1box_right", "far", "center", seed=1), SimConfig(), width=64, height=48)
+    sim = SimLink(sim_config("1box_right", "far", "center", seed=1, width=64, height=48))
     sim.connect()
     yield sim
     sim.close()
@@ -45,7 +44,7 @@ def test_non_finite_twist_stops_and_raises(link: SimLink) -> None:
 
 
 def test_stop_is_idempotent_and_safe_in_any_state() -> None:
-    sim = SimLink(make_layout("1box_left"), SimConfig(), width=32, height=32)
+    sim = SimLink(sim_config())
     sim.stop()  # before connect
     sim.connect()
     sim.send(Twist(0.5, 0.0, 0.0))
@@ -64,7 +63,7 @@ def test_stop_is_idempotent_and_safe_in_any_state() -> None:
 
 def test_send_before_connect_is_an_error() -> None:
     with pytest.raises(RobotLinkError, match="before connect"):
-        SimLink(make_layout("1box_left"), SimConfig(), width=32, height=32).send(Twist(0.1, 0.0, 0.0))
+        SimLink(sim_config()).send(Twist(0.1, 0.0, 0.0))
 
 
 def test_latest_frame_is_rgb_uint8_of_the_requested_size(link: SimLink) -> None:
@@ -72,17 +71,22 @@ def test_latest_frame_is_rgb_uint8_of_the_requested_size(link: SimLink) -> None:
     assert frame is not None and not frame.synthetic
     assert frame.image.shape == (48, 64, 3) and frame.image.dtype == np.uint8
     assert frame.image.std() > 1.0, "a rendered scene, not a blank image"
-    link.send_key(np.array([0.0, 0.0, 1.15], np.float32))
-    link.complete_key()
+    press(link, Twist(0.0, 0.0, 0.575))
     assert not np.array_equal(link.latest_frame().image, frame.image), "the view turns with the robot"
+
+
+def press(link: SimLink, twist: Twist, seconds: float = 0.4, settle_s: float = 0.15) -> None:
+    """One step-mode key press as the control loop makes it: send, move, stop, settle."""
+    link.send(twist)
+    link.advance(seconds)
+    link.stop()
+    link.advance(settle_s)
 
 
 def test_key_press_moves_one_step_in_the_robot_frame(link: SimLink) -> None:
     config = link.config
-    step = 1.15 * config.throttle * config.speed_per_unit * config.key_duration_s
-    sent = link.send_key(np.array([1.15, 0.0, 0.0], np.float32))
-    assert sent.linear_x == pytest.approx(1.15 * config.throttle)
-    link.complete_key()
+    step = 0.575 * config.speed_per_unit * 0.4  # a key (1.15) at throttle 50 % for 0.4 s
+    press(link, Twist(0.575, 0.0, 0.0))
     assert link.pose().x == pytest.approx(step, abs=0.01)
     # Turn a quarter turn, then "forward" is the world's +y.
     link.send(Twist(0.0, 0.0, math.pi / 4 / config.turn_rate_per_unit))
@@ -91,8 +95,7 @@ def test_key_press_moves_one_step_in_the_robot_frame(link: SimLink) -> None:
     link.advance(0.3)
     assert link.pose().yaw == pytest.approx(math.pi / 2, abs=0.02)
     before = link.pose()
-    link.send_key(np.array([1.15, 0.0, 0.0], np.float32))
-    link.complete_key()
+    press(link, Twist(0.575, 0.0, 0.0))
     after = link.pose()
     assert after.y - before.y == pytest.approx(step, abs=0.01)
     assert after.x == pytest.approx(before.x, abs=0.01)
@@ -108,7 +111,7 @@ def _wait_for(predicate, timeout_s: float = 10.0) -> bool:
 
 
 def test_realtime_mode_moves_with_the_wall_clock() -> None:
-    sim = SimLink(make_layout("1box_left"), SimConfig(), width=32, height=32, realtime=True)
+    sim = SimLink(sim_config(realtime=True))
     sim.connect()
     try:
         assert _wait_for(lambda: sim.latest_frame() is not None), "no frame from the real-time sim"

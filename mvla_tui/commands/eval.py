@@ -1,0 +1,278 @@
+"""`mvla eval --sim`: closed-loop evaluation of a policy (or the scripted expert) in the MuJoCo simulator.
+
+Only arguments, the progress bar and the table live here; the episodes run through the operating core
+(`mvla_tui.core.evaluation`): the same control loop and policy driver as on the robot, on the simulated
+clock. Torch, MuJoCo and the models are imported inside `run`, so `mvla --help` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from configs import ConfigError
+from mvla_tui.options import add_set_option
+
+_DISTANCES = ("close", "medium", "far")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a policy closed loop in the simulator (success, side, collisions, latency)",
+        description="Run a policy (or, with --expert, the scripted expert: the sanity row) through seeded "
+        "simulator layouts of the obstacle scenarios, driven exactly as on the robot (the control loop, "
+        "step mode, throttle and limits of the sim robot config), and report per scenario and overall: "
+        "success, correct-side, collision and timeout rates, steps to success, and policy step latency "
+        "p50/p99. An episode ends when the policy commands a stop, the robot touches anything, or after "
+        "sim.max_presses steps.",
+    )
+    parser.add_argument("--sim", action="store_true", help="closed loop in the MuJoCo simulator (required)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--policy", metavar="CKPT", help="a checkpoint directory (or `default`, once one ships)")
+    who.add_argument("--expert", action="store_true", help="the scripted expert through the same path")
+    parser.add_argument("--episodes", type=int, default=24, metavar="N", help="episodes (default 24)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="layouts, biases and instruction draws (default 0)"
+    )
+    parser.add_argument(
+        "--scenario",
+        nargs="+",
+        metavar="ID",
+        help="scenario ids (default: the 4 current ones; older ids work)",
+    )
+    parser.add_argument(
+        "--distance", nargs="+", choices=_DISTANCES, default=list(_DISTANCES), help="default all three"
+    )
+    parser.add_argument(
+        "--instructions",
+        type=Path,
+        metavar="FILE",
+        help="YAML with `left:` and `right:` lists of instructions; each episode draws one of its side "
+        "(seeded). Default: the catalogue's instruction of the scenario",
+    )
+    parser.add_argument("--size", metavar="WxH", help="sim camera size (default: the sim config's, 1280x720)")
+    parser.add_argument(
+        "--device", default=None, help="policy device: auto, cpu, cuda, cuda:N (default auto)"
+    )
+    parser.add_argument(
+        "--precision", choices=["auto", "fp32", "fp16", "bf16"], default=None, help="policy precision (auto)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads for the policy (default: torch's)",
+    )
+    parser.add_argument(
+        "--stop-below",
+        type=float,
+        default=None,
+        metavar="A",
+        help="a policy command below A on every axis (key units; a press is 1.15) ends the episode (0.1)",
+    )
+    parser.add_argument("--video", type=Path, metavar="DIR", help="write an MP4 of every failed episode here")
+    parser.add_argument("--json", action="store_true", help="print the rows and episodes as JSON")
+    parser.add_argument(
+        "--robot-config", metavar="FILE", help="a sim robot config YAML (default: configs/robot/sim.yaml)"
+    )
+    add_set_option(
+        parser,
+        "the sim robot config",
+        "--set sim.speed_per_unit=0.8 or --set policy.chunk_execution=ensemble",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.sim:
+        raise ConfigError("only closed-loop evaluation in the simulator exists so far: add --sim")
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {args.episodes}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if args.policy == "default":
+        raise ConfigError(
+            "no default policy ships with this version yet; pass a checkpoint directory (--policy CKPT)"
+        )
+    if args.policy is not None and not Path(args.policy).is_dir():
+        raise ConfigError(f"--policy {args.policy}: no such checkpoint directory")
+
+    from mvla_tui.core.evaluation import choose_instructions, load_instructions
+    from mvla_tui.robot.config import load_robot_config
+    from mvla_tui.sim.config import parse_size
+    from recorder.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    scenarios = args.scenario or list(catalogue.current_ids)
+    for scenario in scenarios:
+        catalogue.get(scenario)
+    instructions = load_instructions(args.instructions) if args.instructions else None
+    config = load_robot_config(args.robot_config or "sim", args.overrides)
+    if config.kind != "sim":
+        raise ConfigError(
+            f"--robot-config {args.robot_config}: kind is {config.kind!r}; eval --sim needs kind sim"
+        )
+    policy = config.policy
+    policy = dataclasses.replace(
+        policy,
+        device=args.device or policy.device,
+        precision=args.precision or policy.precision,
+        threads=args.threads or policy.threads,
+    )
+    config = dataclasses.replace(config, policy=policy)
+    if args.size:
+        width, height = parse_size(args.size)
+        config = dataclasses.replace(
+            config, sim=dataclasses.replace(config.sim, camera_width=width, camera_height=height)
+        )
+    if args.video is not None:
+        try:
+            args.video.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--video {args.video}: cannot create the folder ({exc.strerror})") from None
+
+    from mvla_tui.core.evaluation import run_evaluation, summarise
+    from mvla_tui.core.policy_worker import PolicyWorker
+    from mvla_tui.core.session import runtime_options
+    from mvla_tui.core.sim_episode import plan_episodes
+
+    specs = plan_episodes(args.episodes, scenarios, ["core"], args.distance, args.seed)
+    chosen = choose_instructions(specs, catalogue, instructions, args.seed)
+    worker = None
+    label = "scripted expert"
+    if args.policy is not None:
+        _quiet_transformers()
+        worker = PolicyWorker(runtime_options(config), config.limits)
+        done = worker.load_and_wait(args.policy)
+        if done.error is not None:
+            worker.close()
+            raise ConfigError(done.error)
+        label = f"{done.label}, {done.describe}"
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True)
+    try:
+        with Progress(
+            TextColumn("[bold]eval"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("episodes", total=len(specs), status="")
+
+            def on_episode(episode) -> None:
+                mark = "[green]ok[/]" if episode.result.success else f"[red]{episode.ended}[/]"
+                progress.update(
+                    task, advance=1, status=f"{episode.spec.scenario} {episode.spec.distance} {mark}"
+                )
+
+            episodes = run_evaluation(
+                config,
+                specs,
+                catalogue,
+                chosen,
+                worker,
+                video_dir=args.video,
+                stop_below=args.stop_below,
+                on_episode=on_episode,
+            )
+    finally:
+        if worker is not None:
+            worker.close()
+    rows = summarise(episodes, catalogue)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "policy": label,
+                    "rows": [r.to_dict() for r in rows],
+                    "episodes": [
+                        {
+                            "scenario": e.spec.scenario,
+                            "distance": e.spec.distance,
+                            "bias": e.spec.bias,
+                            "seed": e.spec.seed,
+                            "instruction": e.instruction,
+                            "success": e.result.success,
+                            "reason": e.result.reason,
+                            "ended": e.ended,
+                            "steps": e.steps,
+                            "video": str(e.video) if e.video else None,
+                        }
+                        for e in episodes
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    _print_table(rows, label, config, args)
+    failed = [e for e in episodes if not e.result.success]
+    for episode in failed[:8]:
+        s = episode.spec
+        video = f" (video {episode.video})" if episode.video else ""
+        print(
+            f"  failed {s.scenario} {s.distance} bias {s.bias} seed {s.seed}: {episode.result.reason} [{episode.ended}]{video}"
+        )
+    if len(failed) > 8:
+        print(f"  ... and {len(failed) - 8} more failed episodes (--json lists them all)")
+    return 0
+
+
+def _print_table(rows, label: str, config, args) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"closed loop in the sim: {label}", title_justify="left")
+    for name in ("scenario", "n", "success", "side ok", "collision", "timeout", "steps", "p50 ms", "p99 ms"):
+        table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.1f}%"
+
+    def opt(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    for row in rows:
+        table.add_row(
+            row.scenario,
+            str(row.episodes),
+            pct(row.success),
+            pct(row.correct_side),
+            pct(row.collision),
+            pct(row.timeout),
+            opt(row.steps_to_success, ".1f"),
+            opt(row.latency_p50_ms, ".1f"),
+            opt(row.latency_p99_ms, ".1f"),
+            style="bold" if row.scenario == "all" else None,
+        )
+    Console(width=max(100, Console().width)).print(table)
+    sim = config.sim
+    print(
+        "side ok: alongside the obstacle only on the instructed side; steps: mean steps of the successes; "
+        "p50/p99: policy step latency"
+    )
+    print(
+        f"{args.episodes} episodes, seed {args.seed}, camera {sim.camera_width}x{sim.camera_height}, "
+        f"{config.policy.execution} mode, throttle {config.teleop.throttle} %, at most {sim.max_presses} steps"
+    )
+
+
+def _quiet_transformers() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") is not None:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()

@@ -1,0 +1,172 @@
+"""`PolicyWorker`: the one thread that owns the policy runtime (torch, the model, its window of features).
+
+The control thread never runs the model itself: it asks this thread through a queue (load a checkpoint,
+reset with an instruction, step on a frame) and gets each answer back as an intent posted to the control
+loop (`PolicyLoadDone`, `PolicyStepDone`). So loading a checkpoint, or a slow step of a large model, never
+stops the operator from driving, an e-stop or a teleop key acts at once, and a step that comes back too
+late is simply dropped by the driver. Torch and the models are imported here, inside the thread, only
+when a policy is loaded: starting the app imports neither.
+
+One runtime at a time; a load replaces the previous one only once the new one is ready. A failed load is
+one line in the answer; the previous policy (if any) stays. The worker is independent of any one control
+loop (`attach` points it at the current one), so closed-loop evaluation loads a policy once and runs it
+through many episodes. This module must not import textual.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from configs import MvlaError
+from mvla_tui.core.intents import PolicyLoadDone, PolicyStepDone
+
+log = logging.getLogger(__name__)
+_CLOSE = object()
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How a loaded policy is run (`policies.runtime.RuntimeConfig`, without importing torch here)."""
+
+    device: str = "auto"
+    precision: str = "auto"
+    execution: str = "first"  # first | chunk | ensemble
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+
+
+def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any, str]:
+    """(PolicyRuntime, label) from a checkpoint directory. Raises `MvlaError` subclasses for user errors."""
+    from pathlib import Path
+
+    import torch
+
+    from policies.checkpoint import load_checkpoint
+    from policies.runtime import PolicyRuntime, RuntimeConfig
+
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
+    config = RuntimeConfig(
+        device=options.device, precision=options.precision, execution=options.execution, limits=limits
+    )
+    policy, normalisation, info = load_checkpoint(Path(source))
+    runtime = PolicyRuntime(policy, normalisation, config)
+    return runtime, f"{info.name} ({Path(source).name}, {info.provenance.steps} steps)"
+
+
+class PolicyWorker:
+    def __init__(
+        self,
+        options: RuntimeOptions | None = None,
+        limits: Any = None,
+        loader: Callable[[str, RuntimeOptions, Any], tuple[Any, str]] = load_runtime,
+    ) -> None:
+        self.options = options or RuntimeOptions()
+        self.limits = limits
+        self.loader = loader
+        self._post: Callable[[object], None] | None = None
+        self._jobs: queue.Queue[object] = queue.Queue()
+        self.runtime: Any = None  # read by the worker thread only, but for `describe` below
+        self.label: str | None = None
+        self._thread = threading.Thread(target=self._serve, name="mvla-policy", daemon=True)
+        self._thread.start()
+
+    def attach(self, post: Callable[[object], None]) -> None:
+        """Send the answers to this control loop's `submit` from now on."""
+        self._post = post
+
+    # ---- any thread --------------------------------------------------------------------------------
+
+    def load(self, source: str) -> None:
+        self._jobs.put(("load", source))
+
+    def load_and_wait(self, source: str, timeout_s: float = 600.0) -> PolicyLoadDone:
+        """Load in the worker thread and wait for the answer (headless commands, before any session)."""
+        answers: queue.Queue[object] = queue.Queue()
+        previous, self._post = self._post, answers.put
+        try:
+            self.load(source)
+            while True:
+                try:
+                    answer = answers.get(timeout=timeout_s)
+                except queue.Empty:
+                    return PolicyLoadDone(
+                        source, None, None, f"{source}: still loading after {timeout_s:.0f} s"
+                    )
+                if isinstance(answer, PolicyLoadDone):
+                    return answer
+        finally:
+            self._post = previous
+
+    def adopt(self, runtime: Any, label: str) -> None:
+        """Use a runtime built elsewhere (a test, a benchmark); answered like a load."""
+        self._jobs.put(("adopt", (runtime, label)))
+
+    def reset(self, instruction: str) -> None:
+        self._jobs.put(("reset", instruction))
+
+    def step(self, request: int, image: np.ndarray) -> None:
+        self._jobs.put(("step", (request, image)))
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._jobs.put(_CLOSE)
+        self._thread.join(timeout_s)
+
+    # ---- the worker thread -------------------------------------------------------------------------
+
+    def _answer(self, intent: object) -> None:
+        if self._post is not None:
+            self._post(intent)
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _CLOSE:
+                return
+            kind, arg = job  # type: ignore[misc]
+            try:
+                if kind == "load":
+                    self._load(arg)
+                elif kind == "adopt":
+                    runtime, label = arg
+                    self.runtime, self.label = runtime, label
+                    self._answer(PolicyLoadDone(label, label, runtime.describe(), None))
+                elif kind == "reset":
+                    if self.runtime is not None:
+                        self.runtime.reset(arg)
+                elif kind == "step":
+                    self._step(*arg)
+            except Exception as exc:  # a bug here must not kill the thread the driver waits on
+                log.exception("policy worker: %s failed", kind)
+                if kind == "step":
+                    self._answer(PolicyStepDone(arg[0], None, f"policy step failed: {exc}"))
+
+    def _load(self, source: str) -> None:
+        try:
+            runtime, label = self.loader(source, self.options, self.limits)
+        except MvlaError as exc:
+            self._answer(PolicyLoadDone(source, None, None, str(exc).splitlines()[0]))
+            return
+        except (OSError, ValueError, RuntimeError) as exc:
+            self._answer(PolicyLoadDone(source, None, None, f"{source}: cannot load ({exc})"))
+            return
+        self.runtime, self.label = runtime, label
+        self._answer(PolicyLoadDone(source, label, runtime.describe(), None))
+
+    def _step(self, request: int, image: np.ndarray) -> None:
+        if self.runtime is None:
+            self._answer(PolicyStepDone(request, None, "no policy loaded"))
+            return
+        try:
+            chunk = self.runtime.step(image)
+        except Exception as exc:  # the driver latches a stop with this reason
+            log.exception("policy step failed")
+            self._answer(PolicyStepDone(request, None, f"policy step failed: {type(exc).__name__}: {exc}"))
+            return
+        self._answer(PolicyStepDone(request, chunk))

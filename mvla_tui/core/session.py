@@ -1,0 +1,202 @@
+"""`Session`: the operating core. One control thread that drives, records and runs a policy, on the robot
+or in the simulator; the app only displays it, and `mvla eval --sim`, `mvla sim collect`, `mvla drive`
+and the tests drive the very same thing.
+
+A session owns the link (from `make_link`), the `ControlLoop` that is its only user, and the parts that
+live on the control thread with it: the `RecordingSession` (when there is a data folder), the
+`PolicyDriver` (with the `PolicyWorker` thread that owns the model) and, in the simulator, optionally the
+scripted expert. Every intent goes through `submit` (thread-safe); every change comes back as a
+`ControlState` through `on_state`, at most `teleop.state_hz` times a second, built on the control thread.
+A link in simulated time (the sim, not in real time) runs the loop on the simulated clock: waiting
+advances the physics, so a simulated episode is recorded exactly as a real one, as fast as it renders.
+`run` serves in the calling thread; `start` / `stop` serve in a thread of their own. Every way out stops
+the robot (the loop's guarantee); an episode being recorded keeps its journal; saves in flight finish.
+This module must not import textual.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from mvla_tui.core.part import SessionPart
+from mvla_tui.core.policy_driver import PolicyDriver
+from mvla_tui.core.policy_worker import PolicyWorker, RuntimeOptions
+from mvla_tui.core.recording import RecordingSession
+from mvla_tui.core.state import ControlState
+from mvla_tui.robot.config import RobotConfig
+from mvla_tui.robot.control import ControlLoop
+from mvla_tui.robot.intents import CaptureEpisodeStart, Intent, Quit
+from mvla_tui.robot.link import RobotLink
+from mvla_tui.robot.links import make_link
+from mvla_tui.robot.state import RobotState, Step
+from recorder.catalogue import Catalogue, load_catalogue
+
+
+def runtime_options(config: RobotConfig) -> RuntimeOptions:
+    p = config.policy
+    return RuntimeOptions(
+        device=p.device, precision=p.precision, execution=p.chunk_execution, threads=p.threads
+    )
+
+
+class Session:
+    def __init__(
+        self,
+        config: RobotConfig,
+        *,
+        link: RobotLink | None = None,
+        link_reason: str = "",
+        data_dir: Path | None = None,
+        worker: PolicyWorker | None = None,
+        policy: bool = True,
+        on_state: Callable[[ControlState], None] | None = None,
+        catalogue: Catalogue | None = None,
+        extra_attrs: Mapping[str, str | int | float | bool] | None = None,
+        side_files: bool = True,
+        count_existing: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`policy=False` leaves the policy driver out (a session that only records, such as the expert's);
+        otherwise a `PolicyWorker` is started unless one is given (shared across sessions by `eval`)."""
+        self.config = config
+        self.catalogue = catalogue or load_catalogue()
+        self.link = link if link is not None else make_link(config, clock)
+        self.link_reason = link_reason or f"{config.kind}"
+        self.on_state = on_state
+        simulated = self.link if config.kind == "sim" and not config.sim.realtime else None
+        self.loop = ControlLoop(
+            self.link,
+            config.teleop,
+            config.limits,
+            on_state=self._robot_state,
+            hooks=self,
+            clock=clock,
+            simulated=simulated,  # type: ignore[arg-type]  # SimLink has `time` and `advance`
+        )
+        self.parts: list[SessionPart] = []
+        self.recording: RecordingSession | None = None
+        if data_dir is not None:
+            self.recording = RecordingSession(
+                data_dir,
+                self.catalogue,
+                self.loop.submit,
+                lambda now: self.loop.handle_now(CaptureEpisodeStart(), now),
+                robot=config.kind,
+                camera=config.camera_label,
+                extra_attrs=extra_attrs,
+                side_files=side_files,
+                count_existing=count_existing,
+            )
+            self.parts.append(self.recording)
+        self._own_worker = False
+        self.worker: PolicyWorker | None = None
+        self.policy: PolicyDriver | None = None
+        if policy:
+            if worker is None:
+                worker = PolicyWorker(runtime_options(config), config.limits)
+                self._own_worker = True
+            self.worker = worker
+            worker.attach(self.loop.submit)
+            self.policy = PolicyDriver(
+                self.loop, worker, config.policy, config.teleop, default_instruction=self._default_instruction
+            )
+            self.parts.append(self.policy)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def add_part(self, part: SessionPart) -> None:
+        """Another part on the control thread (the scripted expert, an evaluation's observer)."""
+        self.parts.append(part)
+
+    # ---- any thread --------------------------------------------------------------------------------
+
+    def submit(self, intent: Intent | object) -> None:
+        self.loop.submit(intent)  # type: ignore[arg-type]
+
+    @property
+    def state(self) -> ControlState:
+        return self._compose(self.loop.state)
+
+    def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+        """Serve in this thread until `Quit`, a signal, `duration_s` or `should_stop()`; then clean up."""
+        try:
+            self.loop.run(duration_s, should_stop)
+        finally:
+            if self._own_worker and self.worker is not None:
+                self.worker.close()
+            # Answers that came in while the loop was ending (a save the recording session waited for).
+            for intent in self.loop.pending_intents():
+                self.on_intent(intent, self.loop.clock())
+
+    def start(self) -> None:
+        """Serve in a thread of its own (the app); `stop` ends it."""
+
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # handed to the caller by `stop`
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, name="mvla-control", daemon=True)
+        self._thread.start()
+
+    def stop(self, reason: str = "quit", timeout_s: float = 60.0) -> None:
+        """End the control thread (stopping the robot) and wait for it; re-raise what ended it early."""
+        self.loop.submit(Quit(reason))
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        if self._error is not None:
+            raise self._error
+
+    # ---- LoopHooks (control thread) ----------------------------------------------------------------
+
+    def on_intent(self, intent: object, now: float) -> bool:
+        consumed = False
+        for part in self.parts:
+            if part.handle(intent, now):
+                consumed = True
+                break
+        return consumed
+
+    def on_step(self, step: Step) -> None:
+        for part in self.parts:
+            part.on_step(step)
+
+    def on_tick(self, now: float) -> None:
+        for part in self.parts:
+            part.tick(now)
+
+    def next_due(self, now: float) -> float | None:
+        due = [d for d in (part.next_due(now) for part in self.parts) if d is not None]
+        return min(due) if due else None
+
+    def waiting(self) -> bool:
+        return any(part.waiting() for part in self.parts)
+
+    def on_close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+    # ---- state -------------------------------------------------------------------------------------
+
+    def _robot_state(self, robot: RobotState) -> None:
+        if self.on_state is not None:
+            self.on_state(self._compose(robot))
+
+    def _compose(self, robot: RobotState) -> ControlState:
+        return ControlState(
+            robot=robot,
+            link=self.config.kind,
+            link_reason=self.link_reason,
+            recording=self.recording.snapshot() if self.recording is not None else None,
+            policy=self.policy.snapshot(robot.t) if self.policy is not None else None,
+        )
+
+    def _default_instruction(self) -> str | None:
+        """A policy with no instruction typed uses the recording scenario's, when one is chosen."""
+        if self.recording is None:
+            return None
+        return self.recording.snapshot().instruction

@@ -1,0 +1,289 @@
+"""One episode in the simulator, driven by the scripted expert or a policy through a `Session`: the same
+control loop, recorded steps and policy driver as on the robot, on the simulated clock.
+
+`plan_episodes` spreads episodes evenly over scenario x distance x pattern cells with a seeded position
+bias; `sim_robot_config` turns a robot config into the one of an episode's layout; `run_sim_episode`
+builds the session, lets the driver act until the episode is over, and reports what happened. An episode
+is over when the expert has nothing more to press, when the policy commands a stop (every axis below
+`stop_below` key units), when the robot touches anything, when the policy stops itself (a latched stop),
+or after `sim.max_presses` steps (a timeout). With a data folder the episode is recorded and saved with
+its outcome and the sim's verdict (`sim_success`, `sim_failure`, `sim_seed`, `sim_bias`, `sim_noise`);
+with `video` the recorded frames go to an MP4 (kept only when the episode failed, for eval).
+This module must not import textual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mvla_tui.core.expert_driver import ExpertDriver
+from mvla_tui.core.intents import RunPolicy, SetInstruction, StartEpisode
+from mvla_tui.core.part import SessionPart
+from mvla_tui.core.policy_worker import PolicyWorker
+from mvla_tui.core.session import Session
+from mvla_tui.robot.config import RobotConfig
+from mvla_tui.robot.state import Step
+from mvla_tui.sim.expert import ScriptedExpert
+from mvla_tui.sim.layout import BIASES, DISTANCES, SCENARIOS
+from mvla_tui.sim.link import SimLink
+from mvla_tui.sim.success import EpisodeResult
+from recorder.catalogue import Catalogue
+
+log = logging.getLogger(__name__)
+DEFAULT_STOP_BELOW = (
+    0.1  # key units (a full press is 1.15): a policy command this small on every axis is a stop
+)
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    scenario: str
+    pattern: str  # "core" | "variant": the expert's style and the recorded pattern
+    distance: str
+    bias: str
+    seed: int
+
+
+@dataclass
+class SimEpisode:
+    spec: EpisodeSpec
+    instruction: str
+    result: EpisodeResult
+    ended: str  # "expert done", "policy stop", "collision", "timeout", "policy error: ..."
+    steps: int  # motion commands executed
+    keys: list[str] = field(default_factory=list)  # the expert's presses
+    latencies_ms: list[float] = field(default_factory=list)  # per policy step
+    missed_deadlines: int = 0
+    saved: Path | None = None
+    video: Path | None = None
+    save_error: str | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        return self.ended == "timeout"
+
+
+def plan_episodes(
+    episodes: int,
+    scenarios: Sequence[str] = SCENARIOS[:4],
+    patterns: Sequence[str] = ("core",),
+    distances: Sequence[str] = DISTANCES,
+    seed: int = 0,
+) -> list[EpisodeSpec]:
+    """`episodes` specs cycling through every scenario x distance x pattern cell in turn, so any prefix is
+    spread evenly; the position bias is drawn per episode from `seed`."""
+    cells = list(itertools.product(distances, patterns, scenarios))
+    rng = np.random.default_rng(seed)
+    specs = []
+    for i in range(episodes):
+        distance, pattern, scenario = cells[i % len(cells)]
+        specs.append(EpisodeSpec(scenario, pattern, distance, str(rng.choice(BIASES)), seed * 1_000_003 + i))
+    return specs
+
+
+def sim_robot_config(base: RobotConfig, spec: EpisodeSpec) -> RobotConfig:
+    """`base` (kind sim) set to the layout of `spec`, in simulated time."""
+    sim = dataclasses.replace(
+        base.sim,
+        scenario=spec.scenario,
+        distance=spec.distance,
+        bias=spec.bias,
+        seed=spec.seed,
+        realtime=False,
+    )
+    return dataclasses.replace(base, kind="sim", sim=sim)
+
+
+def expert_attrs(
+    spec: EpisodeSpec, result: EpisodeResult, noise: float
+) -> dict[str, str | int | float | bool]:
+    """Root attributes of a sim episode, so training can drop failed demonstrations (`sim_success`)."""
+    return {
+        "sim_success": result.success,
+        "sim_failure": "" if result.success else result.reason,
+        "sim_seed": spec.seed,
+        "sim_bias": spec.bias,
+        "sim_noise": float(noise),
+    }
+
+
+class _EpisodeWatch(SessionPart):
+    """Decides when the episode is over, and then saves or discards the recording (control thread)."""
+
+    def __init__(
+        self,
+        session: Session,
+        link: SimLink,
+        expert: ExpertDriver | None,
+        stop_below: float,
+        max_steps: int,
+        spec: EpisodeSpec,
+        noise: float,
+        keep_failed: bool,
+        video: _Video | None,
+    ):
+        self.session = session
+        self.link = link
+        self.expert = expert
+        self.stop_below = stop_below
+        self.max_steps = max_steps
+        self.spec = spec
+        self.noise = noise
+        self.keep_failed = keep_failed
+        self.video = video
+        self.ended: str | None = None
+        self.result: EpisodeResult | None = None
+        self.steps = 0
+
+    def on_step(self, step: Step) -> None:
+        if step.event_type == "start_action":
+            self.steps += 1
+        if self.video is not None:
+            self.video.add(step, self.steps)
+
+    def tick(self, now: float) -> None:
+        if self.ended is not None:
+            return
+        policy = self.session.policy
+        if self.link.collided is not None:
+            self.ended = "collision"
+        elif self.expert is not None:
+            if self.expert.done:
+                self.ended = "expert done"
+        elif policy is not None:
+            state_steps = policy.snapshot(now).steps
+            command = policy.last_command
+            if not policy.running:
+                reason = policy.snapshot(now).stop_reason or "stopped"
+                self.ended = f"policy error: {reason}"
+            elif state_steps and command is not None and np.abs(command).max() < self.stop_below:
+                self.ended = "policy stop"
+        if self.ended is None and self.steps >= self.max_steps and self.session.loop.moving_source is None:
+            self.ended = "timeout"
+        if self.ended is not None:
+            self.session.loop.halt()
+            self.result = self.link.result()
+            self._save()
+
+    def _save(self) -> None:
+        recording = self.session.recording
+        if recording is None or not recording.recording or self.result is None:
+            return
+        if self.result.success or self.keep_failed:
+            outcome = "success" if self.result.success else "failure"
+            recording.save(outcome, expert_attrs(self.spec, self.result, self.noise))
+        else:
+            recording.discard()
+
+    def close(self) -> None:
+        if self.result is None and self.link.connected:  # ended by a signal: judge where the robot stands
+            self.result = self.link.result()
+
+
+class _Video:
+    """The recorded frames of an episode as an MP4, one frame per step, labelled with the step's action."""
+
+    def __init__(self, path: Path, fps: float = 4.0) -> None:
+        self.path = path
+        self.fps = fps
+        self._writer = None
+
+    def add(self, step: Step, index: int) -> None:
+        import cv2
+
+        image = cv2.cvtColor(step.frame.image, cv2.COLOR_RGB2BGR)
+        if self._writer is None:
+            h, w = image.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        a = step.action
+        label = f"{index} {step.event_type} [{a[0]:+.2f} {a[1]:+.2f} {a[2]:+.2f}]"
+        scale = max(0.35, image.shape[1] / 900)
+        cv2.putText(image, label, (6, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 255), 1)
+        self._writer.write(image)
+
+    def close(self, keep: bool) -> Path | None:
+        if self._writer is not None:
+            self._writer.release()
+        if keep and self.path.exists():
+            return self.path
+        self.path.unlink(missing_ok=True)
+        return None
+
+
+def run_sim_episode(
+    base: RobotConfig,
+    spec: EpisodeSpec,
+    catalogue: Catalogue,
+    *,
+    instruction: str | None = None,
+    worker: PolicyWorker | None = None,
+    noise: float = 0.0,
+    data_dir: Path | None = None,
+    keep_failed: bool = False,
+    video_dir: Path | None = None,
+    stop_below: float = DEFAULT_STOP_BELOW,
+) -> SimEpisode:
+    """Run one episode: the scripted expert drives when `worker` is None, else the worker's policy."""
+    config = sim_robot_config(base, spec)
+    link = SimLink(config)
+    session = Session(
+        config,
+        link=link,
+        data_dir=data_dir,
+        worker=worker,
+        policy=worker is not None,
+        catalogue=catalogue,
+        side_files=False,
+        count_existing=False,
+    )
+    instruction = instruction or catalogue.default_instruction(spec.scenario)
+    expert = None
+    if worker is None:
+        style = spec.pattern if spec.pattern in ("core", "variant") else "core"
+        expert = ExpertDriver(
+            session.loop,
+            link,
+            ScriptedExpert(link.layout, config.sim, config.teleop, style, noise, spec.seed),
+            config.teleop,
+            config.sim.max_presses,
+        )
+        session.add_part(expert)
+    video = None
+    if video_dir is not None:
+        video = _Video(video_dir / f"{spec.scenario}_{spec.distance}_{spec.bias}_seed{spec.seed}.mp4")
+    watch = _EpisodeWatch(
+        session, link, expert, stop_below, config.sim.max_presses, spec, noise, keep_failed, video
+    )
+    session.add_part(watch)
+    if data_dir is not None:
+        session.submit(StartEpisode(spec.scenario, spec.pattern, spec.distance, instruction))
+    if worker is not None:
+        session.submit(SetInstruction(instruction))
+        session.submit(RunPolicy())
+    saved: list = []
+    session.run(should_stop=lambda: watch.ended is not None)
+    result = watch.result if watch.result is not None else EpisodeResult(False, "not run", None, None, False)
+    recording = session.recording.snapshot() if session.recording is not None else None
+    if recording is not None and recording.last_saved:
+        saved.append(Path(recording.data_dir) / recording.last_saved)
+    policy = session.policy
+    return SimEpisode(
+        spec=spec,
+        instruction=instruction,
+        result=result,
+        ended=watch.ended or "interrupted",
+        steps=watch.steps,
+        keys=list(expert.keys) if expert is not None else [],
+        latencies_ms=policy.latencies_ms if policy is not None else [],
+        missed_deadlines=policy.snapshot(0.0).missed_deadlines if policy is not None else 0,
+        saved=saved[0] if saved else None,
+        video=video.close(keep=not result.success) if video is not None else None,
+        save_error=recording.last_error if recording is not None else None,
+    )

@@ -1,0 +1,144 @@
+"""Closed-loop evaluation end to end on a CPU: the scripted expert records episodes in the sim, a compact
+policy is trained on them for a few steps inside the test, saved as a checkpoint, and `mvla eval --sim`
+loads it and lets it drive seeded layouts through the control loop (its success rate is irrelevant here;
+the whole path runs). Also: the expert's sanity row, instruction files, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mvla_tui.cli import main
+from mvla_tui.core.evaluation import choose_instructions, load_instructions
+from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
+from policies.checkpoint import save_checkpoint
+from policies.compact.model import CompactPolicy
+from policies.normalisation import ActionNormalisation
+from recorder.catalogue import load_catalogue
+from recorder.reader import read_episode
+from tests.policies.conftest import tiny_compact_config
+from tests.sim.sim_configs import sim_config
+
+
+def _windows(episode, policy: CompactPolicy, norm: ActionNormalisation):
+    """Every window of an episode: frames (T, H, W, 3) and for each step the next `horizon` actions."""
+    w, n = policy.window, policy.horizon
+    actions = norm.normalise(episode.actions)
+    for start in range(len(episode) - w + 1):
+        targets = np.zeros((w, n, 3), np.float32)
+        mask = np.zeros((w, n), bool)
+        for t in range(w):
+            future = actions[start + t : start + t + n]
+            targets[t, : len(future)] = future
+            mask[t, : len(future)] = True
+        yield episode.images[start : start + w], targets, mask
+
+
+def _train_compact(episodes, steps: int = 5) -> tuple[CompactPolicy, ActionNormalisation]:
+    torch.manual_seed(0)
+    policy = CompactPolicy(tiny_compact_config(Path()))
+    norm = ActionNormalisation.from_actions(np.concatenate([e.actions for e in episodes]))
+    samples = [(s, e.meta.instruction) for e in episodes for s in _windows(e, policy, norm)]
+    optimiser = torch.optim.AdamW(policy.parameters(), lr=1e-3)
+    policy.train()
+    losses = []
+    for step in range(steps):
+        batch = [samples[(step * 4 + i) % len(samples)] for i in range(4)]
+        pixels = torch.stack([policy.preprocess(frames) for (frames, _, _), _ in batch])
+        out = policy(
+            {
+                "pixels": pixels,
+                "instructions": [text for _, text in batch],
+                "actions": torch.from_numpy(np.stack([a for (_, a, _), _ in batch])),
+                "mask": torch.from_numpy(np.stack([m for (_, _, m), _ in batch])),
+            }
+        )
+        optimiser.zero_grad()
+        out["loss"].backward()
+        optimiser.step()
+        losses.append(out["loss"].item())
+    assert all(np.isfinite(losses))
+    return policy.eval(), norm
+
+
+def test_a_policy_trained_in_the_test_drives_eval_sim(tmp_path: Path, capsys) -> None:
+    catalogue = load_catalogue()
+    data = tmp_path / "episodes"
+    data.mkdir()
+    for spec in plan_episodes(2, seed=1):
+        assert run_sim_episode(sim_config(width=64, height=48), spec, catalogue, data_dir=data).saved
+    episodes = [read_episode(p) for p in sorted(data.glob("*.h5"))]
+    policy, norm = _train_compact(episodes)
+    checkpoint = save_checkpoint(policy, tmp_path / "ckpt", norm)
+
+    argv = ["eval", "--sim", "--policy", str(checkpoint), "--episodes", "2", "--size", "64x48", "--seed", "3"]
+    video = tmp_path / "videos"
+    assert (
+        main([*argv, "--json", "--video", str(video), "--set", "sim.max_presses=6", "--device", "cpu"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["policy"].startswith("compact") and "cpu fp32" in report["policy"]
+    overall = report["rows"][-1]
+    assert overall["scenario"] == "all" and overall["episodes"] == 2
+    assert overall["latency_p50_ms"] > 0 and overall["latency_p99_ms"] >= overall["latency_p50_ms"]
+    for episode in report["episodes"]:
+        assert episode["ended"] in ("policy stop", "collision", "timeout") or episode["success"]
+        assert 1 <= episode["steps"] <= 6
+        if not episode["success"]:  # every failed episode has its video, which OpenCV can play back
+            import cv2
+
+            capture = cv2.VideoCapture(episode["video"])
+            ok, frame = capture.read()
+            assert ok and frame.shape == (48, 64, 3)
+
+
+def test_the_expert_is_the_sanity_row(capsys) -> None:
+    argv = ["eval", "--sim", "--expert", "--episodes", "4", "--size", "32x32", "--seed", "5"]
+    assert main([*argv, "--scenario", "1box_right", "2box_vert_left"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if "│ all" in line]
+    assert len(lines) == 1 and lines[0].count("100.0%") == 2  # success and correct side
+
+
+def test_instructions_are_drawn_per_side_and_seeded(tmp_path: Path) -> None:
+    path = tmp_path / "instructions.yaml"
+    path.write_text("left: [go left of the box, keep the box on your right]\nright: [pass it on the right]\n")
+    instructions = load_instructions(path)
+    catalogue = load_catalogue()
+    specs = plan_episodes(8, ["1box_left", "2box_right"], seed=2)
+    drawn = choose_instructions(specs, catalogue, instructions, seed=2)
+    assert drawn == choose_instructions(specs, catalogue, instructions, seed=2)
+    for spec, text in zip(specs, drawn, strict=True):
+        assert text in instructions[catalogue.get(spec.scenario).side]
+    assert len(set(drawn)) == 3
+    assert choose_instructions(specs, catalogue, None, 2)[0] == catalogue.default_instruction(
+        specs[0].scenario
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--expert"], "add --sim"),
+        (["--sim", "--policy", "default"], "no default policy ships"),
+        (["--sim", "--policy", "/nonexistent/ckpt"], "no such checkpoint directory"),
+        (["--sim", "--expert", "--scenario", "3box"], "unknown scenario '3box'"),
+        (["--sim", "--expert", "--episodes", "0"], "--episodes must be at least 1"),
+        (["--sim", "--expert", "--set", "sim.max_presses=0"], "sim.max_presses must be positive"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(args: list[str], message: str, capsys) -> None:
+    assert main(["eval", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_a_bad_instructions_file_is_one_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "i.yaml"
+    path.write_text("left: [go left]\nrigth: [typo]\n")
+    assert main(["eval", "--sim", "--expert", "--instructions", str(path)]) == 2
+    assert "unknown key 'rigth'" in capsys.readouterr().err
