@@ -32,6 +32,7 @@ from recorder.errors import RecorderError
 from recorder.writer import EpisodeWriter
 
 SAVE_OUTCOMES = ("success", "failure")
+FIRST_FRAME_WAIT_S = 5.0  # how long a started episode waits for the camera's first frame (frame 0)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class ProgressCell:
 class RecordingState:
     data_dir: str
     recording: bool
+    waiting_for_camera: bool  # started, frame 0 not taken yet (the camera has no frame)
     episode: str | None  # name of the episode being recorded
     scenario: str | None  # the setting of the episode being (or next to be) recorded
     pattern: str | None
@@ -113,6 +115,7 @@ class RecordingSession(SessionPart):
         self._counts: dict[tuple[str, str, str], int] = {}
         self._counted = not count_existing
         self._now = 0.0
+        self._first_frame_by = 0.0
 
     @property
     def recording(self) -> bool:
@@ -180,11 +183,13 @@ class RecordingSession(SessionPart):
         guide = GuideTracker(guide_for(self.guides, self.catalogue, spec.id, pattern, distance))
         self._episode = _Episode(writer, (spec.id, pattern, distance), instruction, None, guide)
         self._last_error = self._guide_problem
-        self.capture_start(now)
-        if self._episode is not None and len(self._episode.writer) == 0:
-            self._episode.writer.abort()
-            self._episode = None
-            self._last_error = "no camera frame for episode_start: the episode was not started; try again"
+        self._first_frame_by = now + FIRST_FRAME_WAIT_S
+        self.capture_start(now)  # frame 0; if the camera has none yet, `tick` tries again for a while
+
+    @property
+    def waiting_for_camera(self) -> bool:
+        """An episode was started but its frame 0 has not come yet."""
+        return self._episode is not None and self._episode.started_at is None
 
     def on_step(self, step: Step) -> None:
         episode = self._episode
@@ -250,6 +255,18 @@ class RecordingSession(SessionPart):
 
     def tick(self, now: float) -> None:
         self._now = now
+        episode = self._episode
+        if episode is None or episode.started_at is not None:
+            return
+        if now > self._first_frame_by:
+            episode.writer.abort()
+            self._episode = None
+            self._last_error = (
+                f"no camera frame within {FIRST_FRAME_WAIT_S:g} s for episode_start: the episode was not "
+                "started; check the camera and try again"
+            )
+            return
+        self.capture_start(now)
 
     def close(self) -> None:
         """The session ends: an episode in progress keeps its journal; every save handed over finishes."""
@@ -275,6 +292,7 @@ class RecordingSession(SessionPart):
         return RecordingState(
             data_dir=str(self.data_dir),
             recording=episode is not None,
+            waiting_for_camera=episode is not None and episode.started_at is None,
             episode=episode.writer.name if episode is not None else None,
             scenario=scenario,
             pattern=pattern,

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mvla_tui.core.expert_driver import ExpertDriver
 from mvla_tui.core.intents import RunPolicy, SetInstruction, StartEpisode
+from mvla_tui.core.key_driver import KeyDriver, expert_driver
 from mvla_tui.core.part import SessionPart
 from mvla_tui.core.policy_worker import PolicyWorker
 from mvla_tui.core.session import Session
@@ -121,7 +121,7 @@ class _EpisodeWatch(SessionPart):
         self,
         session: Session,
         link: SimLink,
-        expert: ExpertDriver | None,
+        expert: KeyDriver | None,
         stop_below: float,
         max_steps: int,
         spec: EpisodeSpec,
@@ -247,7 +247,7 @@ def run_sim_episode(
     expert = None
     if worker is None:
         style = spec.pattern if spec.pattern in ("core", "variant") else "core"
-        expert = ExpertDriver(
+        expert = expert_driver(
             session.loop,
             link,
             ScriptedExpert(link.layout, config.sim, config.teleop, style, noise, spec.seed),
