@@ -2,7 +2,7 @@
 
 Owns the expert's key choice only. It plans with the true layout and the true pose (the sim knows
 them), one key at a time, so it recovers by itself from any detour. It never sends anything: the
-caller presses the key it names (`mvla_tui.core.expert_driver`, through the control loop).
+caller presses the key it names (`mvla_tui.core.key_driver`, through the control loop).
 
 How it drives, like an operator following the guides (`1box_left: w w w a a w w d d`):
 1. straighten up with r/t when the heading is off by more than half a turn press;
