@@ -19,7 +19,11 @@ happened meanwhile the robot is stopped again at once, so no command sent across
 A `RobotLinkError` is shown in the state and the robot is stopped, but the loop goes on (the operator sees
 it and may retry); any other exception ends the loop after stopping the robot. Warnings a link raises
 when it connects (e.g. driving without the watchdog relay) are shown in the state for as long as it runs.
-This module must not import textual or rclpy.
+Other parts join the control thread through `LoopHooks` (the operating core's recording session and policy
+driver); a link in simulated time (`SimulatedTime`) runs the loop on its clock, waiting by advancing it.
+This module must not import textual or rclpy. It stays one unit of about 500 lines because the e-stop
+ordering, the guard, the exit paths and the motion timers all act on the same motion state and are
+safest read together (the rules of motion and the state snapshot are in their own modules).
 """
 
 from __future__ import annotations
