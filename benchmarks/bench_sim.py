@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
+from mvla_tui.options import add_set_option
 from mvla_tui.robot.config import RobotConfig, load_robot_config
 from mvla_tui.robot.link import Twist
 from mvla_tui.sim.link import SimLink
@@ -77,14 +78,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames rendered per size")
     parser.add_argument("--episodes", type=int, default=8, help="episodes collected per size")
     parser.add_argument("--dir", type=Path, help="where to write the episodes (default: a temporary folder)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a field of the sim robot config, e.g. --set sim.multisamples=4",
-    )
+    add_set_option(parser, "the sim robot config", "--set sim.multisamples=4")
     args = parser.parse_args()
     config = load_robot_config("sim", args.overrides)
     print(

@@ -19,6 +19,7 @@ import time
 from collections import Counter, defaultdict
 
 from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
+from mvla_tui.options import add_set_option
 from mvla_tui.robot.config import load_robot_config
 from mvla_tui.sim.layout import DISTANCES, SCENARIOS
 from recorder.catalogue import load_catalogue
@@ -30,7 +31,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pattern", choices=["core", "variant"], default="core")
     parser.add_argument("--noise", type=float, default=0.0)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_set_option(parser, "the sim robot config", "--set sim.speed_per_unit=0.8")
     args = parser.parse_args()
 
     config = load_robot_config("sim", ["sim.camera_width=32", "sim.camera_height=32", *args.overrides])
