@@ -14,6 +14,7 @@ import sys
 
 from configs import MvlaError
 from mvla_tui import __version__, commands
+from mvla_tui.launch import add_app_options, run_app
 
 EPILOG = "Run `mvla COMMAND --help` for the options of one command."
 
@@ -22,10 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mvla",
         description="Mobile VLA: drive, record, train, evaluate and benchmark vision-language-action "
-        "policies on an omni-wheel robot or its MuJoCo simulation.",
+        "policies on an omni-wheel robot or its MuJoCo simulation. Without a COMMAND, opens the terminal "
+        "app (on the robot over ROS 2, or on the simulator: --robot).",
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"mvla {__version__}")
+    add_app_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
@@ -36,19 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 2
+    func = getattr(args, "func", None) or run_app
     try:
         return int(func(args) or 0)
     except MvlaError as exc:
         if os.environ.get("MVLA_DEBUG"):
             raise
-        print(f"mvla {args.command}: error: {exc}", file=sys.stderr)
+        print(f"mvla{' ' + args.command if args.command else ''}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"mvla {args.command}: interrupted", file=sys.stderr)
+        print(f"mvla{' ' + args.command if args.command else ''}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -24,10 +24,9 @@ HEADLESS = [
 
 
 def _modules(package: str) -> list[str]:
+    """The package and every submodule below it, at any depth."""
     path = ROOT.joinpath(*package.split("."))
-    return [package] + [
-        f"{package}.{m.name}" for m in pkgutil.walk_packages([str(path)]) if "." not in m.name
-    ]
+    return [package] + [m.name for m in pkgutil.walk_packages([str(path)], prefix=f"{package}.")]
 
 
 def _imported_after(modules: list[str]) -> set[str]:
@@ -64,6 +63,22 @@ def test_the_operating_core_imports_no_torch() -> None:
     """The app starts its session before any policy is loaded: torch comes with the first checkpoint."""
     loaded = _imported_after(_modules("mvla_tui.core"))
     assert "torch" not in loaded and "textual" not in loaded
+
+
+def test_the_walk_reaches_nested_modules() -> None:
+    assert "policies.kosmos2.model" in _modules("policies") and "mvla_tui.core.session" in _modules("mvla_tui.core")
+
+
+def test_dataset_check_imports_neither_textual_nor_torch(tmp_path) -> None:
+    code = (
+        "import sys; from mvla_tui.cli import main\n"
+        f"main(['dataset', 'check', {str(tmp_path)!r}])\n"
+        "print(' '.join(sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    loaded = {m.split(".")[0] for m in out.stderr.split()}
+    assert "h5py" in loaded or "recorder" in loaded
+    assert not loaded & {"torch", "textual", "transformers"}
 
 
 def test_cli_help_is_light() -> None:

@@ -67,6 +67,7 @@ class PolicyState:
     running: bool
     resumes_in_s: float | None  # hybrid: seconds until the policy drives again
     steps: int  # actions executed since `run`
+    answered: int  # answers handled (steps and `infer`), to tell a new one from the last
     chunk: tuple[tuple[float, float, float], ...] | None  # the last chunk (robot key units)
     command: tuple[float, float, float] | None  # the action of the last step
     latency_ms: float | None  # of the last step (or `infer`)
@@ -107,6 +108,7 @@ class PolicyDriver(SessionPart):
         self._latencies: deque[float] = deque(maxlen=_STATS_STEPS)
         self._executed: deque[float] = deque(maxlen=_STATS_STEPS)
         self._steps = 0
+        self._answer_count = 0
         self._missed = 0
         self._chunk: np.ndarray | None = None
         self._command: np.ndarray | None = None
@@ -309,6 +311,7 @@ class PolicyDriver(SessionPart):
         if flight is None or done.request != flight[0]:
             return  # stale: stopped, overridden or reset meanwhile
         self._in_flight = None
+        self._answer_count += 1
         _, scheduled, infer = flight
         chunk = done.chunk
         if done.error is None and chunk is not None and chunk.error is not None:
@@ -390,6 +393,7 @@ class PolicyDriver(SessionPart):
             running=self._running,
             resumes_in_s=resumes,
             steps=self._steps,
+            answered=self._answer_count,
             chunk=_rows(self._chunk),
             command=tuple(float(v) for v in self._command) if self._command is not None else None,  # type: ignore[arg-type]
             latency_ms=self._latency,

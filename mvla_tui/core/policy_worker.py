@@ -114,6 +114,11 @@ class PolicyWorker:
     def step(self, request: int, image: np.ndarray) -> None:
         self._jobs.put(("step", (request, image)))
 
+    def call(self, job: Callable[[Any], Any], done: Callable[[Any, str | None], None]) -> None:
+        """Run `job(runtime)` on this thread, in turn with the steps (a benchmark, a replay), then
+        `done(result, None)`, or `done(None, error)` when there is no policy or the job raised."""
+        self._jobs.put(("call", (job, done)))
+
     def close(self, timeout_s: float = 10.0) -> None:
         self._jobs.put(_CLOSE)
         self._thread.join(timeout_s)
@@ -142,6 +147,8 @@ class PolicyWorker:
                         self.runtime.reset(arg)
                 elif kind == "step":
                     self._step(*arg)
+                elif kind == "call":
+                    self._call(*arg)
             except Exception as exc:  # a bug here must not kill the thread the driver waits on
                 log.exception("policy worker: %s failed", kind)
                 if kind == "step":
@@ -158,6 +165,21 @@ class PolicyWorker:
             return
         self.runtime, self.label = runtime, label
         self._answer(PolicyLoadDone(source, label, runtime.describe(), None))
+
+    def _call(self, job: Callable[[Any], Any], done: Callable[[Any, str | None], None]) -> None:
+        if self.runtime is None:
+            done(None, "no policy loaded")
+            return
+        try:
+            result = job(self.runtime)
+        except MvlaError as exc:
+            done(None, str(exc))
+            return
+        except Exception as exc:  # reported to the caller; the thread goes on serving steps
+            log.exception("policy job failed")
+            done(None, f"{type(exc).__name__}: {exc}")
+            return
+        done(result, None)
 
     def _step(self, request: int, image: np.ndarray) -> None:
         if self.runtime is None:

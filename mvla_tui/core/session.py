@@ -101,11 +101,14 @@ class Session:
             self.worker = worker
             worker.attach(self.loop.submit)
             self.policy = PolicyDriver(
-                self.loop, worker, config.policy, config.teleop, default_instruction=self._default_instruction
+                self.loop, worker, config.policy, config.teleop, default_instruction=self.default_instruction
             )
             self.parts.append(self.policy)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._serving = False
+        self._ended = threading.Event()
+        self._changed = False
 
     def add_part(self, part: SessionPart) -> None:
         """Another part on the control thread (the scripted expert, an evaluation's observer)."""
@@ -122,14 +125,20 @@ class Session:
 
     def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
         """Serve in this thread until `Quit`, a signal, `duration_s` or `should_stop()`; then clean up."""
+        self._serving = True
+        self._ended.clear()
         try:
             self.loop.run(duration_s, should_stop)
         finally:
-            if self._own_worker and self.worker is not None:
-                self.worker.close()
-            # Answers that came in while the loop was ending (a save the recording session waited for).
-            for intent in self.loop.pending_intents():
-                self.on_intent(intent, self.loop.clock())
+            try:
+                if self._own_worker and self.worker is not None:
+                    self.worker.close()
+                # Answers that came in while the loop was ending (a save the recording session waited for).
+                for intent in self.loop.pending_intents():
+                    self.on_intent(intent, self.loop.clock())
+            finally:
+                self._serving = False
+                self._ended.set()
 
     def start(self) -> None:
         """Serve in a thread of its own (the app); `stop` ends it."""
@@ -144,8 +153,11 @@ class Session:
         self._thread.start()
 
     def stop(self, reason: str = "quit", timeout_s: float = 60.0) -> None:
-        """End the control thread (stopping the robot) and wait for it; re-raise what ended it early."""
+        """End the control loop (stopping the robot) and wait for it, whichever thread serves it; re-raise
+        what ended a `start`ed loop early."""
         self.loop.submit(Quit(reason))
+        if self._serving:
+            self._ended.wait(timeout_s)
         if self._thread is not None:
             self._thread.join(timeout_s)
         if self._error is not None:
@@ -154,12 +166,13 @@ class Session:
     # ---- LoopHooks (control thread) ----------------------------------------------------------------
 
     def on_intent(self, intent: object, now: float) -> bool:
-        consumed = False
         for part in self.parts:
             if part.handle(intent, now):
-                consumed = True
-                break
-        return consumed
+                # A part's state changed (an episode started or saved, a policy answered): show it at once,
+                # not at the next periodic snapshot.
+                self._changed = True
+                return True
+        return False
 
     def on_step(self, step: Step) -> None:
         for part in self.parts:
@@ -168,6 +181,9 @@ class Session:
     def on_tick(self, now: float) -> None:
         for part in self.parts:
             part.tick(now)
+        if self._changed:
+            self._changed = False
+            self.loop.emit_state()
 
     def next_due(self, now: float) -> float | None:
         due = [d for d in (part.next_due(now) for part in self.parts) if d is not None]
@@ -195,7 +211,7 @@ class Session:
             policy=self.policy.snapshot(robot.t) if self.policy is not None else None,
         )
 
-    def _default_instruction(self) -> str | None:
+    def default_instruction(self) -> str | None:
         """A policy with no instruction typed uses the recording scenario's, when one is chosen."""
         if self.recording is None:
             return None

@@ -48,11 +48,12 @@ from mvla_tui.robot.intents import (
     Mode,
     PolicyAction,
     Quit,
+    ReleaseKey,
     SetMode,
     TeleopKey,
 )
 from mvla_tui.robot.link import STOP, Frame, RobotLink, RobotLinkError, Twist
-from mvla_tui.robot.motion_rules import check_policy_action, key_decision
+from mvla_tui.robot.motion_rules import check_policy_action, key_decision, release_stops
 from mvla_tui.robot.safety import DeadlineGuard, UnsafeCommandError, clamp_twist, run_every
 from mvla_tui.robot.state import RobotState, StateEmitter, Step
 from mvla_tui.robot.teleop import key_action
@@ -271,6 +272,10 @@ class ControlLoop:
         """Stop the motion in progress (nothing is recorded)."""
         self._halt()
 
+    def emit_state(self) -> None:
+        """Send a state snapshot now, outside the rate limit (a hook's state changed in a way that matters)."""
+        self._emit(self.clock(), force=True)
+
     def capture_frame(self) -> Frame | None:
         """The newest camera frame, or None (the reason is in the state's `last_error`)."""
         try:
@@ -305,6 +310,10 @@ class ControlLoop:
     def _handle(self, intent: Intent, estops: int, now: float) -> None:
         if isinstance(intent, TeleopKey):
             self._teleop_key(intent.key, now)
+        elif isinstance(intent, ReleaseKey):
+            motion = self._motion
+            if release_stops(self._mode, intent.key, motion.key if motion is not None else None):
+                self._halt(now=now)
         elif isinstance(intent, PolicyAction):
             self._policy_action(intent, now)
         elif isinstance(intent, EStop):

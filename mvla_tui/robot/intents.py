@@ -21,6 +21,13 @@ class TeleopKey:
 
 
 @dataclass(frozen=True)
+class ReleaseKey:
+    """The terminal reported the release of a key (where it can: the kitty keyboard protocol)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
 class EStop:
     """Stop now and refuse motion until `ClearEStop`."""
 
@@ -64,4 +71,14 @@ class Quit:
     reason: str = "quit"
 
 
-Intent = TeleopKey | EStop | ClearEStop | ChangeThrottle | SetMode | PolicyAction | CaptureEpisodeStart | Quit
+Intent = (
+    TeleopKey
+    | ReleaseKey
+    | EStop
+    | ClearEStop
+    | ChangeThrottle
+    | SetMode
+    | PolicyAction
+    | CaptureEpisodeStart
+    | Quit
+)

@@ -7,7 +7,8 @@ Teleop modes (`TeleopConfig.mode`):
   terminal key repeat keeps the robot going, and it stops `step_s` after the last one);
 - *hold*: terminal key repeat keeps the robot moving; it stops `deadman_s` after the last repeat;
 - *latch*: a key moves the robot until space (or another key) changes it.
-Space always stops, and counts as a recorded `stop_action` when it stopped a motion.
+Space always stops, and counts as a recorded `stop_action` when it stopped a motion. Where the terminal
+reports key releases, releasing the key of a hold-mode motion stops it at once (nothing is recorded).
 
 A policy action must be 3 finite numbers with a positive finite duration (the step time when none is
 given); a longer one is capped at `TeleopConfig.max_motion_s`, so no motion outlives the deadman.
@@ -64,6 +65,12 @@ def key_decision(
         return KeyDecision("keep" if moving_key == key else "start", key, None)
     # `TeleopConfig` and `SetMode` admit only MODES; a new mode must be handled above.
     raise AssertionError(f"teleop mode {mode!r} has no key rule")
+
+
+def release_stops(mode: str, raw_key: str, moving_key: str | None) -> bool:
+    """Whether releasing `raw_key` stops the motion in progress: in hold mode, when that key started it
+    (hold-to-drive with real key release; step and latch motions run their course)."""
+    return mode == "hold" and moving_key is not None and normalize_key(raw_key) == moving_key
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mvla_tui.robot.config import TeleopConfig
-from mvla_tui.robot.motion_rules import check_policy_action, key_decision
+from mvla_tui.robot.motion_rules import check_policy_action, key_decision, release_stops
 
 TELEOP = TeleopConfig(step_s=0.4, deadman_s=0.5)
 NOW = 10.0
@@ -39,6 +39,21 @@ def test_key_rules(mode, key, moving, effect, out_key, ends_at) -> None:
     decision = key_decision(mode, key, moving, NOW, TELEOP)
     assert (decision.effect, decision.key) == (effect, out_key)
     assert decision.ends_at == (pytest.approx(ends_at) if ends_at is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("mode", "released", "moving", "stops"),
+    [
+        ("hold", "w", "w", True),  # hold-to-drive: letting go stops at once
+        ("hold", "W", "w", True),
+        ("hold", "a", "w", False),  # another key's release does not stop this motion
+        ("hold", "w", None, False),  # nothing (or a policy) is moving
+        ("step", "w", "w", False),  # a step runs its 0.4 s, as recorded
+        ("latch", "w", "w", False),  # latched until space
+    ],
+)
+def test_release_rules(mode, released, moving, stops) -> None:
+    assert release_stops(mode, released, moving) is stops
 
 
 def test_a_mode_without_rules_is_a_bug_not_a_silent_no_op() -> None:

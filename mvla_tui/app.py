@@ -1,0 +1,305 @@
+"""`MvlaApp`: the terminal app. It composes the panels, routes keys and typed commands to the operating core
+as intents, and shows the `ControlState` snapshots, telemetry and camera frames that come back.
+
+The app never drives the robot itself: the `Session` (control loop, recording, policy driver) runs in a
+thread worker, telemetry in a background sampler, policy work on the policy worker; each posts messages.
+E-stop (Escape) is a priority binding: it works whatever has focus, including the command line, and
+latches until ctrl+e. Bindings follow state (`check_action`): what cannot be done now is dimmed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer
+
+from mvla_tui import messages
+from mvla_tui.app_commands import AppCommands
+from mvla_tui.core.frame_tap import FrameTap
+from mvla_tui.core.intents import DiscardEpisode, LoadPolicy, SaveEpisode
+from mvla_tui.core.session import Session
+from mvla_tui.core.state import ControlState
+from mvla_tui.key_release import KeyboardReport, KeyReleased
+from mvla_tui.panels.camera import CameraPanel
+from mvla_tui.panels.log import LogPanel
+from mvla_tui.panels.monitor import MonitorPanel
+from mvla_tui.panels.policy import PolicyPanel
+from mvla_tui.panels.recording import RecordingPanel
+from mvla_tui.panels.status import StatusPanel
+from mvla_tui.panels.teleop import TeleopPanel
+from mvla_tui.robot.intents import ChangeThrottle, ClearEStop, EStop, ReleaseKey, TeleopKey
+from mvla_tui.telemetry.protocol import Telemetry
+from mvla_tui.telemetry.sampler import BackgroundSampler
+
+MOVE_KEYS = "wasdqezcrt"
+
+
+class MvlaApp(App):
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses (tests) live elsewhere
+    TITLE = "mvla"
+    BINDINGS = [
+        Binding("escape", "estop", "E-STOP", priority=True),
+        Binding("ctrl+e", "clear_estop", "clear e-stop", priority=True),
+        *[Binding(k, f"key('{k}')", k, show=False) for k in MOVE_KEYS],
+        Binding("space", "key('space')", "stop", show=False),
+        Binding("f", "throttle(-1)", "slower", show=False),
+        Binding("g", "throttle(1)", "faster", show=False),
+        Binding("n", "new_episode", "new episode"),
+        Binding("m", "save('success')", "save"),
+        Binding("b", "save('failure')", "save failed"),
+        Binding("x", "discard", "discard"),
+        Binding("i,slash", "focus_command", "command"),
+        Binding("ctrl+t", "toggle_camera", "camera"),
+        Binding("ctrl+o", "episodes", "episodes"),
+        Binding("ctrl+q", "quit", "quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        session: Session,
+        telemetry: Telemetry,
+        *,
+        policy_source: str | None = None,
+        graphics: bool = True,
+        sample_interval_s: float = 1.0,
+        camera_hz: float = 4.0,
+        log_clock: Callable[[], time.struct_time] = time.localtime,
+        driver_class: type | None = None,
+    ) -> None:
+        """`graphics=False` draws no camera image (tests, snapshots); `log_clock` stamps the log;
+        `driver_class` the terminal driver (the app uses `KeyReleaseDriver` on Linux and macOS)."""
+        super().__init__(driver_class=driver_class)
+        self.log_clock = log_clock
+        self.session = session
+        self.telemetry = telemetry
+        self.policy_source = policy_source
+        self.graphics = graphics
+        self.camera_hz = camera_hz
+        self.sampler = BackgroundSampler(
+            telemetry, sample_interval_s, on_sample=lambda s: self.post_message(messages.TelemetrySampled(s))
+        )
+        self.frames = FrameTap(session.loop, camera_hz)
+        session.add_part(self.frames)
+        session.on_state = lambda state: self.post_message(messages.StateUpdated(state))
+        self.state: ControlState | None = None
+        self.commands = AppCommands(self)
+        self._said: set[str] = set()
+        self._binding_flags: tuple[bool, bool] | None = None
+        self.key_release = False  # the terminal reports key releases (set by its answer, if any)
+
+    def compose(self) -> ComposeResult:
+        # Kept as attributes: the app updates them even while another screen (episodes) is on top.
+        self.status = StatusPanel(id="status")
+        self.camera = CameraPanel(graphics=self.graphics, id="camera")
+        self.teleop = TeleopPanel(id="teleop")
+        self.recording_panel = RecordingPanel(id="recording")
+        self.policy_panel = PolicyPanel(id="policy")
+        self.monitor = MonitorPanel(id="monitor")
+        self.log_panel = LogPanel(clock=self.log_clock, id="log")
+        yield self.status
+        with Horizontal(id="top"):
+            yield self.camera
+            with Vertical(id="side"):
+                yield self.teleop
+                yield self.recording_panel
+        with Horizontal(id="bottom"):
+            yield self.policy_panel
+            yield self.monitor
+        yield self.log_panel
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._control()
+        self.sampler.start()
+        self.set_interval(1.0 / self.camera_hz, self._show_frame)
+        self.log_panel.add("info", f"robot: {self.session.link_reason}")
+        if self.session.recording is None:
+            self.log_panel.add("info", "no data folder: start with --data DIR to record episodes")
+        if self.policy_source is not None:
+            self.session.submit(LoadPolicy(self.policy_source))
+
+    @work(thread=True, group="control", exit_on_error=False, description="Control loop")
+    def _control(self) -> None:
+        error = None
+        try:
+            self.session.run()
+        except Exception as exc:  # the robot is stopped by then; the operator must see why it ended
+            error = f"{type(exc).__name__}: {exc}"
+        self.post_message(messages.ControlLoopEnded(error))
+
+    # ---- messages from the threads -----------------------------------------------------------------
+
+    def on_state_updated(self, message: messages.StateUpdated) -> None:
+        state = self.state = message.state
+        self.status.state = state
+        self.teleop.robot = state.robot
+        self.recording_panel.recording = state.recording
+        self.policy_panel.policy = state.policy
+        self.status.camera_hz = self.frames.rate_hz
+        flags = (state.robot.estop, state.recording is not None and state.recording.recording)
+        if flags != self._binding_flags:  # what `check_action` depends on changed: redraw the footer
+            self._binding_flags = flags
+            self.refresh_bindings()
+        self._report(state)
+        self.commands.state_updated(state)
+
+    def _report(self, state: ControlState) -> None:
+        """New errors go to the log once; the ones that stop things also as notifications."""
+        robot, rec, policy = state.robot, state.recording, state.policy
+        for level, text in (
+            ("error", robot.estop_reason if robot.estop and robot.estop_reason != "e-stop pressed" else None),
+            ("warning", robot.last_error),
+            ("warning", rec.last_error if rec else None),
+            ("info", f"saved {rec.last_saved} ({rec.last_outcome})" if rec and rec.last_saved else None),
+            ("error", f"policy load failed: {policy.load_error}" if policy and policy.load_error else None),
+            (
+                "info",
+                f"policy loaded: {policy.label}, {policy.describe}" if policy and policy.label else None,
+            ),
+            ("warning", policy.error if policy else None),
+            ("warning", f"policy stopped: {policy.stop_reason}" if policy and policy.stop_reason else None),
+            *(("warning", w) for w in robot.warnings),
+        ):
+            if text and text not in self._said:
+                self._said.add(text)
+                self.log_panel.add(level, text)
+                if level == "error":
+                    self.notify(text, severity="error", timeout=8)
+
+    def on_telemetry_sampled(self, message: messages.TelemetrySampled) -> None:
+        self.monitor.sample = message.sample
+
+    def on_control_loop_ended(self, message: messages.ControlLoopEnded) -> None:
+        if message.error:
+            self.log_panel.add("error", f"control loop ended: {message.error}; the robot is stopped")
+            self.notify(f"control loop ended: {message.error}", severity="error", timeout=30)
+
+    def on_key_released(self, message: KeyReleased) -> None:
+        if message.key in MOVE_KEYS:
+            self.session.submit(ReleaseKey(message.key))
+
+    def on_keyboard_report(self, message: KeyboardReport) -> None:
+        """The terminal said whether it reports key releases (hold mode then stops on release)."""
+        self.key_release = message.release
+        self.status.key_mode = "key release (kitty protocol)" if message.release else "key repeat (deadman)"
+        self.log_panel.add("info", f"keys: {self.status.key_mode}")
+
+    def on_benchmark_progressed(self, message: messages.BenchmarkProgressed) -> None:
+        self.policy_panel.benchmark = (message.done, message.total)
+
+    def on_policy_task_done(self, message: messages.PolicyTaskDone) -> None:
+        panel = self.policy_panel
+        panel.benchmark = None
+        if message.error:
+            panel.say(f"{message.task}: {message.error}", "red")
+            self.log_panel.add("warning", f"{message.task}: {message.error}")
+            return
+        for line in message.lines:
+            panel.say(line)
+        self.log_panel.add("info", message.lines[0] if message.lines else message.task)
+
+    def _show_frame(self) -> None:
+        frame = self.frames.latest
+        camera = self.camera
+        policy = self.state.policy if self.state is not None else None
+        camera.action = policy.command if policy is not None and policy.running else None
+        if frame is not None and frame is not camera.frame:
+            camera.frame = frame
+
+    # ---- actions (keys) ----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        rec = self.state.recording if self.state is not None else None
+        recording = rec is not None and rec.recording
+        if action == "new_episode":
+            return None if self.session.recording is None or recording else True
+        if action in ("save", "discard"):
+            return True if recording else None
+        if action == "clear_estop":
+            return True if self.state is not None and self.state.robot.estop else None
+        return True
+
+    def action_estop(self) -> None:
+        self.session.submit(EStop())
+        self.log_panel.add("error", "E-STOP: the robot is stopped and latched; ctrl+e clears it")
+
+    def action_clear_estop(self) -> None:
+        self.session.submit(ClearEStop())
+        self.log_panel.add("info", "e-stop cleared")
+
+    def action_key(self, key: str) -> None:
+        self.session.submit(TeleopKey(key))
+
+    def action_throttle(self, direction: int) -> None:
+        self.session.submit(ChangeThrottle(direction))
+
+    def action_new_episode(self) -> None:
+        from mvla_tui.screens.new_episode import NewEpisodeScreen
+
+        rec = self.state.recording if self.state is not None else None
+        previous = (
+            {"scenario": rec.scenario, "pattern": rec.pattern, "distance": rec.distance} if rec else None
+        )
+
+        def started(intent) -> None:
+            if intent is not None:
+                self.session.submit(intent)
+
+        self.push_screen(NewEpisodeScreen(self.session.catalogue, previous), started)
+
+    def action_save(self, outcome: str) -> None:
+        self.session.submit(SaveEpisode(outcome))
+
+    def action_discard(self) -> None:
+        self.session.submit(DiscardEpisode())
+
+    def action_focus_command(self) -> None:
+        self.policy_panel.command.focus()
+
+    def action_toggle_camera(self) -> None:
+        self.camera.shown = not self.camera.shown
+        self.frames.enabled = self.camera.shown
+
+    def action_episodes(self) -> None:
+        from mvla_tui.screens.episodes import EpisodesScreen
+
+        if self.session.recording is None:
+            self.notify("no data folder: start with --data DIR", severity="warning")
+            return
+        self.push_screen(EpisodesScreen(self.session.recording.data_dir, graphics=self.graphics))
+
+    def get_system_commands(self, screen):
+        from textual.app import SystemCommand
+
+        yield from super().get_system_commands(screen)
+        for title, line, help_text in (
+            ("Infer", "infer", "one policy step on the current frame, without moving"),
+            ("Run policy", "run", "let the policy drive"),
+            ("Stop policy", "stop", "stop the policy"),
+            ("Benchmark policy", "benchmark", "time 50 policy steps on the current frame"),
+            ("Memory", "memory", "RAM, swap, process, GPU and the CUDA allocator"),
+            ("Clear caches", "clear", "garbage-collect and empty the CUDA cache"),
+            ("Episodes", "episodes", "the episodes of the data folder"),
+            ("Help", "help", "the commands of the policy panel"),
+        ):
+            yield SystemCommand(title, help_text, lambda line=line: self.commands.run(line))
+
+    def on_unmount(self) -> None:
+        """Every way out of the app stops the robot: the control loop ends, which stops it."""
+        self.session.stop("the app ended")
+        self.sampler.close()
+
+    # ---- typed commands ----------------------------------------------------------------------------
+
+    @on(PolicyPanel.CommandEntered)
+    def _command(self, event: PolicyPanel.CommandEntered) -> None:
+        self.commands.run(event.line)
+
+    def replay_episode(self, episode, on_done) -> None:
+        self.commands.replay(episode, on_done)

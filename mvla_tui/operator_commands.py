@@ -1,0 +1,74 @@
+"""What the operator types into the policy panel: a command word, or else an English instruction.
+
+`parse_command("benchmark 50")` -> `OperatorCommand("benchmark", "50")`; any text that is not a command
+(`navigate around the obstacle on the left side`) is `OperatorCommand("instruction", text)`. The same
+names are the app's command-palette entries. Pure parsing: nothing here acts or imports textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mvla_tui.robot.config import MODES
+
+# name -> (usage, what it does); the order is the help's.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "infer": ("infer", "one policy step on the current frame, without moving: the chunk and its latency"),
+    "run": ("run", "let the policy drive (a teleop key overrides it; it resumes after the pause)"),
+    "stop": ("stop", "stop the policy (the robot stops)"),
+    "benchmark": (
+        "benchmark [N]",
+        "time N policy steps (default 50) on the current frame: p50/p95/p99, steps/s",
+    ),
+    "memory": ("memory", "RAM, swap, this process, GPU and the CUDA allocator"),
+    "clear": ("clear", "garbage-collect and empty the CUDA cache; says what it freed"),
+    "load": ("load CKPT", "load a policy checkpoint (`default` for the shipped one)"),
+    "mode": ("mode step|hold|latch", "keys: one 0.4 s step per press / drive while held / until space"),
+    "episodes": ("episodes", "the episodes in the data folder: check, scrub, replay through the policy"),
+    "help": ("help", "these commands"),
+    "quit": ("quit", "stop the robot and leave"),
+}
+DEFAULT_BENCH_STEPS = 50
+
+
+@dataclass(frozen=True)
+class OperatorCommand:
+    name: str  # a key of COMMANDS, "instruction", or "error"
+    argument: str = ""  # the rest of the line (the instruction's text, CKPT, N) or the error
+
+
+def parse_command(text: str) -> OperatorCommand | None:
+    """The command a line means, None for an empty line."""
+    line = " ".join(text.split())
+    if not line:
+        return None
+    word, _, rest = line.partition(" ")
+    name = word.lower()
+    if name not in COMMANDS:
+        return OperatorCommand("instruction", line)
+    if name == "benchmark":
+        if not rest:
+            return OperatorCommand(name, str(DEFAULT_BENCH_STEPS))
+        if not rest.isdigit() or not 1 <= int(rest) <= 10_000:
+            return OperatorCommand(
+                "error", f"benchmark N: N must be a whole number from 1 to 10000, got {rest!r}"
+            )
+        return OperatorCommand(name, rest)
+    if name == "load":
+        if not rest:
+            return OperatorCommand("error", "load CKPT: name a checkpoint directory (or `default`)")
+        return OperatorCommand(name, rest)
+    if name == "mode":
+        if rest not in MODES:
+            return OperatorCommand("error", f"mode: use one of {', '.join(MODES)}, got {rest!r}")
+        return OperatorCommand(name, rest)
+    if rest:
+        # "stop at the cup" is an instruction, not the command `stop`.
+        return OperatorCommand("instruction", line)
+    return OperatorCommand(name)
+
+
+def help_lines() -> list[str]:
+    return [f"{usage:<16} {what}" for usage, what in COMMANDS.values()] + [
+        f"{'anything else':<16} becomes the instruction (e.g. navigate around the obstacle on the left side)"
+    ]

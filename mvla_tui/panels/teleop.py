@@ -1,0 +1,47 @@
+"""`TeleopPanel`: the operators' key map, the twist being sent, the throttle and the teleop mode."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from mvla_tui.panels.format import triple
+from mvla_tui.robot.state import RobotState
+
+KEY_ROWS = (("q ↖", "w ↑", "e ↗"), ("a ←", "space ■", "d →"), ("z ↙", "s ↓", "c ↘"), ("r ↺", "", "t ↻"))
+
+
+class TeleopPanel(Static):
+    robot: reactive[RobotState | None] = reactive(None)
+
+    def watch_robot(self, robot: RobotState | None) -> None:
+        self.update(self._render_panel(robot))
+
+    def on_mount(self) -> None:
+        self.border_title = "Teleop"
+        self.update(self._render_panel(None))
+
+    def _render_panel(self, robot: RobotState | None) -> Table:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column()
+        grid.add_column()
+        keys = Table.grid(padding=(0, 1))
+        for row in KEY_ROWS:
+            keys.add_row(*row)
+        info = Text()
+        if robot is None:
+            info.append("connecting...")
+        else:
+            moving = f"moving ({robot.source})" if robot.moving else "still"
+            info.append(f"mode    {robot.mode}\n")
+            info.append(f"throttle {robot.throttle}%  (f slower, g faster)\n")
+            info.append(
+                f"sent    {triple((robot.twist.linear_x, robot.twist.linear_y, robot.twist.angular_z))}\n"
+            )
+            info.append(f"        {moving}\n")
+            if robot.last_error:
+                info.append(robot.last_error, style="yellow")
+        grid.add_row(keys, info)
+        return grid

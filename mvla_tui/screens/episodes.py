@@ -1,0 +1,155 @@
+"""`EpisodesScreen`: the episodes in the data folder with their check status; open one to scrub its frames
+with the recorded action of each, and, with a policy loaded, replay it through the policy: the policy's
+action next to the recorded one at every frame, and the agreement rate. The first thing to look at when a
+policy misbehaves.
+
+Reading and checking files runs in thread workers (a damaged file must not freeze the screen); the replay
+runs on the policy worker through the app. The screen only displays; the robot keeps its keys (the e-stop
+is the app's priority binding).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from mvla_tui.core.policy_jobs import Replay, nearest_key
+from mvla_tui.panels.camera import CameraPanel
+from mvla_tui.panels.format import triple
+from mvla_tui.robot.link import Frame
+
+
+class EpisodesScreen(Screen):
+    BINDINGS = [
+        Binding("left,comma", "scrub(-1)", "previous frame"),
+        Binding("right,full_stop", "scrub(1)", "next frame"),
+        Binding("p", "replay", "replay through the policy"),
+        Binding("backspace,ctrl+o", "app.pop_screen", "back"),
+    ]
+
+    index = reactive(0)
+
+    def __init__(self, data_dir: Path, graphics: bool = True) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.graphics = graphics
+        self.episode = None
+        self.replayed: Replay | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield DataTable(id="episode-list", cursor_type="row")
+            with Vertical(id="episode-view"):
+                yield CameraPanel(graphics=self.graphics, id="episode-frame")
+                yield Static("choose an episode (Enter)", id="episode-actions")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#episode-list", DataTable)
+        table.add_columns("episode", "frames", "status")
+        table.border_title = f"Episodes in {self.data_dir}"
+        self._list()
+
+    @work(thread=True, exclusive=True, group="episode-list", exit_on_error=False)
+    def _list(self) -> None:
+        from recorder.check import check
+        from recorder.stats import episode_files
+
+        for path in episode_files(self.data_dir):
+            try:
+                problems = check(path)
+            except Exception as exc:  # noqa: BLE001 - reported as the file's status, the list goes on
+                problems = [f"unreadable ({exc})"]
+            status = "ok" if not problems else "; ".join(str(p) for p in problems)[:60]
+            info = _frames(path)
+            self.app.call_from_thread(self._add_row, path, info, status)
+
+    def _add_row(self, path: Path, frames: str, status: str) -> None:
+        style = "" if status == "ok" else "red"
+        self.query_one("#episode-list", DataTable).add_row(
+            path.name, frames, Text(status, style=style), key=str(path)
+        )
+
+    @on(DataTable.RowSelected, "#episode-list")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self._open(Path(str(event.row_key.value)))
+
+    @work(thread=True, exclusive=True, group="episode-open", exit_on_error=False)
+    def _open(self, path: Path) -> None:
+        from configs import MvlaError
+        from recorder.reader import read_episode
+
+        try:
+            episode = read_episode(path)
+        except MvlaError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._show_episode, episode)
+
+    def _show_episode(self, episode) -> None:
+        self.episode = episode
+        self.replayed = None
+        self.index = 0
+        self._show()
+
+    def watch_index(self) -> None:
+        self._show()
+
+    def action_scrub(self, step: int) -> None:
+        if self.episode is not None:
+            self.index = min(max(self.index + step, 0), len(self.episode) - 1)
+
+    def action_replay(self) -> None:
+        if self.episode is None:
+            self.notify("open an episode first", severity="warning")
+            return
+        self.app.replay_episode(self.episode, self._replayed)  # type: ignore[attr-defined]
+
+    def _replayed(self, replay: Replay) -> None:
+        self.replayed = replay
+        self._show()
+
+    def _show(self) -> None:
+        episode = self.episode
+        if episode is None or not self.is_mounted:
+            return
+        i = self.index
+        self.query_one("#episode-frame", CameraPanel).frame = Frame(
+            episode.images[i], float(episode.timestamps[i]) if episode.timestamps is not None else float(i)
+        )
+        recorded = episode.actions[i]
+        text = Text()
+        text.append(f"{episode.name}\n", style="bold")
+        text.append(f"frame {i + 1}/{len(episode)}  {episode.event_types[i]}  (←/→ scrub)\n")
+        text.append(f"recorded {triple(recorded)}  key {nearest_key(recorded)}\n")
+        text.append(f"instruction: {episode.meta.instruction}\n", style="italic")
+        if self.replayed is not None:
+            predicted = self.replayed.predicted[i]
+            agree = nearest_key(predicted) == nearest_key(recorded)
+            text.append(f"policy   {triple(predicted)}  key {nearest_key(predicted)}  ", style="bold")
+            text.append("agrees\n" if agree else "differs\n", style="green" if agree else "red")
+            text.append(f"agreement over the episode: {100 * self.replayed.agreement:.0f}% of frames\n")
+        else:
+            text.append("p: replay through the loaded policy\n", style="dim")
+        self.query_one("#episode-actions", Static).update(text)
+
+
+def _frames(path: Path) -> str:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            for key in ("images", "observations/images"):
+                if key in f:
+                    return str(len(f[key]))
+    except (OSError, KeyError, ValueError):
+        return "?"
+    return "?"
