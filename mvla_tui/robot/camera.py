@@ -1,7 +1,9 @@
 """Cameras read on their own thread: `FrameSlot` (newest frame + timeouts) and `OpenCVCamera` (V4L2 or GStreamer).
 
 `FrameSlot` is the rclpy-free heart of every camera here: a producer puts frames, readers get the newest
-one, and a frame that is missing or too old is a `RobotLinkError` naming the camera, never a made-up image.
+one, and a frame that is missing or too old is a `RobotLinkError` naming the camera, never a made-up image
+(so a camera that stops is an error, never a frozen old frame fed to a policy). It also measures the rate
+frames arrive at (`RateMeter`), which drops to 0 when the camera stalls.
 `OpenCVCamera` opens a V4L2 device or a GStreamer pipeline (the Jetson CSI camera by default, see
 `config.CSI_PIPELINE`), converts BGR to RGB, optionally rotates 180 degrees, and keeps only the newest frame.
 The capture object is injectable so the thread and timeout logic is tested without a camera.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -20,6 +23,45 @@ import numpy as np
 from mvla_tui.robot.config import CSI_PIPELINE, CameraConfig
 from mvla_tui.robot.images import bgr_to_rgb, rotate_180
 from mvla_tui.robot.link import Frame, RobotLinkError
+
+
+class RateMeter:
+    """Arrivals per second over the last `window_s` seconds, from arrival times on one clock.
+
+    `rate(now)` is None before anything arrived and 0.0 when fewer than two arrivals fall in the window
+    (the source stalled); otherwise (arrivals - 1) / (newest - oldest) within the window. Not thread-safe:
+    its owner locks it.
+    """
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self.window_s = window_s
+        self._stamps: deque[float] = deque()
+        self._seen = False
+
+    def add(self, stamp: float) -> None:
+        self._stamps.append(stamp)
+        self._seen = True
+        self._prune(stamp)
+
+    def reset(self) -> None:
+        self._stamps.clear()
+        self._seen = False
+
+    @property
+    def newest(self) -> float | None:
+        return self._stamps[-1] if self._stamps else None
+
+    def rate(self, now: float) -> float | None:
+        self._prune(now)
+        if not self._seen:
+            return None
+        if len(self._stamps) < 2 or self._stamps[-1] <= self._stamps[0]:
+            return 0.0
+        return (len(self._stamps) - 1) / (self._stamps[-1] - self._stamps[0])
+
+    def _prune(self, now: float) -> None:
+        while self._stamps and self._stamps[0] < now - self.window_s:
+            self._stamps.popleft()
 
 
 class FrameSlot:
@@ -40,18 +82,31 @@ class FrameSlot:
         self._frame: Frame | None = None
         self._error: str | None = None
         self._started_at = clock()
+        self._rate = RateMeter()
         self.count = 0
 
     def restart(self) -> None:
         """Forget the last frame and error; the startup timeout counts again (after a camera reset)."""
         with self._lock:
             self._frame, self._error, self._started_at = None, None, self.clock()
+            self._rate.reset()
 
     def put(self, image: np.ndarray, stamp: float | None = None) -> None:
-        frame = Frame(image, self.clock() if stamp is None else stamp)
+        arrived = self.clock()
+        frame = Frame(image, arrived if stamp is None else stamp)
         with self._lock:
             self._frame = frame
+            self._rate.add(arrived)
             self.count += 1
+
+    def rate_hz(self) -> float | None:
+        """Frames per second that arrived over the last two seconds; None before any; 0.0 once the newest
+        is older than `frame_timeout_s` (when `get` calls the camera stalled)."""
+        now = self.clock()
+        with self._lock:
+            if self._rate.newest is not None and now - self._rate.newest > self.frame_timeout_s:
+                return 0.0
+            return self._rate.rate(now)
 
     def fail(self, message: str) -> None:
         """The producer cannot go on; every later `get` raises this message."""

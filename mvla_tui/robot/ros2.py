@@ -7,7 +7,11 @@ subscribes to it (see `ros_messages.choose_cmd_topic`). Camera frames come from 
 topic, or from an `OpenCVCamera` opened directly. The node lives in its own rclpy context with its own
 executor thread, and installs no signal handlers (the control loop's `install_signal_stop` owns those).
 When twists do not go through the watchdog relay, `warnings` says so (the control loop shows it) and it is
-logged once per connection. `close` runs every clean-up step even when an earlier one fails.
+logged once per connection. `camera_hz` is the rate frames arrive at (0 once the camera stalls; a stalled
+camera's `latest_frame` is an error, never its last frame). `close` publishes a zero twist and waits briefly
+until reliable subscribers (the watchdog, the base) acknowledged it before the node goes, and runs every
+clean-up step even when an earlier one fails.
+Only rclpy API that ROS 2 Humble has is used here (the tests run newer rclpy wheels, see the `ros-test` extra).
 Pure logic lives in `ros_messages`, `images` and `camera`; this module only wires rclpy to it.
 """
 
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from mvla_tui.robot.camera import FrameSlot, OpenCVCamera
+from mvla_tui.robot.camera import FrameSlot, OpenCVCamera, RateMeter
 from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.images import rotate_180
 from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
@@ -37,6 +41,8 @@ from mvla_tui.robot.safety import clamp_twist, run_every
 
 log = logging.getLogger(__name__)
 ROS_MISSING = "ROS 2 (rclpy) is not available; source your ROS 2 setup.bash in this shell first"
+# How long `close` (and the watchdog on its way out) waits for the last zero twist to be acknowledged.
+FLUSH_S = 0.3
 
 
 def import_ros() -> SimpleNamespace:
@@ -45,6 +51,7 @@ def import_ros() -> SimpleNamespace:
         import rclpy
         from geometry_msgs.msg import Twist as TwistMsg
         from rclpy.context import Context
+        from rclpy.duration import Duration
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CompressedImage, Image
@@ -53,6 +60,7 @@ def import_ros() -> SimpleNamespace:
     return SimpleNamespace(
         rclpy=rclpy,
         Context=Context,
+        Duration=Duration,
         SingleThreadedExecutor=SingleThreadedExecutor,
         qos_sensor=qos_profile_sensor_data,
         TwistMsg=TwistMsg,
@@ -88,6 +96,10 @@ class RosNode:
         self._thread = threading.Thread(target=self.executor.spin, name="mvla-ros2", daemon=True)
         self._thread.start()
 
+    def flush(self, publisher: Any, timeout_s: float = FLUSH_S) -> bool:
+        """Wait until reliable subscribers acknowledged what `publisher` sent (at most `timeout_s`)."""
+        return publisher.wait_for_all_acked(self.ros.Duration(seconds=timeout_s))
+
     def shutdown(self) -> None:
         run_every(self.executor.shutdown, self._join, self.node.destroy_node, self.context.try_shutdown)
 
@@ -109,6 +121,7 @@ class Ros2Link:
         self._get_image: Any = None
         self._reset_camera: Any = None
         self._service_types: tuple[Any, Any] | None = None
+        self._service_rate = RateMeter()
         self.warnings: list[str] = []  # for the operator, e.g. driving without the watchdog relay
 
     def connect(self) -> None:
@@ -154,6 +167,18 @@ class Ros2Link:
             raise RobotLinkError("ROS 2 link: latest_frame() before connect()")
         return self._slot.get()
 
+    @property
+    def camera_hz(self) -> float | None:
+        """Frames per second the camera delivered over the last two seconds (0.0 once it stalls); None
+        without a camera, before connect and before the first frame."""
+        if self.camera_mode == "service":
+            return self._service_rate.rate(self.clock())
+        if self._camera is not None:
+            return self._camera.slot.rate_hz()
+        if self._slot is not None:
+            return self._slot.rate_hz()
+        return None
+
     def reset_camera(self) -> None:
         """Ask the camera service to reset the camera (service mode only)."""
         if self._reset_camera is None:
@@ -172,10 +197,15 @@ class Ros2Link:
             camera.close()
 
     def _shutdown_ros(self) -> None:
-        self._publisher = None
+        publisher, self._publisher = self._publisher, None
         ros, self._ros = self._ros, None
         if ros is not None:
-            ros.shutdown()
+            # The zero twist `close` just published must reach the watchdog or the base before the node goes.
+            run_every(lambda: self._flush(ros, publisher), ros.shutdown)
+
+    def _flush(self, ros: RosNode, publisher: Any) -> None:
+        if publisher is not None and not ros.flush(publisher):
+            log.warning("the last zero twist on %s was not acknowledged within %g s", self.cmd_topic, FLUSH_S)
 
     def _publish(self, publisher: Any, ros: RosNode, twist: Twist) -> None:
         try:
@@ -239,6 +269,7 @@ class Ros2Link:
         response = self._call(self._get_image, self._service_types[0].Request(), cam.service)
         stamp = self.clock()
         image = image_msg_to_rgb(response.image)
+        self._service_rate.add(stamp)
         return Frame(rotate_180(image) if cam.rotate_180 else image, stamp)
 
     def _call(self, client: Any, request: Any, name: str) -> Any:

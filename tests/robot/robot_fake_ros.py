@@ -20,6 +20,12 @@ class Graph:
         self.published: dict[str, list[Any]] = defaultdict(list)
         self.services: dict[str, Any] = {}
         self.contexts: list[Context] = []
+        self.flushes: list[tuple[str, float]] = []  # (topic, timeout) of each wait_for_all_acked
+
+
+class Duration:
+    def __init__(self, *, seconds: float = 0.0) -> None:
+        self.seconds = seconds
 
 
 GRAPH = Graph()
@@ -46,6 +52,10 @@ class Publisher:
         GRAPH.published[self.topic].append(msg)
         for callback in list(GRAPH.subscriptions[self.topic]):
             callback(msg)
+
+    def wait_for_all_acked(self, timeout: Duration) -> bool:
+        GRAPH.flushes.append((self.topic, timeout.seconds))
+        return True
 
 
 class Future:
@@ -191,6 +201,7 @@ def install(monkeypatch: Any) -> Graph:
     modules = {
         "rclpy": module("rclpy", init=init, create_node=create_node),
         "rclpy.context": module("rclpy.context", Context=Context),
+        "rclpy.duration": module("rclpy.duration", Duration=Duration),
         "rclpy.executors": module("rclpy.executors", SingleThreadedExecutor=SingleThreadedExecutor),
         "rclpy.qos": module("rclpy.qos", qos_profile_sensor_data="sensor_data"),
         "geometry_msgs": module("geometry_msgs"),

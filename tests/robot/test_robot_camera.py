@@ -146,6 +146,24 @@ def test_frame_slot_restart_forgets_old_frames() -> None:
     assert slot.get() is None
 
 
+def test_frame_slot_measures_the_camera_rate_and_drops_to_zero_when_it_stalls() -> None:
+    clock = Clock()
+    slot = FrameSlot("cam", startup_timeout_s=1.0, frame_timeout_s=0.5, clock=clock)
+    assert slot.rate_hz() is None  # nothing yet
+    for k in range(31):  # 15 Hz for 2 s
+        clock.t = k / 15
+        slot.put(np.zeros((2, 2, 3), np.uint8))
+    assert slot.rate_hz() == pytest.approx(15.0)
+    clock.t = 2.0 + 0.4
+    assert slot.rate_hz() == pytest.approx(15.0) and slot.get() is not None
+    clock.t = 2.0 + 0.6  # the newest frame is older than frame_timeout_s: stalled, and the rate says so
+    assert slot.rate_hz() == 0.0
+    with pytest.raises(RobotLinkError, match="stalled"):
+        slot.get()
+    slot.restart()
+    assert slot.rate_hz() is None
+
+
 def test_capture_sources() -> None:
     pipeline, backend = capture_source(CameraConfig())
     assert backend == "gstreamer" and pipeline.startswith("nvarguscamerasrc sensor-id=0 ")

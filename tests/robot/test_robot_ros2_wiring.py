@@ -54,7 +54,8 @@ def test_direct_topic_clamped_twists_and_zero_on_close(fake_ros) -> None:
     link.close()
     sent = [twist_from_msg(m) for m in fake_ros.published["/cmd_vel"]]
     assert sent[0] == Twist(0.5, 0.1, 0.0) and sent[-1].is_zero
-    assert link.latest_frame() is None  # camera.source none
+    assert fake_ros.flushes == [("/cmd_vel", ros2.FLUSH_S)]  # the last zero acknowledged before shutdown
+    assert link.latest_frame() is None and link.camera_hz is None  # camera.source none
     link.stop()  # closed: no error, nothing published
     assert len(fake_ros.published["/cmd_vel"]) == len(sent)
     assert not fake_ros.contexts[0].ok
@@ -175,10 +176,12 @@ def test_topic_camera_without_the_service_interface(fake_ros, monkeypatch) -> No
     link.connect()
     try:
         assert link.camera_mode == "topic"
-        assert link.latest_frame() is None  # still starting
-        for callback in fake_ros.subscriptions["/cam/image_raw"]:
-            callback(bgr8_image())
+        assert link.latest_frame() is None and link.camera_hz is None  # still starting
+        for _ in range(2):
+            for callback in fake_ros.subscriptions["/cam/image_raw"]:
+                callback(bgr8_image())
         assert np.array_equal(link.latest_frame().image, RGB)
+        assert link.camera_hz is not None and link.camera_hz > 0
         bad = bgr8_image()
         bad.encoding = "16UC1"
         for callback in fake_ros.subscriptions["/cam/image_raw"]:
@@ -216,6 +219,10 @@ def test_watchdog_node_relays_stops_on_silence_and_on_exit(fake_ros) -> None:
     link.close()
     sent = [twist_from_msg(m) for m in out]
     assert sent[0] == Twist(0.3, 0.0, 0.0)
-    assert len(sent) == 3 and sent[1].is_zero and sent[2].is_zero  # the timeout stop, then the exit stop
-    assert any("no command on /mvla/cmd_vel" in line for line in logs) and "SIGINT" in logs[-1]
+    # The timeout stop after 0.2 s, its repeats every 0.1 s during the remaining ~0.3 s, then the exit stop.
+    assert 4 <= len(sent) <= 6 and all(t.is_zero for t in sent[1:])
+    assert ("/cmd_vel", ros2.FLUSH_S) in fake_ros.flushes
+    stops = [line for line in logs if "stop: no command on /mvla/cmd_vel" in line]
+    assert len(stops) == 1 and "after 1 twist" in stops[0]
+    assert "SIGINT" in logs[-1] and "relayed 1 twists, 1 timeout stop)" in logs[-1]
     assert signal.getsignal(signal.SIGINT) == before

@@ -3,7 +3,7 @@ the warning when not through it), where the camera comes from, Twist message con
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -19,8 +19,6 @@ from mvla_tui.robot.ros_messages import (
     twist_to_msg,
     watchdog_warning,
 )
-
-HAS_RCLPY = importlib.util.find_spec("rclpy") is not None
 
 
 def test_cmd_topic_goes_through_the_watchdog_when_it_runs() -> None:
@@ -77,8 +75,8 @@ def test_twist_message_round_trip() -> None:
     ) == Twist(1.0, 2.0, 3.0)
 
 
-@pytest.mark.skipif(HAS_RCLPY, reason="checks the message shown when ROS 2 is not sourced")
-def test_ros2_link_without_rclpy_says_to_source_ros() -> None:
+def test_ros2_link_without_rclpy_says_to_source_ros(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "rclpy", None)  # as where ROS 2 is not sourced (None: import fails)
     link = Ros2Link(RobotConfig())
     with pytest.raises(RobotLinkError, match="source your ROS 2 setup.bash") as info:
         link.connect()
