@@ -141,7 +141,9 @@ class MvlaApp(App):
         self.teleop.robot = state.robot
         self.recording_panel.recording = state.recording
         self.policy_panel.policy = state.policy
-        self.status.camera_hz = self.frames.rate_hz
+        self.status.camera_hz = (
+            state.robot.camera_hz if state.robot.camera_hz is not None else self.frames.rate_hz
+        )
         flags = (state.robot.estop, state.recording is not None and state.recording.recording)
         if flags != self._binding_flags:  # what `check_action` depends on changed: redraw the footer
             self._binding_flags = flags

@@ -40,8 +40,11 @@ class StatusPanel(Static):
         )
         line.append(f" {state.link} ", style="bold reverse")
         line.append(f" {health}  ")
-        camera = "-" if self.camera_hz is None else f"{self.camera_hz:.0f} fps"
-        line.append(f"camera {camera}  ")
+        if self.camera_hz == 0.0:
+            line.append("camera STALLED  ", style="bold red")
+        else:
+            camera = "-" if self.camera_hz is None else f"{self.camera_hz:.0f} fps"
+            line.append(f"camera {camera}  ")
         control = state.policy.control if state.policy is not None else "manual"
         line.append(f"control {control}  ", style="bold" if control != "manual" else "")
         if robot.estop:

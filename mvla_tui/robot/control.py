@@ -520,4 +520,11 @@ class ControlLoop:
             frame_stamp=self._frame_stamp,
             warnings=self._warnings,
             estop_reason=self._estop_reason if self._estop else None,
+            camera_hz=self._camera_hz(),
         )
+
+    def _camera_hz(self) -> float | None:
+        try:
+            return self.link.camera_hz
+        except RobotLinkError:  # a link that is not connected (yet, or any more) has no rate to tell
+            return None

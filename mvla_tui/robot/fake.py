@@ -50,6 +50,11 @@ class FakeLink:
         self._lock = threading.RLock()
 
     @property
+    def camera_hz(self) -> float | None:
+        """The fake has no camera that runs by itself: it draws a card when asked."""
+        return None
+
+    @property
     def last_twist(self) -> Twist | None:
         with self._lock:
             return self.sent[-1].twist if self.sent else None

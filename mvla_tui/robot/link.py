@@ -3,7 +3,7 @@
 A link is owned by the control thread; only `stop()` may be called from any thread. `stop()` is
 idempotent and never raises for a link that is already stopped or closed. `warnings` lists one-line
 texts the operator must see while the link runs (such as driving without the watchdog relay), filled
-by `connect()`; empty when there is nothing to say. Links are made by `mvla_tui.robot.links.make_link`.
+by `connect()`; empty when there is nothing to say. `camera_hz` is the camera's measured rate. Links are made by `mvla_tui.robot.links.make_link`.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ class Frame:
 @runtime_checkable
 class RobotLink(Protocol):
     warnings: list[str]
+
+    @property
+    def camera_hz(self) -> float | None:
+        """Frames per second the camera delivers now (0.0 once it stalled; None when unknown)."""
+        ...
 
     def connect(self) -> None: ...
 

@@ -39,6 +39,7 @@ class RobotState:
     frame_stamp: float | None  # stamp of the last frame handed to the step sink
     warnings: tuple[str, ...] = ()  # what the link says the operator must know while it runs
     estop_reason: str | None = None  # while latched: "e-stop pressed", or why the policy driver stopped
+    camera_hz: float | None = None  # the link's camera rate (0.0: stalled; None: unknown)
 
 
 @dataclass(frozen=True)

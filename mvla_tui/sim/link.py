@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from mvla_tui.robot.camera import RateMeter
 from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
 from mvla_tui.robot.safety import UnsafeCommandError, clamp_twist
@@ -47,6 +48,7 @@ class SimLink:
         self.realtime = sim.realtime
         self.clock = clock  # real time only: the stamp of rendered frames
         self.warnings: list[str] = []
+        self._rate = RateMeter()  # real time: rendered frames
         self._world: SimWorld | None = None
         self._closed = False
         # RLock: stop() may run in a signal handler that interrupted this thread inside send().
@@ -122,6 +124,14 @@ class SimLink:
             return world.pose()
 
     @property
+    def camera_hz(self) -> float | None:
+        """Rendered frames per second in real time; None in simulated time (frames render on demand)."""
+        if not self.realtime:
+            return None
+        with self._lock:
+            return self._rate.rate(self.clock())
+
+    @property
     def connected(self) -> bool:
         return self._world is not None and not self._closed
 
@@ -162,6 +172,8 @@ class SimLink:
                         world.step(behind)
                 if now >= next_frame:
                     self._frame = Frame(world.render(guard=self._lock), self.clock())
+                    with self._lock:
+                        self._rate.add(self._frame.stamp)
                     next_frame = now + period
                 self._halt.wait(max(0.0, min(next_frame - self.clock(), 0.01)))
         except BaseException as exc:  # noqa: BLE001 - reported to the control thread by _require_world
