@@ -141,7 +141,9 @@ class Ros2Config:
     direct_topic: str = "/cmd_vel"
     relay_topic: str = "/mvla/cmd_vel"
     require_watchdog: bool = False  # refuse to drive unless the watchdog relay is found
-    discovery_s: float = 1.0  # how long to wait for the relay to show up in the ROS graph
+    # How long to wait for the relay to show up in the ROS graph (returns as soon as it does). DDS discovery
+    # between processes can take 2-3 s; a shorter wait would drive without the watchdog though it runs.
+    discovery_s: float = 3.0
     node_name: str = "mvla"
     service_timeout_s: float = 1.0  # camera service calls
 
