@@ -71,7 +71,7 @@ class CameraPanel(Vertical):
             return
         h, w = frame.image.shape[:2]
         label = "SYNTHETIC (fake robot)" if frame.synthetic else "camera"
-        self._caption.update(f"{label} {w}x{h}  t={frame.stamp:.1f}")
+        self._caption.update(f"{label} {w}x{h}  t={frame.stamp:.1f}", layout=False)  # one line
         if self._image is not None:
             from PIL import Image as PILImage
 

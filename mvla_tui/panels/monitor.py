@@ -25,6 +25,7 @@ class MonitorPanel(Vertical):
         self._history = {name: deque(maxlen=HISTORY) for name in ("cpu", "ram", "gpu")}
         self._sparks = {name: Sparkline([], id=f"spark-{name}", summary_function=max) for name in self._history}
         self._figures = Static(id="monitor-figures")
+        self._rows = -1
 
     def compose(self) -> ComposeResult:
         for name, label in (("cpu", "CPU"), ("ram", "RAM"), ("gpu", "GPU")):
@@ -54,8 +55,9 @@ class MonitorPanel(Vertical):
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold")
         table.add_column()
-        for label, value in sample_rows(sample):
-            if label in ("Sources",):
-                continue
+        rows = [(label, value) for label, value in sample_rows(sample) if label != "Sources"]
+        for label, value in rows:
             table.add_row(label, value)
-        self._figures.update(table)
+        # Re-lay out the screen only when the number of rows changes (a re-layout costs tens of ms).
+        self._figures.update(table, layout=len(rows) != self._rows)
+        self._rows = len(rows)

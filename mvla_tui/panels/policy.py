@@ -93,7 +93,7 @@ class PolicyPanel(Vertical):
             bar.update(total=progress[1], progress=progress[0])
 
     def watch_policy(self, policy: PolicyState | None) -> None:
-        self._summary_view.update(self._summary(policy))
+        self._summary_view.update(self._summary(policy), layout=False)  # 6 lines, fixed
 
     @staticmethod
     def _summary(p: PolicyState | None) -> Text:

@@ -23,7 +23,7 @@ class RecordingPanel(Static):
 
     def watch_recording(self, recording: RecordingState | None) -> None:
         self.set_class(recording is not None and recording.recording, "-recording")
-        self.update(self._render_panel(recording))
+        self.update(self._render_panel(recording), layout=False)  # fills its fixed share
 
     def _render_panel(self, rec: RecordingState | None) -> Group | Text:
         if rec is None:

@@ -21,13 +21,13 @@ class StatusPanel(Static):
         self.set_class(
             state is not None and state.recording is not None and state.recording.recording, "-recording"
         )
-        self.update(self._line())
+        self.update(self._line(), layout=False)  # one line, fixed height
 
     def watch_key_mode(self) -> None:
-        self.update(self._line())
+        self.update(self._line(), layout=False)  # one line, fixed height
 
     def watch_camera_hz(self) -> None:
-        self.update(self._line())
+        self.update(self._line(), layout=False)  # one line, fixed height
 
     def _line(self) -> Text:
         state = self.state

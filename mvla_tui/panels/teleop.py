@@ -17,7 +17,7 @@ class TeleopPanel(Static):
     robot: reactive[RobotState | None] = reactive(None)
 
     def watch_robot(self, robot: RobotState | None) -> None:
-        self.update(self._render_panel(robot))
+        self.update(self._render_panel(robot), layout=False)  # fixed height (app.tcss)
 
     def on_mount(self) -> None:
         self.border_title = "Teleop"
@@ -41,7 +41,6 @@ class TeleopPanel(Static):
                 f"sent    {triple((robot.twist.linear_x, robot.twist.linear_y, robot.twist.angular_z))}\n"
             )
             info.append(f"        {moving}\n")
-            if robot.last_error:
-                info.append(robot.last_error, style="yellow")
+            info.append(robot.last_error or "", style="yellow")  # its line is always there
         grid.add_row(keys, info)
         return grid
