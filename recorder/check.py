@@ -18,6 +18,7 @@ import numpy as np
 from recorder.episode import EVENT_TYPES
 from recorder.naming import parse_episode_name
 from recorder.reader import (
+    H5_ERRORS,
     attr_problems,
     decode_jpeg,
     detect_layout,
@@ -40,6 +41,7 @@ PROBLEM_KINDS = {
     "unknown_event_type": "unknown event type",
     "undecodable_frame": "undecodable JPEG frame",
     "placeholder_frames": "placeholder frames",
+    "unreadable": "unreadable (crashed, hung or broke the reader)",
 }
 MIN_FRAMES = 2  # one start frame and at least one action
 # A camera frame always has sensor noise; one whose pixels all lie within this spread is a synthetic
@@ -88,7 +90,7 @@ def inspect_file(path: Path) -> FileReport:
     try:
         with h5py.File(path, "r") as f:
             _inspect_open(f, report)
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except H5_ERRORS as exc:
         report.problems.append(Problem("truncated", f"reading failed ({str(exc).splitlines()[0]})"))
     return report
 
@@ -146,7 +148,7 @@ def _check_values(f: h5py.File, add) -> None:
                         f"{', '.join(map(repr, unknown))}; known: {', '.join(EVENT_TYPES)}",
                     )
                 )
-    except OSError as exc:
+    except H5_ERRORS as exc:
         add(Problem("truncated", f"actions or events unreadable ({str(exc).splitlines()[0]})"))
 
 
@@ -157,7 +159,7 @@ def _check_images(images: h5py.Dataset, jpeg: bool, add) -> None:
     for i in range(images.shape[0]):
         try:
             frame = images[i]
-        except OSError as exc:
+        except H5_ERRORS as exc:
             add(Problem("truncated", f"frame {i} unreadable ({str(exc).splitlines()[0]})"))
             return
         if jpeg:

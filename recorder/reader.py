@@ -15,6 +15,7 @@ is returned as it is; `check` names it. This module never repairs or rewrites an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,11 @@ STRING_ATTRS = ("scenario", "pattern", "distance", "robot", "camera", "collector
 COLOR_ORDERS = ("bgr", "rgb")
 
 Found = tuple[str, str]  # (problem kind of recorder.check, message)
+# What h5py raises on a damaged file. RuntimeError too: fuzzing (benchmarks/fuzz_reader.py) found
+# damaged object headers and B-trees on which h5py raises it ("Unable to synchronously check link
+# existence (wrong B-tree signature)"). Worse damage hangs or crashes the HDF5 library itself, which no
+# except clause can catch: `recorder.isolated` reads untrusted files in a child process for that.
+H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
 
 
 def detect_layout(f: h5py.File) -> str | None:
@@ -65,7 +71,7 @@ def open_problem(path: Path) -> Found | None:
     try:
         with h5py.File(path, "r"):
             pass
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         return "truncated", f"truncated or unreadable HDF5 ({_first_line(exc)})"
     return None
 
@@ -159,10 +165,65 @@ def read_episode(path: str | Path) -> Episode:
     try:
         with h5py.File(path, "r") as f:
             return _read(path, f)
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except H5_ERRORS as exc:
         raise EpisodeFileError(
             path, "truncated", f"truncated or unreadable data ({_first_line(exc)}); run `mvla dataset check`"
         ) from None
+
+
+@dataclass(frozen=True)
+class EpisodeHeader:
+    """What an episode file says about itself without its images: for indexes of large datasets."""
+
+    path: Path
+    layout: str
+    frames: int
+    event_types: list[str]
+    meta: EpisodeMeta
+    actions: np.ndarray  # (N, 3) float32 (small: read so that indexes can normalise and split)
+
+
+def read_header(path: str | Path) -> EpisodeHeader:
+    """Metadata, event types and actions of an episode file, reading no image; a malformed file raises
+    `EpisodeFileError` as `read_episode` would."""
+    path = Path(path)
+    problem = open_problem(path)
+    if problem is not None:
+        raise EpisodeFileError(path, *problem)
+    try:
+        with h5py.File(path, "r") as f:
+            found = structure_problems(f)
+            if found:
+                raise EpisodeFileError(path, *found[0])
+            layout = detect_layout(f)
+            assert layout is not None
+            attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            actions = f["actions"][()].astype(np.float32, copy=False)
+            events = _events(path, f, len(actions))
+            instruction = (
+                _attr_str(f["language_instruction"][0]) or None if "language_instruction" in f else None
+            )
+            frames = int(f[images_key(layout)].shape[0])
+    except H5_ERRORS as exc:
+        raise EpisodeFileError(
+            path, "truncated", f"truncated or unreadable data ({_first_line(exc)}); run `mvla dataset check`"
+        ) from None
+    return EpisodeHeader(path, layout, frames, events, meta_from(path, attrs, instruction), actions)
+
+
+def _events(path: Path, f: h5py.File, count: int) -> list[str]:
+    if "action_event_types" not in f:
+        # V5 files have no event types: frame 0 is where the episode starts, every later one an action.
+        return ["episode_start"] + ["start_action"] * (count - 1) if count else []
+    events = [_attr_str(e) for e in f["action_event_types"][()]]
+    unknown = sorted({e for e in events if e not in EVENT_TYPES})
+    if unknown:
+        raise EpisodeFileError(
+            path,
+            "unknown_event_type",
+            f"`action_event_types` holds {', '.join(map(repr, unknown))}; known: {', '.join(EVENT_TYPES)}",
+        )
+    return events
 
 
 def _read(path: Path, f: h5py.File) -> Episode:
@@ -179,18 +240,7 @@ def _read(path: Path, f: h5py.File) -> Episode:
         if layout == "v4" and str(attrs.get("color_order", "bgr")).lower() == "bgr":
             images = np.ascontiguousarray(images[..., ::-1])
     actions = f["actions"][()].astype(np.float32, copy=False)
-    if "action_event_types" in f:
-        events = [_attr_str(e) for e in f["action_event_types"][()]]
-        unknown = sorted({e for e in events if e not in EVENT_TYPES})
-        if unknown:
-            raise EpisodeFileError(
-                path,
-                "unknown_event_type",
-                f"`action_event_types` holds {', '.join(map(repr, unknown))}; known: {', '.join(EVENT_TYPES)}",
-            )
-    else:
-        # V5 files have no event types: frame 0 is where the episode starts, every later one an action.
-        events = ["episode_start"] + ["start_action"] * (len(actions) - 1) if len(actions) else []
+    events = _events(path, f, len(actions))
     timestamps = f["timestamps"][()].astype(np.float64, copy=False) if "timestamps" in f else None
     instruction = None
     if "language_instruction" in f:

@@ -26,7 +26,7 @@ import numpy as np
 from recorder.catalogue import Catalogue
 from recorder.h5write import time_period
 from recorder.naming import parse_episode_name
-from recorder.reader import attr_problems, detect_layout, images_key
+from recorder.reader import H5_ERRORS, attr_problems, detect_layout, images_key
 
 PERIODS = ("dawn", "morning", "evening", "night")
 PROGRESS_FILE = "scenario_progress.json"
@@ -83,10 +83,16 @@ def episode_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in data_dir.glob("*.h5") if p.is_file())
 
 
-def collect(files: Iterable[Path], on_file: Callable[[Path], None] | None = None) -> DatasetStats:
+def collect(
+    files: Iterable[Path],
+    on_file: Callable[[Path], None] | None = None,
+    info: Callable[[Path], EpisodeInfo] | None = None,
+) -> DatasetStats:
+    """`episode_info` of every file; `info` replaces it (`recorder.isolated.IsolatedReader.info` reads
+    each file in a child process, so a file that hangs the HDF5 library cannot hang the count)."""
     stats = DatasetStats()
     for path in files:
-        stats.episodes.append(episode_info(path))
+        stats.episodes.append((info or episode_info)(path))
         if on_file is not None:
             on_file(path)
     return stats
@@ -113,7 +119,7 @@ def episode_info(path: Path) -> EpisodeInfo:
             period = _text(f.attrs.get("time_period"))
             info.period = period if period in PERIODS else info.period
             info.frames = int(images.shape[0])
-    except (OSError, KeyError, ValueError, TypeError):
+    except H5_ERRORS:
         info.frames = None  # an LFS pointer, a truncated file: unreadable, not collected
     return info
 

@@ -30,10 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check = actions.add_parser(
         "check",
         help="validate every episode file",
-        description="Read every episode file (every frame) and name each problem found. "
-        "Exit status 1 when anything is wrong.",
+        description="Read every episode file (every frame) and name each problem found. Each file is read "
+        "in a child process with a timeout, so a file that crashes or hangs the HDF5 library is reported "
+        "as unreadable. Exit status 1 when anything is wrong.",
     )
     check.add_argument("path", type=Path, metavar="DIR", help="data folder (or one .h5 file)")
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="a file whose check takes longer than S seconds is unreadable (default 60)",
+    )
     check.add_argument("--json", action="store_true", help="print a JSON report instead of a table")
     check.set_defaults(func=_check)
 
@@ -46,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     stats.add_argument("path", type=Path, metavar="DIR", help="data folder")
     stats.add_argument("--no-write", action="store_true", help="do not update the progress files")
+    stats.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="a file whose attributes take longer than S seconds to read is unreadable (default 60)",
+    )
     stats.set_defaults(func=_stats)
 
     recover = actions.add_parser(
@@ -64,8 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from recorder.check import PROBLEM_KINDS, inspect_file
+    from recorder.check import PROBLEM_KINDS
     from recorder.errors import RecorderError
+    from recorder.isolated import IsolatedReader
     from recorder.recover import SALVAGE, find_leftovers
     from recorder.stats import episode_files
 
@@ -84,7 +100,10 @@ def _check(args: argparse.Namespace) -> int:
         files, leftovers = [path], []
     else:
         raise RecorderError(f"{path}: no such folder or file")
-    reports = _with_progress(files, inspect_file, "Checking")
+    if not args.timeout > 0:
+        raise RecorderError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    with IsolatedReader(timeout_s=args.timeout) as reader:
+        reports = _with_progress(files, reader.inspect, "Checking")
     bad = [r for r in reports if not r.ok]
     kinds = Counter(p.kind for r in bad for p in r.problems)
     unfinished = [lo for lo in leftovers if lo.state == SALVAGE]
@@ -163,9 +182,14 @@ def _stats(args: argparse.Namespace) -> int:
     path: Path = args.path
     if not path.is_dir():
         raise RecorderError(f"{path}: no such folder; pass the folder that holds the episode files")
+    from recorder.isolated import IsolatedReader
+
     catalogue = load_catalogue()
     files = episode_files(path)
-    stats = _collect_with_progress(files, collect)
+    if not args.timeout > 0:
+        raise RecorderError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    with IsolatedReader(timeout_s=args.timeout) as reader:  # a file that hangs HDF5 is unreadable
+        stats = _collect_with_progress(files, lambda f, on_file=None: collect(f, on_file, info=reader.info))
     console = _console()
     bad = len(stats.unreadable)
     console.print(

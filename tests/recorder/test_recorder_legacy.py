@@ -141,7 +141,9 @@ def _write(folder: Path, data: bytes) -> Path:
 
 
 def test_every_damage_class_is_listed() -> None:
-    assert set(DAMAGE) == set(PROBLEM_KINDS)
+    # `unreadable` is what the child-process reader reports when reading crashes or hangs the HDF5
+    # library: no in-process check produces it (tests/recorder/test_recorder_isolated.py).
+    assert set(DAMAGE) == set(PROBLEM_KINDS) - {"unreadable"}
 
 
 @pytest.mark.parametrize("kind", sorted(DAMAGE))

@@ -1,0 +1,309 @@
+"""Reading untrusted episode files in a child process, with a timeout, so that a damaged file is reported
+as unreadable instead of crashing or hanging the program that reads it.
+
+Fuzzing the reader with mutated files (`benchmarks/fuzz_reader.py`) found damaged HDF5 files on which
+the HDF5 library itself misbehaves: it raises errors h5py does not translate into an exception the
+reader catches, aborts or segfaults the process, spins inside the library without returning, or
+asks for more memory than the machine has. None of that can be caught in-process. So `IsolatedReader`
+keeps one child process (a fresh Python, started once) that runs the job on each file and sends back
+the answer as JSON (never a pickle: the child has just read an untrusted file); when the child dies or does not answer within `timeout_s`, it is killed, the file is
+reported with the problem kind `unreadable` and the reason, and a fresh child takes the next file.
+The child's address space is capped (`memory_limit_gb`) so a runaway allocation fails there, not on
+the machine. Jobs are named (`JOBS`), not pickled functions: the child only ever runs these.
+
+`mvla dataset check` (`inspect`), `mvla dataset stats` (`info`) and the trainer's index (`summaries`)
+all read every file this way. This module never modifies a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recorder.check import FileReport, Problem, inspect_file
+from recorder.episode import EpisodeMeta
+from recorder.errors import EpisodeFileError
+from recorder.reader import EpisodeHeader, read_header
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MEMORY_GB = 16.0
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The `summary` job's answer: the full check of a file and, when it is sound, its header."""
+
+    report: FileReport
+    header: EpisodeHeader | None
+
+
+# ---- the child ----------------------------------------------------------------------------------------
+# Answers travel as JSON, never pickles: the child has read an untrusted file, and a library bug that
+# file triggers must not be able to hand the parent code to run.
+
+
+def _report_json(report: FileReport) -> dict:
+    data = asdict(report)
+    data["path"] = str(report.path)
+    return data
+
+
+def _report_from(data: dict) -> FileReport:
+    problems = [Problem(p["kind"], p["message"]) for p in data.pop("problems")]
+    return FileReport(Path(data.pop("path")), problems=problems, **data)
+
+
+def _inspect(path: Path) -> dict:
+    return {"report": _report_json(inspect_file(path))}
+
+
+def _summary(path: Path) -> dict:
+    report = inspect_file(path)
+    header = None
+    if report.ok:
+        try:
+            header = read_header(path)
+        except EpisodeFileError as exc:
+            report.problems.append(Problem(exc.kind, exc.detail))
+    out: dict[str, Any] = {"report": _report_json(report), "header": None}
+    if header is not None:
+        meta = asdict(header.meta)
+        meta["attrs"] = {k: v for k, v in meta["attrs"].items() if isinstance(v, (str, int, float, bool))}
+        out["header"] = {
+            "layout": header.layout,
+            "frames": header.frames,
+            "event_types": header.event_types,
+            "meta": meta,
+            "actions": header.actions.tolist(),
+        }
+    return out
+
+
+def _info(path: Path) -> dict:
+    from recorder.stats import episode_info
+
+    data = asdict(episode_info(path))
+    data["path"] = str(path)
+    return {"info": data}
+
+
+JOBS: dict[str, Callable[[Path], dict]] = {"inspect": _inspect, "summary": _summary, "info": _info}
+
+
+def _serve(memory_limit_gb: float | None) -> None:
+    """The child's loop: one JSON request per line on stdin, one JSON answer per line on stdout."""
+    if memory_limit_gb:
+        import resource
+
+        limit = int(memory_limit_gb * 2**30)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)  # never above a limit already in force
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    out = sys.stdout
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            answer = {"status": "ok", **JOBS[request["job"]](Path(request["path"]))}
+        except MemoryError:
+            answer = {
+                "status": "error",
+                "why": "reading it needs more memory than the limit (a damaged size field?)",
+            }
+        except Exception as exc:  # the boundary: whatever the library raised becomes the file's problem
+            last = traceback.extract_tb(exc.__traceback__)[-1:]
+            where = f" in {Path(last[0].filename).name}" if last else ""
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            answer = {"status": "error", "why": f"{type(exc).__name__}{where}: {text}"}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
+# ---- the parent ---------------------------------------------------------------------------------------
+
+
+class IsolatedReader:
+    """Runs the named jobs of `JOBS` on files in a child process; see the module docstring."""
+
+    def __init__(
+        self, timeout_s: float = DEFAULT_TIMEOUT_S, memory_limit_gb: float | None = DEFAULT_MEMORY_GB
+    ) -> None:
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self.memory_limit_gb = memory_limit_gb
+        self._proc: subprocess.Popen | None = None
+        self._stderr = None
+        self.restarts = 0  # children replaced after a crash or a hang
+
+    def __enter__(self) -> IsolatedReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT, *filter(None, [env.get("PYTHONPATH")])])
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child, closed in _kill
+        limit = "" if self.memory_limit_gb is None else repr(float(self.memory_limit_gb))
+        code = f"from recorder.isolated import _serve; _serve({limit or 'None'})"
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            text=True,
+            bufsize=1,
+        )
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait(5.0)
+            for stream in (self._proc.stdin, self._proc.stdout):
+                if stream is not None:
+                    stream.close()
+        if self._stderr is not None:
+            self._stderr.close()
+        self._proc = self._stderr = None
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._proc.stdin.close()  # the child's loop ends on EOF
+                self._proc.wait(2.0)
+            except (OSError, subprocess.TimeoutExpired):
+                pass  # _kill below ends it
+        self._kill()
+
+    def _last_error_line(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        lines = [
+            line.strip()
+            for line in self._stderr.read().decode("utf-8", "replace").splitlines()
+            if line.strip()
+        ]
+        return lines[-1][:200] if lines else ""
+
+    def run(self, job: str, path: Path) -> dict:
+        """The job's answer: {"status": "ok", ...}, {"status": "error", "why"} when it raised, or
+        {"status": "unreadable", "why"} when the child crashed or did not answer in time."""
+        if job not in JOBS:
+            raise ValueError(f"unknown job {job!r}; known: {', '.join(JOBS)}")
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        proc = self._proc
+        try:
+            proc.stdin.write(json.dumps({"job": job, "path": str(path)}) + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], self.timeout_s)
+            line = proc.stdout.readline() if ready else None
+        except (OSError, ValueError):
+            line = ""
+        if line:
+            return json.loads(line)
+        if line is None:
+            why = f"reading it did not finish within {self.timeout_s:g} s (the HDF5 library hangs on it)"
+        else:
+            try:
+                code = proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                code = None
+            if code is not None and code < 0:
+                try:
+                    name = signal.Signals(-code).name
+                except ValueError:
+                    name = f"signal {-code}"
+                why = f"reading it crashed the HDF5 library ({name})"
+            else:
+                why = f"reading it killed the reading process (exit status {code})"
+            detail = self._last_error_line()
+            if detail:
+                why += f": {detail}"
+        self.restarts += 1
+        self._kill()
+        return {"status": "unreadable", "why": why}
+
+    def inspect(self, path: Path) -> FileReport:
+        """`recorder.check.inspect_file` of `path`, never crashing nor hanging the caller."""
+        answer = self.run("inspect", path)
+        if answer["status"] != "ok":
+            return _unreadable(path, answer)
+        return _report_from(answer["report"])
+
+    def info(self, path: Path):
+        """`recorder.stats.episode_info` of `path` (frames None, unreadable, when the child failed)."""
+        from recorder.naming import parse_episode_name
+        from recorder.stats import EpisodeInfo
+
+        answer = self.run("info", path)
+        if answer["status"] == "ok":
+            data = answer["info"]
+            data["path"] = Path(data["path"])
+            return EpisodeInfo(**data)
+        parsed = parse_episode_name(Path(path).name)
+        names = (parsed.scenario, parsed.pattern, parsed.distance) if parsed else (None, None, None)
+        return EpisodeInfo(Path(path), *names, None, None)
+
+    def summary(self, path: Path) -> Summary:
+        answer = self.run("summary", path)
+        if answer["status"] != "ok":
+            return Summary(_unreadable(path, answer), None)
+        header = answer["header"]
+        if header is not None:
+            header = EpisodeHeader(
+                path=Path(path),
+                layout=header["layout"],
+                frames=header["frames"],
+                event_types=header["event_types"],
+                meta=EpisodeMeta(**header["meta"]),
+                actions=np.asarray(header["actions"], np.float32).reshape(-1, 3),
+            )
+        return Summary(_report_from(answer["report"]), header)
+
+
+def _unreadable(path: Path, answer: dict) -> FileReport:
+    why = answer["why"]
+    message = why if answer["status"] == "unreadable" else f"reading it raised {why}"
+    return FileReport(Path(path), problems=[Problem("unreadable", message)])
+
+
+def check_files(
+    paths: Iterable[Path],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_limit_gb: float | None = DEFAULT_MEMORY_GB,
+) -> Iterator[FileReport]:
+    """`inspect_file` of each path in a child process, in order (`mvla dataset check`)."""
+    with IsolatedReader(timeout_s, memory_limit_gb) as reader:
+        for path in paths:
+            yield reader.inspect(Path(path))
+
+
+def summaries(
+    paths: Iterable[Path],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_limit_gb: float | None = DEFAULT_MEMORY_GB,
+) -> Iterator[Summary]:
+    """The full check and header of each path in a child process, in order (the trainer's index)."""
+    with IsolatedReader(timeout_s, memory_limit_gb) as reader:
+        for path in paths:
+            yield reader.summary(Path(path))
