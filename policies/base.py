@@ -4,21 +4,32 @@ A policy sees a window of frames and an instruction and predicts a chunk of futu
 - `encode_instruction(instructions)` turns English into whatever the frame encoder needs (cached by
   the runtime between resets);
 - `encode_frame(pixels, text)` is the expensive per-frame part: (B, 3, H, W) -> (B, D) features;
-- `decode_steps(features)` turns a window of features (B, T, D) into one chunk per step
-  (B, T, horizon, action_dim) of normalised actions in [-1, 1], each seeing only the steps up to it;
+- `decode_steps(features)` turns a window of features (B, T, D) into one chunk per step, each seeing
+  only the steps up to it: the head's output (B, T, horizon, W), normalised actions in [-1, 1]
+  (W = action_dim) for a regression head, logits over `config.head.classes` for a discrete one;
   `decode(features)` is the chunk of the last step, which is what the runtime executes.
+  `output_actions` turns an output into normalised actions (the most probable class, or "hold" when
+  it is not probable enough), `output_values` into what may be averaged across chunks (the actions,
+  or the class probabilities).
 `preprocess` is the one function that turns RGB uint8 frames into model input; the training collate
 and the runtime both call it, so train/serve skew cannot creep in.
+
+`forward(batch)` takes a `policies.batch.Batch` of whole episodes: it encodes every frame once (or
+takes the cached features of a frozen frame encoder), gathers them into the batch's windows and decodes
+those, so a frame shared by up to `window` windows is encoded once per step, not once per window.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from policies.batch import Batch
 
 
 class Policy(nn.Module, abc.ABC):
@@ -28,6 +39,10 @@ class Policy(nn.Module, abc.ABC):
         super().__init__()
         self.config = config
         self._checkpoint_keys: frozenset[str] | None = None
+        classes = torch.tensor(config.head.classes, dtype=torch.float32).reshape(-1, config.action_dim)
+        self.register_buffer("head_classes", classes, persistent=False)  # (C, A); empty for regression
+        weights = torch.tensor(config.head.class_weights or [1.0] * len(classes), dtype=torch.float32)
+        self.register_buffer("head_class_weights", weights, persistent=False)  # (C,)
 
     def record_checkpoint_keys(self) -> None:
         """Fix the checkpoint's key set: the parameters trainable now, at the end of construction,
@@ -53,6 +68,34 @@ class Policy(nn.Module, abc.ABC):
     def action_dim(self) -> int:
         return self.config.action_dim
 
+    @property
+    def head_kind(self) -> str:
+        """ "regression" or "discrete" (`policies.config.HeadConfig.kind`)."""
+        return self.config.head.kind
+
+    def frame_encoder_frozen(self) -> bool:
+        """True when no trainable parameter shapes a frame's features (everything but `self.head` is
+        frozen): then the features of a frame and instruction never change during training and may be
+        computed once and cached (`trainer.features`)."""
+        head = {id(p) for p in self.head.parameters()}
+        return not any(p.requires_grad for p in self.parameters() if id(p) not in head)
+
+    def feature_identity(self) -> str:
+        """What a cached frame feature depends on besides the frame and the instruction: the
+        pretrained weights (`backbone_identity`), the config (preprocessing, sizes) and the values of
+        the stored weights outside the head (for a model without a backbone, its whole encoder).
+        Cache keys include it."""
+        import hashlib
+
+        digest = hashlib.sha256(self.name.encode())
+        digest.update(repr(sorted(self.backbone_identity().items())).encode())
+        digest.update(repr(self.config).encode())
+        for key, value in sorted(self.trainable_state_dict().items()):
+            if not key.startswith("head."):
+                digest.update(key.encode())
+                digest.update(value.detach().float().cpu().numpy().tobytes())
+        return digest.hexdigest()[:24]
+
     @abc.abstractmethod
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """RGB uint8 (..., H, W, 3) -> float pixels (..., 3, h, w) as the frame encoder wants them."""
@@ -67,11 +110,53 @@ class Policy(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def decode_steps(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) window of features -> (B, T, horizon, action_dim), causal, in [-1, 1]."""
+        """(B, T, D) window of features -> (B, T, horizon, W) head output (see the module docstring),
+        causal: step t's chunk sees only steps up to t."""
 
     def decode(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) window of features -> (B, horizon, action_dim): the chunk after the last frame."""
+        """(B, T, D) window of features -> (B, horizon, W): the head's chunk after the last frame."""
         return self.decode_steps(features)[:, -1]
+
+    def instruction_for_frames(self, instructions: list[str], frame_episode: torch.Tensor) -> Any:
+        """The instruction encoding of every frame: `instructions[frame_episode[i]]` for frame i."""
+        return self.encode_instruction([instructions[i] for i in frame_episode.tolist()])
+
+    def frame_features(self, batch: Batch) -> torch.Tensor:
+        """(F, D) features of every frame of the batch, each encoded once (or the cached ones)."""
+        if batch.features is not None:
+            return batch.features
+        text = self.instruction_for_frames(batch.instructions, batch.frame_episode)
+        return self.encode_frame(batch.pixels, text)
+
+    # ---- what the head's output means ------------------------------------------------------------
+
+    def output_values(self, output: torch.Tensor) -> torch.Tensor:
+        """What chunks average (ensembling) and precision checks compare: the normalised actions of a
+        regression head, the class probabilities of a discrete one, (..., W)."""
+        if self.head_kind == "discrete":
+            return torch.softmax(output.float(), dim=-1)
+        return output
+
+    def values_to_actions(self, values: torch.Tensor) -> torch.Tensor:
+        """`output_values` (possibly averaged) -> normalised actions (..., action_dim): for a discrete
+        head the action of the most probable class, or zeros ("hold") when its probability is below
+        `head.hold_threshold`."""
+        if self.head_kind != "discrete":
+            return values
+        top, index = values.max(dim=-1)
+        actions = self.head_classes.to(values.device, torch.float32)[index]
+        hold = (top < self.config.head.hold_threshold).unsqueeze(-1)
+        return torch.where(hold, torch.zeros_like(actions), actions)
+
+    def output_actions(self, output: torch.Tensor) -> torch.Tensor:
+        """Head output (..., W) -> normalised actions (..., action_dim)."""
+        return self.values_to_actions(self.output_values(output))
+
+    def target_classes(self, actions: torch.Tensor) -> torch.Tensor:
+        """Normalised target actions (..., A) -> index of the nearest class (...,), discrete heads only."""
+        classes = self.head_classes.to(actions.device, torch.float32)  # (C, A)
+        distance = (actions.float().unsqueeze(-2) - classes).square().sum(-1)  # (..., C)
+        return distance.argmin(dim=-1)
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights a checkpoint stores: the parameters that were trainable when the policy was
@@ -81,20 +166,34 @@ class Policy(nn.Module, abc.ABC):
             raise RuntimeError(f"{type(self).__name__}.__init__ must end with record_checkpoint_keys()")
         return {k: v for k, v in self.state_dict().items() if k in self._checkpoint_keys}
 
-    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Training step on a batch of windows.
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Training step on a batch of whole episodes (`policies.batch.Batch`).
 
-        batch["pixels"]: (B, T, 3, h, w) from `preprocess`; batch["instructions"]: list of B str;
-        batch["actions"]: (B, T, horizon, action_dim) normalised targets for every step of the window;
-        batch["mask"]: (B, T, horizon) bool, False past an episode's end.
-        Returns {"loss": scalar, "mse": scalar} with the loss averaged over unmasked targets.
-        """
-        pixels = batch["pixels"]
-        b, t = pixels.shape[:2]
-        text = self.encode_instruction(_repeat(batch["instructions"], t))
-        feats = self.encode_frame(pixels.flatten(0, 1), text).view(b, t, -1)  # (B, T, D)
-        preds = self.decode_steps(feats)  # (B, T, n, A)
-        return chunk_loss(preds, batch["actions"], batch["mask"], self.config.loss)
+        Every frame is encoded once (`frame_features`), the features are gathered into the batch's
+        windows (K, T, D) and decoded; the loss covers every step of every window against its chunk
+        targets, ignoring masked ones. Returns {"loss": scalar, "mse": scalar} (+ "accuracy" for a
+        discrete head: the fraction of unmasked targets whose most probable class is right)."""
+        feats = self.frame_features(batch)  # (F, D)
+        index = batch.windows.clamp_min(0)  # (K, T); padding reads frame 0, its targets are masked
+        windows = feats[index]  # (K, T, D)
+        live = (batch.windows >= 0).unsqueeze(-1).to(windows.dtype)
+        output = self.decode_steps(windows * live)  # (K, T, n, W); causal: padding at the end is inert
+        return self.head_loss(output, batch.actions, batch.mask)
+
+    def head_loss(
+        self, output: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The loss of a head output (..., n, W) against normalised targets (..., n, A) and mask (..., n)."""
+        if self.head_kind == "discrete":
+            return discrete_loss(
+                output,
+                self.target_classes(actions),
+                mask,
+                self.head_class_weights,
+                self.values_to_actions(self.output_values(output.detach())),
+                actions,
+            )
+        return chunk_loss(output, actions, mask, self.config.loss)
 
 
 def chunk_loss(
@@ -116,5 +215,25 @@ def chunk_loss(
     return {"loss": loss, "mse": mse.detach()}
 
 
-def _repeat(items: list[str], times: int) -> list[str]:
-    return [s for s in items for _ in range(times)]
+def discrete_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    weights: torch.Tensor,
+    predicted: torch.Tensor,
+    actions: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Class-weighted cross-entropy over a chunk, ignoring masked steps; float32.
+
+    logits (..., n, C), target (..., n) class indices, mask (..., n), weights (C,): a rare key's
+    error costs more. The loss is the weighted sum over unmasked targets divided by their count.
+    `predicted` and `actions` (..., n, A) give the reported "mse" of the most probable actions."""
+    m = mask.to(torch.float32)
+    count = m.sum().clamp_min(1.0)
+    per = nn.functional.cross_entropy(
+        logits.float().flatten(0, -2), target.flatten(), weight=weights.float(), reduction="none"
+    ).view_as(m)
+    loss = (per * m).sum() / count
+    right = (logits.detach().argmax(-1) == target).to(torch.float32)
+    mse = ((predicted.float() - actions.float()).square().mean(-1) * m).sum() / count
+    return {"loss": loss, "mse": mse.detach(), "accuracy": (right * m).sum() / count}

@@ -57,6 +57,7 @@ class Provenance:
     commit: str | None = None  # git commit of the code that trained, "<sha>-dirty" if it had edits
     created: str = ""  # ISO 8601, UTC; filled on save when empty
     notes: str = ""
+    held_out: list[str] = field(default_factory=list)  # episode names of the validation split (`mvla train`)
 
     @classmethod
     def here(cls, data: list[str] | None = None, steps: int = 0, notes: str = "") -> Provenance:

@@ -26,6 +26,20 @@ Chunk execution (`RuntimeConfig.execution`):
   both smooth; "newest" with m = 0.1 and a horizon of 10 gives this step's chunk about 15% of the
   weight, "oldest" about 6%.
 
+Discrete heads (`head.kind: discrete`): every chunk is a probability distribution over the classes
+(keys) per step; the action is the most probable class (x the normalisation scale: 1.15 for a key)
+or, below `head.hold_threshold`, a hold (zeros). `ensemble` averages the probabilities of the covering
+chunks with the same weights, then takes the most probable class, so two chunks that disagree between
+`a` and `d` never average into a half press neither of them meant.
+
+Stopping (`first` mode, for a policy with `predicts_stop`). An episode's last recorded frame is the
+one its last command was taken from: no frame shows the robot at rest at its goal. A policy trained
+with stop targets (`policies.windows`) learns the stop as the *next* action of its last steps, at
+`chunk[1]`, never at `chunk[0]`. So when the previous step's chunk predicted a stop for this step (its
+action there is below `stop_below` on every axis: a hold or the zero class of a discrete head), this
+step commands a stop, whatever the newest chunk, computed from a view of the goal no training frame
+showed, says first. `ensemble` gets the same from averaging, `chunk` from playing the chunk out.
+
 `ActionChunk.clamped` is about the command sent at this step: its action of the chunk (`first`,
 `chunk`) or any of the predictions averaged into it (`ensemble`) had a value outside the limits.
 
@@ -39,7 +53,8 @@ assuming that fp16 is good enough for these weights: the first `auto_frames` (K 
 reset run fp32 (those commands are the fp32 ones), and at the K-th, `choose_precision` computes the
 chunks of those same K steps with fp16 weights and compares them with the fp32 chunks the runtime
 produced: fp16 is taken when every value is finite and the largest absolute difference of the
-normalised actions (range [-1, 1]) is at most `auto_tolerance` (0.02, 1% of full scale); otherwise
+normalised actions (range [-1, 1]; class probabilities for a discrete head) is at most `auto_tolerance`
+(0.02, 1% of full scale); otherwise
 bf16 (where the GPU has it natively, compute capability 8.0 or more) under the same test, otherwise
 fp32. The policy is then converted in place, the frames of the window are re-encoded with the chosen
 dtype (so the streaming window stays consistent: no frame is dropped) and the instruction too, and
@@ -103,6 +118,7 @@ class RuntimeConfig:
     auto_tolerance: float = 0.02  # largest |candidate - fp32| of normalised actions auto accepts
     limits: LimitsConfig = field(default_factory=LimitsConfig)  # in key units, as recorded
     naive: bool = False  # recompute the whole window from images each step (benchmark comparison only)
+    stop_below: float = 0.1  # key units: a predicted action below this on every axis is a stop
 
     def __post_init__(self) -> None:
         if self.execution not in get_args(Execution):
@@ -119,6 +135,8 @@ class RuntimeConfig:
             raise ValueError(f"auto_frames must be >= 1, got {self.auto_frames}")
         if not (math.isfinite(self.auto_tolerance) and self.auto_tolerance > 0):
             raise ValueError(f"auto_tolerance must be > 0, got {self.auto_tolerance}")
+        if not (math.isfinite(self.stop_below) and self.stop_below >= 0):
+            raise ValueError(f"stop_below must be >= 0, got {self.stop_below}")
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,7 @@ class ActionChunk:
     fresh: bool  # `actions` was predicted at this step (False while `chunk` execution replays one)
     clamped: bool  # the command sent now was limited (see the module docstring, per mode)
     error: str | None = None  # set when the robot must stop; `command` is then zeros
+    stop_predicted: bool = False  # the previous chunk predicted a stop here: `command` is zeros
 
     @property
     def stop(self) -> bool:
@@ -175,11 +194,12 @@ def auto_candidates(device: torch.device) -> tuple[str, ...]:
 def windowed_chunk(
     policy: Policy, frames: list[np.ndarray], instruction: str, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Recompute a chunk from the images of a window, as training does: (T, H, W, 3) -> (horizon, A)."""
+    """Recompute a chunk from the images of a window, as training does: (T, H, W, 3) -> the head's
+    output of the last step (horizon, W) (`Policy.output_actions` turns it into actions)."""
     pixels = policy.preprocess(np.stack(frames)).to(device=device, dtype=dtype)  # (T, 3, h, w)
     text = policy.encode_instruction([instruction] * len(frames))
     features = policy.encode_frame(pixels, text)  # (T, D)
-    return policy.decode(features.unsqueeze(0))[0]  # (horizon, A)
+    return policy.decode(features.unsqueeze(0))[0]  # (horizon, W)
 
 
 class _StreamChunks(nn.Module):
@@ -196,7 +216,7 @@ class _StreamChunks(nn.Module):
         text = self.policy.encode_instruction([instruction] * k)
         features = self.policy.encode_frame(pixels, text)  # (K, D), one batch
         chunks = [self.policy.decode(features[max(0, i + 1 - w) : i + 1].unsqueeze(0))[0] for i in range(k)]
-        return torch.stack(chunks)  # (K, horizon, A)
+        return self.policy.output_values(torch.stack(chunks))  # (K, horizon, W)
 
 
 def _stored_dtype(module: nn.Module) -> torch.dtype:
@@ -207,7 +227,8 @@ def _stored_dtype(module: nn.Module) -> torch.dtype:
 def stream_chunks(
     policy: Policy, frames: Sequence[np.ndarray], instruction: str, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    """(K, horizon, A) chunks of the K steps after a reset on `frames`, computed with the policy's
+    """(K, horizon, W) chunks (`Policy.output_values`: actions, or class probabilities) of the K steps
+    after a reset on `frames`, computed with the policy's
     weights in `dtype`. When the policy holds its weights in another dtype they are cast on the fly
     (`torch.func.functional_call`, parameters and floating buffers): the module is not changed, and
     the extra memory is one copy of the weights in `dtype`."""
@@ -270,7 +291,8 @@ def choose_precision(
     reference: np.ndarray | None = None,
 ) -> PrecisionChoice:
     """The first of `candidates` whose chunks on `frames` (the K steps after a reset) are finite and
-    within `tolerance` of fp32's (max absolute difference of the normalised actions), else fp32.
+    within `tolerance` of fp32's (max absolute difference of the normalised actions, or of the class
+    probabilities of a discrete head), else fp32.
 
     `reference`: the (K, horizon, A) fp32 chunks of those steps when the caller has them (the runtime
     does: it ran them), else they are computed. The policy is not changed (see `stream_chunks`)."""
@@ -355,7 +377,8 @@ class PolicyRuntime:
         self._limits = np.asarray(self.config.limits.as_tuple(), np.float32)
         self._features: deque[torch.Tensor] = deque(maxlen=policy.window)  # (1, D) each
         self._frames: deque[np.ndarray] = deque(maxlen=policy.window)  # naive mode only
-        self._history: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=policy.horizon)
+        self._history: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = deque(maxlen=policy.horizon)
+        self._previous: np.ndarray | None = None  # first mode: the last chunk, robot units
         self._pending: np.ndarray | None = None  # chunk mode: the chunk being executed
         self._pending_clamped = np.zeros(0, bool)  # chunk mode: which of its actions were clamped
         self._pending_index = 0
@@ -428,6 +451,7 @@ class PolicyRuntime:
         self._history.clear()
         self._probe_frames, self._probe_chunks = [], []
         self._pending = None
+        self._previous = None
         self._step = 0
 
     def step(self, frame: np.ndarray) -> ActionChunk:
@@ -452,16 +476,16 @@ class PolicyRuntime:
                 pixels = self.policy.preprocess(frame[None]).to(device=self.device, dtype=self.dtype)
                 self._features.append(self.policy.encode_frame(pixels, self._text))  # (1, D)
                 window = torch.cat(tuple(self._features)).unsqueeze(0)  # (1, T, D)
-                chunk = self.policy.decode(window)[0]  # (horizon, A)
-            normalised = chunk.float().cpu().numpy()  # .cpu() waits for the device
-            if probing and np.isfinite(normalised).all():
-                self._probe_chunks.append(normalised)
+                chunk = self.policy.decode(window)[0]  # (horizon, W)
+            values = self.policy.output_values(chunk).float().cpu().numpy()  # .cpu() waits for the device
+            if probing and np.isfinite(values).all():
+                self._probe_chunks.append(values)
                 if len(self._probe_chunks) >= self.config.auto_frames:
                     self._choose_precision()
         latency_ms = (time.perf_counter() - start) * 1e3
         step = self._step
         self._step += 1
-        return self._execute(normalised, latency_ms, step)
+        return self._execute(values, latency_ms, step)
 
     def _choose_precision(self) -> None:
         """Auto on CUDA, at the K-th frame: compare, convert the policy in place, re-encode the window."""
@@ -498,9 +522,18 @@ class PolicyRuntime:
             text = self.policy.encode_instruction([self._instruction] * len(held))
             self._features.extend(self.policy.encode_frame(pixels, text).split(1))  # (1, D) each
 
-    def _execute(self, normalised: np.ndarray, latency_ms: float, step: int) -> ActionChunk:
-        if not np.isfinite(normalised).all():
+    def _to_robot(self, values: np.ndarray) -> np.ndarray:
+        """Head values (..., W) -> robot-unit actions (..., 3) before clamping."""
+        normalised = self.policy.values_to_actions(torch.from_numpy(values)).numpy()
+        robot = self.normalisation.denormalise(normalised)  # (..., A) robot units
+        if robot.shape[-1] == 2:  # a 2-D policy never turns
+            robot = np.concatenate([robot, np.zeros((*robot.shape[:-1], 1), np.float32)], axis=-1)
+        return robot
+
+    def _execute(self, values: np.ndarray, latency_ms: float, step: int) -> ActionChunk:
+        if not np.isfinite(values).all():
             self._pending = None
+            self._previous = None
             self._history.clear()
             # The window holds the bad frame's feature: keeping it would stop the next window-1 steps.
             self._features.clear()
@@ -512,9 +545,7 @@ class PolicyRuntime:
                 "(the next frames refill it)"
             )
             return ActionChunk(zeros, np.zeros(3, np.float32), latency_ms, step, True, False, error)
-        robot = self.normalisation.denormalise(normalised)  # (horizon, A) robot units
-        if robot.shape[1] == 2:  # a 2-D policy never turns
-            robot = np.concatenate([robot, np.zeros((len(robot), 1), np.float32)], axis=1)
+        robot = self._to_robot(values)  # (horizon, 3)
         actions = np.clip(robot, -self._limits, self._limits).astype(np.float32)
         over = (actions != robot).any(axis=1)  # (horizon,) which actions were clamped
         mode = self.config.execution
@@ -527,24 +558,42 @@ class PolicyRuntime:
             command, clamped = self._pending[index].copy(), bool(self._pending_clamped[index])
             return ActionChunk(self._pending, command, latency_ms, step, fresh, clamped)
         if mode == "ensemble":
-            self._history.append((step, actions, over))
+            self._history.append((step, values, actions, over))
             command, clamped = self._ensemble(step)
         else:
+            previous, self._previous = self._previous, actions
+            if (
+                self.policy.config.predicts_stop
+                and previous is not None
+                and len(previous) > 1
+                and bool((np.abs(previous[1]) < self.config.stop_below).all())
+            ):
+                return ActionChunk(
+                    actions, np.zeros(3, np.float32), latency_ms, step, True, False, stop_predicted=True
+                )
             command, clamped = actions[0].copy(), bool(over[0])
         return ActionChunk(actions, command, latency_ms, step, True, clamped)
 
     def _ensemble(self, step: int) -> tuple[np.ndarray, bool]:
-        """(command, whether any prediction averaged into it was clamped) for `step`."""
+        """(command, whether any prediction averaged into it was clamped) for `step`. A regression
+        head averages the clamped actions; a discrete head averages the class probabilities and
+        takes the most probable class of the average (then clamps it)."""
         covering = [  # oldest first: the history is in order of prediction
-            (step - born, chunk[step - born], over[step - born])
-            for born, chunk, over in self._history
+            (step - born, values[step - born], chunk[step - born], over[step - born])
+            for born, values, chunk, over in self._history
             if step - born < len(chunk)
         ]
         if self.config.ensemble_weighting == "newest":
-            k = np.asarray([age for age, _, _ in covering], np.float64)  # 0 = this step's chunk
+            k = np.asarray([age for age, _, _, _ in covering], np.float64)  # 0 = this step's chunk
         else:
             k = np.arange(len(covering), dtype=np.float64)  # ACT: 0 = the oldest chunk
         w = np.exp(-self.config.ensemble_decay * k)[:, None]
-        values = np.asarray([value for _, value, _ in covering], np.float64)
+        if self.policy.head_kind == "discrete":
+            probs = np.asarray([v for _, v, _, _ in covering], np.float64)
+            mean = ((probs * w).sum(axis=0) / w.sum()).astype(np.float32)
+            robot = self._to_robot(mean)
+            command = np.clip(robot, -self._limits, self._limits).astype(np.float32)
+            return command, bool((command != robot).any())
+        values = np.asarray([value for _, _, value, _ in covering], np.float64)
         command = ((values * w).sum(axis=0) / w.sum()).astype(np.float32)
-        return command, any(clamped for _, _, clamped in covering)
+        return command, any(clamped for _, _, _, clamped in covering)

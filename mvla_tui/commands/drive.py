@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_robot_option(parser)
     who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--policy", metavar="CKPT", help="a checkpoint directory: the policy drives")
+    who.add_argument(
+        "--policy",
+        metavar="CKPT",
+        help="a checkpoint directory, or `default` (the packaged policy): the policy drives",
+    )
     who.add_argument(
         "--keys", metavar="KEYS", help="keys to press one per step, e.g. 'w w a a w d d' (space: stop)"
     )
@@ -73,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.record is not None and not args.scenario:
         raise ConfigError("--record needs --scenario ID (and --pattern, --distance) to name the episode")
+    if args.policy is not None:
+        from policies.default_policy import resolve
+
+        args.policy = str(resolve(args.policy))
     keys = None
     if args.keys is not None:
         from mvla_tui.robot.teleop import KEYMAP, normalize_key

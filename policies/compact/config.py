@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from policies.config import HeadConfig, PolicyConfig
 
@@ -17,6 +18,8 @@ class CompactConfig(PolicyConfig):
     image_height: int = 96  # camera frames are resized to this before the CNN
     image_width: int = 128
     channels: tuple[int, ...] = (32, 64, 96, 128)  # one stride-2 conv block per entry
+    # how the image feature knows where things are (policies/compact/vision.py): keypoints | coords | none
+    position: Literal["keypoints", "coords", "none"] = "keypoints"
     text_buckets: int = 4096  # hashed word / word-pair vocabulary (bucket 0 is padding); no tokenizer
     text_dim: int = 64
     max_words: int = 32

@@ -4,11 +4,17 @@ and putting it in its training mode: frozen, LoRA through PEFT, or full fine-tun
 A pretrained backbone comes from `from_pretrained` on a hub id or a local directory; anything that
 keeps it from loading completely (no such directory, no network, another model type, missing
 weights, a damaged weight file) is a one-line `PolicyLoadError`, never a silent random
-initialisation. Only safetensors weights are read, never pickles. Random weights only come from an
-explicit `init: random` and are announced with a `RandomInitWarning`.
+initialisation. Weights are read safely in whatever format they come (`load_weights`): safetensors
+when the source has them; otherwise the PyTorch files (`pytorch_model.bin`, or its shards), read with
+`torch.load(weights_only=True)`, which refuses anything but tensors and plain containers, so a
+malicious pickle is an error, never code that runs. Some hub repositories (openai/clip-vit-base-patch32
+at older commits) carry only the PyTorch files on the pinned revision. Which format was read is part of
+the identity. Random weights only come from an explicit `init: random` and are announced with a
+`RandomInitWarning`.
 
-`weights_identity` names the exact weights loaded (the hub commit, or a fingerprint of a local
-folder's weight files) so a checkpoint can refuse a backbone other than the one it was trained on.
+`weights_identity` names the exact files loaded (`policies.fingerprint`: the hub's content hashes,
+or a full hash of a local folder's weight, config, tokenizer and preprocessor files, cached by size
+and mtime) so a checkpoint can refuse a backbone other than the one it was trained on.
 
 The processor is not loaded as such: `Kosmos2Processor` needs Pillow for its image half, and the
 policy does its own tensor preprocessing anyway. The tokenizer and `preprocessor_config.json` it
@@ -17,7 +23,7 @@ would read are loaded directly. This module must not know about the action head 
 
 from __future__ import annotations
 
-import hashlib
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +37,7 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from configs import ConfigError
 from policies import PolicyLoadError
+from policies.fingerprint import backbone_identity
 from policies.kosmos2.config import Kosmos2BackboneConfig, Kosmos2Sizes
 from policies.kosmos2.timing_tokenizer import timing_tokenizer
 
@@ -65,33 +72,15 @@ def load_pretrained_parts(cfg: Kosmos2BackboneConfig) -> Backbone:
     model = load_weights(Kosmos2Model, cfg.source, cfg.revision, hf_config, where)
     tokenizer = load_tokenizer(cfg.source, cfg.revision, where)
     mean, std = pixel_stats(cfg.source, cfg.revision, where)
-    return Backbone(model, tokenizer, mean, std, where, weights_identity(cfg.source, hf_config))
+    return Backbone(model, tokenizer, mean, std, where, weights_identity(cfg.source, cfg.revision, hf_config))
 
 
-def weights_identity(source: str, hf_config) -> str:
-    """The loaded weights, cheaply: for a local folder a fingerprint of its `*.safetensors` files
-    (name, size, header, and 16 evenly spaced 64 KiB samples of the data: different trained values
-    of one architecture share a header), for a hub id the commit transformers resolved."""
-    folder = Path(source)
-    if folder.is_dir():
-        digest = hashlib.sha256()
-        for path in sorted(folder.glob("*.safetensors")):
-            digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
-            digest.update(_weight_samples(path))
-        return f"local folder, weights sha256 {digest.hexdigest()[:16]}"
-    commit = getattr(hf_config, "_commit_hash", None)
-    return f"hub {source} commit {commit}" if commit else f"hub {source} (commit not resolved)"
-
-
-def _weight_samples(path: Path, samples: int = 16, block: int = 1 << 16) -> bytes:
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        header_len = int.from_bytes(f.read(8), "little")
-        parts = [f.read(min(header_len, size))]
-        for i in range(samples):
-            f.seek(size * i // samples)
-            parts.append(f.read(block))
-    return b"".join(parts)
+def weights_identity(source: str, revision: str | None, hf_config) -> str:
+    """The files the backbone was loaded from (`policies.fingerprint.backbone_identity`), and the
+    weight format read (`load_weights` records it on the config)."""
+    identity = backbone_identity(source, revision)
+    fmt = getattr(hf_config, "_mvla_weights_format", None)
+    return f"{identity} ({fmt})" if fmt else identity
 
 
 def load_hf_config(source: str, revision: str | None, where: str, model_type: str):
@@ -109,9 +98,54 @@ def load_hf_config(source: str, revision: str | None, where: str, model_type: st
     return hf_config
 
 
+SAFETENSORS = ("model.safetensors", "model.safetensors.index.json")
+PYTORCH = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def weight_format(source: str, revision: str | None) -> str:
+    """ "safetensors" when the source has safetensors weights, else "pytorch" when it has the PyTorch
+    files, else "safetensors" (so that the error names the file that is missing)."""
+    folder = Path(source)
+    if folder.is_dir():
+        if any(folder.glob("*.safetensors")) or (folder / SAFETENSORS[1]).is_file():
+            return "safetensors"
+        return "pytorch" if any((folder / n).is_file() for n in PYTORCH) else "safetensors"
+    names = _hub_listing(source, revision)
+    for fmt, files in (("safetensors", SAFETENSORS), ("pytorch", PYTORCH)):
+        if names is not None and any(n in names for n in files):
+            return fmt
+        if names is None and any(_cached(source, n, revision) for n in files):
+            return fmt
+    return "safetensors"
+
+
+def _hub_listing(source: str, revision: str | None) -> set[str] | None:
+    """The files of a hub repository at `revision`; None offline (the cache is asked instead)."""
+    from huggingface_hub import constants, list_repo_files
+
+    if constants.HF_HUB_OFFLINE:
+        return None
+    try:
+        return set(list_repo_files(source, revision=revision))
+    except (OSError, ValueError):  # HTTP errors are OSErrors: no network, or no such repo
+        return None  # from_pretrained says which below
+
+
+def _cached(source: str, name: str, revision: str | None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(source, name, revision=revision), str)
+
+
 def load_weights(cls, source: str, revision: str | None, hf_config, where: str):
-    """`cls.from_pretrained` in fp32, safetensors only, that refuses missing or mis-shaped weights
-    (which transformers would otherwise initialise at random with a log line) and damaged files."""
+    """`cls.from_pretrained` in fp32 that refuses missing or mis-shaped weights (which transformers would
+    otherwise initialise at random with a log line) and damaged files; safetensors when the source has
+    them, else the PyTorch files through `torch.load(weights_only=True)` (`load_pytorch_weights`)."""
+    fmt = weight_format(source, revision)
+    if fmt == "pytorch":
+        model = load_pytorch_weights(cls, source, revision, hf_config, where)
+        hf_config._mvla_weights_format = "pytorch_model.bin, read with torch.load(weights_only=True)"
+        return model
     try:
         model, info = cls.from_pretrained(
             source,
@@ -123,7 +157,7 @@ def load_weights(cls, source: str, revision: str | None, hf_config, where: str):
         )
     except (SafetensorError, OSError, ValueError, RuntimeError, KeyError) as exc:
         # SafetensorError: a truncated or garbled model.safetensors; KeyError/ValueError: a damaged
-        # shard index; OSError: a missing file (including pickle-only weights, refused here).
+        # shard index; OSError: a missing file.
         files = sorted(str(f) for f in Path(source).glob("*.safetensors")) if Path(source).is_dir() else []
         raise PolicyLoadError(
             f"{where}: cannot load its weights {' '.join(files)} ({_first_line(exc)}); the weight files "
@@ -138,6 +172,79 @@ def load_weights(cls, source: str, revision: str | None, hf_config, where: str):
         )
     if mismatched:
         raise PolicyLoadError(f"{where}: weight {mismatched[0][0]!r} has the wrong shape for its config")
+    model.config._mvla_weights_format = "safetensors"
+    hf_config._mvla_weights_format = "safetensors"
+    return model
+
+
+def _pytorch_files(source: str, revision: str | None, where: str) -> list[Path]:
+    folder = Path(source)
+    if folder.is_dir():
+        single, index = folder / PYTORCH[0], folder / PYTORCH[1]
+        get = lambda name: folder / name  # noqa: E731
+    else:
+        from huggingface_hub import hf_hub_download
+
+        def get(name: str) -> Path:
+            return Path(hf_hub_download(source, name, revision=revision))
+
+        single = index = None
+        try:
+            single = get(PYTORCH[0])
+        except OSError:  # not found (remote or in the offline cache): try the sharded layout
+            try:
+                index = get(PYTORCH[1])
+            except OSError as exc:
+                raise PolicyLoadError(
+                    f"{where}: cannot fetch its PyTorch weights ({_first_line(exc)})"
+                ) from None
+    if single is not None and single.is_file():
+        return [single]
+    try:
+        weight_map = json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"]
+        return [get(name) for name in sorted(set(weight_map.values()))]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PolicyLoadError(f"{where}: cannot read {PYTORCH[1]} ({_first_line(exc)})") from None
+
+
+def load_pytorch_weights(cls, source: str, revision: str | None, hf_config, where: str):
+    """The model built from its config, then the PyTorch weight files loaded strictly with
+    `torch.load(weights_only=True)`: a file holding anything but tensors is refused."""
+    import pickle
+
+    state: dict[str, torch.Tensor] = {}
+    for path in _pytorch_files(source, revision, where):
+        try:
+            part = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise PolicyLoadError(
+                f"{where}: refused {path} ({_first_line(exc)}); only plain tensor weights are loaded "
+                "from PyTorch files (torch.load weights_only=True), never other pickled objects"
+            ) from None
+        if not isinstance(part, dict) or not all(isinstance(v, torch.Tensor) for v in part.values()):
+            raise PolicyLoadError(f"{where}: {path} is not a state dict of tensors")
+        state.update(part)
+    # from_pretrained on the state dict: the same construction, dtype and attention as the
+    # safetensors path, and the same report of missing and mis-shaped weights.
+    model, info = cls.from_pretrained(
+        None, config=hf_config, state_dict=state, dtype=torch.float32, output_loading_info=True
+    )
+    # Older files keep buffers later versions compute (position_ids): those may be left over.
+    unexpected = [k for k in info.get("unexpected_keys") or [] if not k.endswith("position_ids")]
+    missing = sorted(info.get("missing_keys") or [])
+    mismatched = info.get("mismatched_keys") or []
+    if missing or unexpected or mismatched:
+        what = (
+            f"lack {missing[0]!r}"
+            if missing
+            else f"have an unexpected {sorted(unexpected)[0]!r}"
+            if unexpected
+            else f"give {mismatched[0][0]!r} the wrong shape"
+        )
+        raise PolicyLoadError(
+            f"{where}: the PyTorch weights {what} ({len(missing)} missing, {len(unexpected)} unexpected); "
+            "they are incomplete or of another architecture"
+        )
     return model
 
 

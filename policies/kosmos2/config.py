@@ -96,3 +96,6 @@ class Kosmos2BackboneConfig:
 @dataclass
 class Kosmos2Config(PolicyConfig):
     backbone: Kosmos2BackboneConfig = field(default_factory=Kosmos2BackboneConfig)
+    # False keeps the action token at zeros: with `backbone.mode: frozen` the frame encoder then has
+    # no trainable weight, and the trainer may cache frame features (an epoch costs only the head)
+    train_action_token: bool = True

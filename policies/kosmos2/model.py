@@ -64,13 +64,23 @@ class Kosmos2Policy(Policy):
         self.prompt = PromptLayout(parts.tokenizer, self.backbone.config.latent_query_num, parts.where)
         # Zeros, as in RoboVLMs: the token starts as "no content" and learns what to ask for; its
         # position embedding and the context already make its hidden state informative.
-        self.action_token = nn.Parameter(torch.zeros(self.kosmos_dim))
+        self.action_token = nn.Parameter(
+            torch.zeros(self.kosmos_dim), requires_grad=config.train_action_token
+        )
         self.head = build_head(config, self.head_in_dim())
         self._identity = {"backbone": parts.identity}
         self.record_checkpoint_keys()
 
     def backbone_identity(self) -> dict[str, str]:
         return dict(self._identity)
+
+    def train(self, mode: bool = True) -> Kosmos2Policy:
+        """A frozen backbone stays in eval mode (no dropout) while the rest trains: it computes the
+        same features in training as at run time, which is also what makes them cacheable."""
+        super().train(mode)
+        if self.config.backbone.mode == "frozen":
+            self.backbone.eval()
+        return self
 
     @property
     def kosmos_dim(self) -> int:

@@ -11,11 +11,17 @@ from dataclasses import dataclass, field
 
 from policies.kosmos2.config import Kosmos2Config
 
+# The commit of openai/clip-vit-base-patch32 that public hub caches hold (not re-checked against the hub
+# here: there is no network in CI). Pinned so that a checkpoint's CLIP never moves under it; at this
+# commit the repository may carry its weights only as pytorch_model.bin, which the loader reads with
+# torch.load(weights_only=True) (policies/kosmos2/backbone.py).
+CLIP_REVISION = "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
+
 
 @dataclass
 class ClipBackboneConfig:
     source: str = "openai/clip-vit-base-patch32"  # hub id or local directory
-    revision: str | None = None
+    revision: str | None = CLIP_REVISION  # pinned; ignored for a local directory
 
 
 @dataclass

@@ -58,8 +58,13 @@ class Kosmos2ClipPolicy(Kosmos2Policy):
             )
         self._clip_max_tokens = hf_config.text_config.max_position_embeddings
         self.fusion = FeatureFusion(self.kosmos_dim, hf_config.projection_dim, config.fusion_dim)
-        self._identity["clip"] = weights_identity(config.clip.source, hf_config)
+        self._identity["clip"] = weights_identity(config.clip.source, config.clip.revision, hf_config)
         self.record_checkpoint_keys()
+
+    def train(self, mode: bool = True) -> Kosmos2ClipPolicy:
+        super().train(mode)
+        self.clip.eval()  # always frozen: no dropout, the same features as at run time
+        return self
 
     def head_in_dim(self) -> int:
         return self.config.fusion_dim

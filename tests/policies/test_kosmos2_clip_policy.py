@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from policies import PolicyLoadError
+from policies.batch import Batch
 from policies.checkpoint import load_checkpoint, save_checkpoint
 from policies.kosmos2_clip.model import Kosmos2ClipPolicy
 from policies.normalisation import ActionNormalisation
@@ -54,12 +55,12 @@ def test_clip_stays_frozen_and_out_of_the_checkpoint(root: Path, mode: str) -> N
     assert not any(k.startswith("clip.") for k in keys)
     assert {k for k in policy.state_dict() if k.startswith("fusion.")} <= keys
     b, t = 2, policy.window
-    batch = {
-        "pixels": policy.preprocess(_frames(b * t)).unflatten(0, (b, t)),
-        "instructions": [LEFT, "go left"],
-        "actions": torch.zeros(b, t, policy.horizon, policy.action_dim),
-        "mask": torch.ones(b, t, policy.horizon, dtype=torch.bool),
-    }
+    batch = Batch.of_windows(
+        policy.preprocess(_frames(b * t)).unflatten(0, (b, t)),
+        [LEFT, "go left"],
+        torch.zeros(b, t, policy.horizon, policy.action_dim),
+        torch.ones(b, t, policy.horizon, dtype=torch.bool),
+    )
     policy(batch)["loss"].backward()
     assert policy.fusion.proj[0].weight.grad is not None
     assert all(p.grad is None for p in policy.clip.parameters())

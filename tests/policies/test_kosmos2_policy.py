@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from configs import ConfigError, from_dict
 from policies import PolicyLoadError
+from policies.batch import Batch
 from policies.checkpoint import load_checkpoint, save_checkpoint
 from policies.kosmos2.backbone import RandomInitWarning
 from policies.kosmos2.config import Kosmos2BackboneConfig, Kosmos2Config, Kosmos2Sizes, LoraSettings
@@ -45,14 +46,14 @@ def _pixels(policy: Kosmos2Policy, n: int, seed: int = 0) -> torch.Tensor:
     return policy.preprocess(rng.integers(0, 256, (n, 30, 40, 3), dtype=np.uint8))
 
 
-def _batch(policy: Kosmos2Policy) -> dict:
+def _batch(policy: Kosmos2Policy) -> Batch:
     b, t, n, a = 2, policy.window, policy.horizon, policy.action_dim
-    return {
-        "pixels": _pixels(policy, b * t).view(b, t, 3, IMAGE_SIZE, IMAGE_SIZE),
-        "instructions": [LEFT, "go left"],
-        "actions": torch.rand(b, t, n, a) * 2 - 1,
-        "mask": torch.ones(b, t, n, dtype=torch.bool),
-    }
+    return Batch.of_windows(
+        _pixels(policy, b * t).view(b, t, 3, IMAGE_SIZE, IMAGE_SIZE),
+        [LEFT, "go left"],
+        torch.rand(b, t, n, a) * 2 - 1,
+        torch.ones(b, t, n, dtype=torch.bool),
+    )
 
 
 def test_frame_feature_is_kosmos2_hidden_state_at_the_action_token(root: Path) -> None:
@@ -320,12 +321,19 @@ def test_truncated_backbone_weights_are_a_one_line_error_naming_the_file(root: P
     assert "\n" not in str(err.value) and "damaged" in str(err.value)
 
 
-def test_pickle_backbone_weights_are_never_loaded(root: Path, tmp_path: Path) -> None:
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("a pickle ran code",))
+
+
+def test_pickled_objects_in_backbone_weights_are_never_loaded(root: Path, tmp_path: Path) -> None:
+    """PyTorch weight files are read with torch.load(weights_only=True): tensors only, never code."""
     config = _own_backbone(root, tmp_path)
     folder = tmp_path / "backbone"
-    torch.save(load_file(str(folder / "model.safetensors")), folder / "pytorch_model.bin")
+    state = load_file(str(folder / "model.safetensors"))
+    torch.save({**state, "extra": _RunsCode()}, folder / "pytorch_model.bin")
     (folder / "model.safetensors").unlink()
-    with pytest.raises(PolicyLoadError, match="cannot load its weights") as err:
+    with pytest.raises(PolicyLoadError, match="weights_only=True") as err:
         Kosmos2Policy(config)
     assert "\n" not in str(err.value)
 

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from policies import PolicyLoadError, registry
 from policies.base import chunk_loss
+from policies.batch import Batch
 from policies.checkpoint import Provenance, load_checkpoint, save_checkpoint, write_manifest
 from policies.normalisation import ActionNormalisation
 from policies.runtime import PolicyRuntime, RuntimeConfig, windowed_chunk
@@ -53,12 +54,12 @@ def test_forward_gives_a_finite_loss_and_gradients(built) -> None:
     frames = np.stack([np.stack(_frames(t, seed)) for seed in range(b)])  # (B, T, H, W, 3)
     mask = torch.ones(b, t, n, dtype=torch.bool)
     mask[1, -1, 2:] = False  # the second episode ends inside the last chunk
-    batch = {
-        "pixels": policy.preprocess(frames),
-        "instructions": [INSTRUCTION, "Navigate around the obstacle on the right side and reach the cup"],
-        "actions": torch.rand(b, t, n, a) * 2 - 1,
-        "mask": mask,
-    }
+    batch = Batch.of_windows(
+        policy.preprocess(frames),
+        [INSTRUCTION, "Navigate around the obstacle on the right side and reach the cup"],
+        torch.rand(b, t, n, a) * 2 - 1,
+        mask,
+    )
     policy.train()
     try:
         out = policy(batch)

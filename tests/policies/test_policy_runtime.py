@@ -320,3 +320,83 @@ def test_sharing_runtimes_keep_their_own_precision_note() -> None:
     asked_fp16 = PolicyRuntime(policy, SCALE, RuntimeConfig(device="cpu", precision="fp16"))  # runs fp32
     asked_fp32 = PolicyRuntime(policy, SCALE, RuntimeConfig(device="cpu", precision="fp32"))
     assert "fp16 is not used" in asked_fp16.precision_note and asked_fp32.precision_note == ""
+
+
+# ---- discrete heads and the predicted stop --------------------------------------------------------------
+
+CLASSES = ((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0))  # stop, w, a, d
+
+
+def _discrete(**head) -> CompactPolicy:
+    from policies.config import HeadConfig
+
+    return _policy(head=HeadConfig(hidden=16, kind="discrete", classes=CLASSES, **head))
+
+
+def _feed_logits(policy: CompactPolicy, chunks: list[list[list[float]]]) -> None:
+    """Step k's chunk: the logits `chunks[k]` (one row of 4 per action of the chunk, the last row
+    repeated to the horizon)."""
+    it = iter(chunks)
+
+    def decode(window):
+        rows = next(it)
+        rows = rows + [rows[-1]] * (policy.horizon - len(rows))
+        return torch.tensor([rows], dtype=window.dtype)
+
+    policy.decode = decode
+
+
+def _logits(*probabilities: float) -> list[float]:
+    return [math.log(p) for p in probabilities]
+
+
+def test_discrete_action_is_the_most_probable_key_at_full_press() -> None:
+    policy = _discrete()
+    _feed_logits(policy, [[_logits(0.1, 0.2, 0.6, 0.1)]])
+    chunk = _runtime(policy).step(_frames(1)[0])
+    np.testing.assert_allclose(chunk.command, [0.0, 1.15, 0.0], atol=1e-6)  # "a" at 1.15, no diagonal
+
+
+def test_discrete_hold_below_the_threshold() -> None:
+    policy = _discrete(hold_threshold=0.5)
+    _feed_logits(policy, [[_logits(0.1, 0.4, 0.35, 0.15)], [_logits(0.05, 0.8, 0.1, 0.05)]])
+    runtime = _runtime(policy)
+    frames = _frames(2)
+    np.testing.assert_array_equal(runtime.step(frames[0]).command, [0.0, 0.0, 0.0])  # top 0.4 < 0.5
+    np.testing.assert_allclose(runtime.step(frames[1]).command, [1.15, 0.0, 0.0], atol=1e-6)
+
+
+def test_discrete_ensemble_averages_probabilities_not_actions() -> None:
+    """Two chunks, one sure of "a", one a little surer of "d": averaged probabilities pick "d" (or "a"),
+    never the half press an average of actions would give."""
+    policy = _discrete()
+    _feed_logits(
+        policy,
+        [
+            [_logits(0.05, 0.05, 0.85, 0.05), _logits(0.05, 0.05, 0.50, 0.40)],  # step 0: a, then a (0.5)
+            [_logits(0.05, 0.05, 0.30, 0.60)],  # step 1: d (0.6)
+        ],
+    )
+    runtime = _runtime(policy, execution="ensemble", ensemble_decay=0.0)
+    frames = _frames(2)
+    runtime.step(frames[0])
+    # step 1: mean of (0.05, 0.05, 0.50, 0.40) and (0.05, 0.05, 0.30, 0.60): a 0.40, d 0.50 -> "d"
+    np.testing.assert_allclose(runtime.step(frames[1]).command, [0.0, -1.15, 0.0], atol=1e-6)
+
+
+def test_a_stop_predicted_by_the_previous_chunk_is_honoured() -> None:
+    """Trained with stop targets, the policy says at its last press that a stop comes next: the next
+    step stops, whatever the newest chunk (from a view of the goal no training frame showed) says."""
+    stop, w = _logits(0.7, 0.1, 0.1, 0.1), _logits(0.1, 0.7, 0.1, 0.1)
+    for predicts_stop, expected in ((True, [0.0, 0.0, 0.0]), (False, [1.15, 0.0, 0.0])):
+        policy = _discrete()
+        policy.config = dataclasses.replace(policy.config, predicts_stop=predicts_stop)
+        _feed_logits(policy, [[w, w], [w, stop], [w, w]])
+        runtime = _runtime(policy)
+        frames = _frames(3)
+        assert not runtime.step(frames[0]).stop_predicted
+        second = runtime.step(frames[1])  # chunk of step 0 said "w" next: go on
+        np.testing.assert_allclose(second.command, [1.15, 0.0, 0.0], atol=1e-6)
+        third = runtime.step(frames[2])  # chunk of step 1 said "stop" next
+        np.testing.assert_allclose(third.command, expected, atol=1e-6)
+        assert third.stop_predicted == predicts_stop and third.error is None
