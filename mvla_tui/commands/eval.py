@@ -1,8 +1,13 @@
-"""`mvla eval --sim`: closed-loop evaluation of a policy (or the scripted expert) in the MuJoCo simulator.
+"""`mvla eval`: a policy closed loop in the MuJoCo simulator (`--sim`), or offline on recorded episodes
+(`--data DIR`).
 
-Only arguments, the progress bar and the table live here; the episodes run through the operating core
-(`mvla_tui.core.evaluation`): the same control loop and policy driver as on the robot, on the simulated
-clock. Torch, MuJoCo and the models are imported inside `run`, so `mvla --help` stays light.
+`--sim`: only arguments, the progress bar and the table live here; the episodes run through the
+operating core (`mvla_tui.core.evaluation`): the same control loop and policy driver as on the robot,
+on the simulated clock. `--data`: the episodes are checked and indexed as for training
+(`trainer.index`), the policy predicts every step as the runtime would (`trainer.offline`), and the
+metrics (`trainer.metrics`) are printed per scenario and per axis. `--policy default` is the packaged
+policy (`policies.default_policy`). Torch, MuJoCo and the models are imported inside `run`, so
+`mvla --help` stays light.
 """
 
 from __future__ import annotations
@@ -21,19 +26,38 @@ _DISTANCES = ("close", "medium", "far")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
-        help="evaluate a policy closed loop in the simulator (success, side, collisions, latency)",
-        description="Run a policy (or, with --expert, the scripted expert: the sanity row) through seeded "
+        help="evaluate a policy closed loop in the simulator, or offline on recorded episodes",
+        description="With --sim: run a policy (or, with --expert, the scripted expert: the sanity row) through seeded "
         "simulator layouts of the obstacle scenarios, driven exactly as on the robot (the control loop, "
         "step mode, throttle and limits of the sim robot config), and report per scenario and overall: "
         "success, correct-side, collision and timeout rates, steps to success, and policy step latency "
         "p50/p99. An episode ends when the policy commands a stop, the robot touches anything, or after "
-        "sim.max_presses steps.",
+        "sim.max_presses steps. With --data DIR: offline metrics of the policy's action at every step of "
+        "recorded episodes (by default the checkpoint's held-out episodes): MAE, RMSE, accuracy within "
+        "0.3/0.2/0.15/0.1, R², Pearson correlation and direction accuracy per axis, per scenario, and the "
+        "per-key confusion of a discrete head.",
     )
-    parser.add_argument("--sim", action="store_true", help="closed loop in the MuJoCo simulator (required)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--sim", action="store_true", help="closed loop in the MuJoCo simulator")
+    mode.add_argument(
+        "--data", nargs="+", type=Path, metavar="DIR", help="offline on the episode files of these folders"
+    )
     who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--policy", metavar="CKPT", help="a checkpoint directory (or `default`, once one ships)")
+    who.add_argument(
+        "--policy", metavar="CKPT", help="a checkpoint directory, or `default` (the packaged policy)"
+    )
     who.add_argument("--expert", action="store_true", help="the scripted expert through the same path")
-    parser.add_argument("--episodes", type=int, default=24, metavar="N", help="episodes (default 24)")
+    parser.add_argument("--episodes", type=int, default=24, metavar="N", help="--sim: episodes (default 24)")
+    parser.add_argument(
+        "--split",
+        choices=["held-out", "all"],
+        default=None,
+        help="--data: score the checkpoint's held-out episodes found in DIR (the default when it lists "
+        "any) or every episode",
+    )
+    parser.add_argument(
+        "--check-timeout", type=float, default=60.0, metavar="S", help="--data: per-file check timeout (60 s)"
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="layouts, biases and instruction draws (default 0)"
     )
@@ -88,20 +112,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data:
+        return run_offline(args)
     if not args.sim:
-        raise ConfigError("only closed-loop evaluation in the simulator exists so far: add --sim")
+        raise ConfigError("choose --sim (closed loop in the simulator) or --data DIR (offline on episodes)")
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {args.episodes}")
     if args.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-    if args.policy == "default":
-        raise ConfigError(
-            "no default policy ships with this version yet; pass a checkpoint directory (--policy CKPT)"
-        )
-    if args.policy is not None and not Path(args.policy).is_dir():
-        raise ConfigError(f"--policy {args.policy}: no such checkpoint directory")
+    if args.policy is not None:
+        from policies.default_policy import resolve
+
+        args.policy = str(resolve(args.policy))
 
     from mvla_tui.core.evaluation import choose_instructions, load_instructions
     from mvla_tui.robot.config import load_robot_config
@@ -276,3 +300,164 @@ def _quiet_transformers() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+
+
+def run_offline(args: argparse.Namespace) -> int:
+    """`mvla eval --data DIR --policy CKPT`: offline metrics on recorded episodes."""
+    if args.expert:
+        raise ConfigError("--data scores a policy's predictions; --expert only runs in the sim (--sim)")
+    if args.check_timeout <= 0:
+        raise ConfigError(f"--check-timeout must be > 0, got {args.check_timeout}")
+    from policies.default_policy import resolve
+
+    checkpoint = resolve(args.policy)
+    for folder in args.data:
+        if not folder.is_dir():
+            raise ConfigError(f"--data {folder}: no such folder")
+
+    import numpy as np
+    import torch
+
+    from mvla_tui.robot.teleop import KEYMAP
+    from policies.checkpoint import load_checkpoint
+    from policies.runtime import resolve_device
+    from recorder.catalogue import load_catalogue
+    from trainer.data import episode_steps
+    from trainer.index import build_index
+    from trainer.metrics import key_namer, per_group
+    from trainer.offline import predict
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _quiet_transformers()
+    device = resolve_device(args.device or "auto")
+    policy, norm, info = load_checkpoint(checkpoint, device=device)
+    index = build_index(args.data, load_catalogue(), include_failed=True, timeout_s=args.check_timeout)
+    episodes = index.episodes
+    held = set(info.provenance.held_out)
+    split = args.split or ("held-out" if held else "all")
+    if split == "held-out":
+        if not held:
+            raise ConfigError(f"{checkpoint}: the checkpoint lists no held-out episodes; use --split all")
+        episodes = [e for e in episodes if e.name in held]
+        if not episodes:
+            raise ConfigError(
+                f"none of the checkpoint's {len(held)} held-out episodes is in {', '.join(map(str, args.data))}; "
+                "use --split all to score every episode there"
+            )
+    if not episodes:
+        raise ConfigError(
+            f"no usable episode in {', '.join(map(str, args.data))}: " + "; ".join(index.describe_skipped(3))
+        )
+    by_name = {e.name: e for e in episodes}
+    preds, losses = predict(policy, (episode_steps(e, norm) for e in episodes), norm, device)
+    predicted = np.concatenate([p.predicted for p in preds])
+    recorded = np.concatenate([p.recorded for p in preds])
+    groups = [by_name[p.key].scenario or "(no scenario)" for p in preds for _ in range(len(p.predicted))]
+    key_of = key_namer(KEYMAP) if policy.head_kind == "discrete" else None
+    results = per_group(predicted, recorded, groups, key_of)
+    label = f"{info.name} ({checkpoint.name}, {info.provenance.steps} steps), {policy.head_kind} head"
+    episodes_per = {
+        g: sum(1 for p in preds if (by_name[p.key].scenario or "(no scenario)") == g) for g in results
+    }
+    episodes_per["all"] = len(preds)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "policy": label,
+                    "split": split,
+                    "episodes": len(preds),
+                    "skipped": [{"file": s.path, "kind": s.kind, "reason": s.reason} for s in index.skipped],
+                    "loss": losses,
+                    "groups": {g: {"episodes": episodes_per[g], **m.to_dict()} for g, m in results.items()},
+                },
+                indent=2,
+            )
+        )
+        return 0
+    _print_offline(results, episodes_per, label, split, losses, index)
+    return 0
+
+
+def _print_offline(results, episodes_per, label: str, split: str, losses: dict, index) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    probe = Console()
+    console = Console(width=max(150, probe.width) if not probe.is_terminal else probe.width)
+    table = Table(title=f"offline on {split} episodes: {label}", title_justify="left")
+    heads = [
+        "scenario",
+        "episodes",
+        "steps",
+        "all@0.3",
+        "all@0.2",
+        "all@0.15",
+        "all@0.1",
+        "MAE x",
+        "MAE y",
+        "MAE z",
+        "dir x",
+        "dir y",
+        "dir z",
+    ]
+    for name in heads:
+        table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
+    for group, m in results.items():
+        axes = list(m.axes.values())
+        row = [group, str(episodes_per[group]), str(m.steps)]
+        row += [f"{100 * m.accuracy_all[t]:.1f}%" for t in ("0.3", "0.2", "0.15", "0.1")]
+        row += [f"{a.mae:.3f}" for a in axes] + ["-"] * (3 - len(axes))
+        row += [f"{100 * a.sign_accuracy:.1f}%" for a in axes] + ["-"] * (3 - len(axes))
+        table.add_row(*row, style="bold" if group == "all" else None)
+    console.print(table)
+    overall = results["all"]
+    axes = Table(title="per axis, all episodes (key units: a press is 1.15)", title_justify="left")
+    for name in (
+        "axis",
+        "MAE",
+        "RMSE",
+        "acc@0.3",
+        "acc@0.2",
+        "acc@0.15",
+        "acc@0.1",
+        "R²",
+        "Pearson",
+        "direction",
+    ):
+        axes.add_column(name, justify="left" if name == "axis" else "right", no_wrap=True)
+
+    def opt(v) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    for name, a in overall.axes.items():
+        axes.add_row(
+            name,
+            f"{a.mae:.3f}",
+            f"{a.rmse:.3f}",
+            *(f"{100 * a.accuracy[t]:.1f}%" for t in ("0.3", "0.2", "0.15", "0.1")),
+            opt(a.r2),
+            opt(a.pearson),
+            f"{100 * a.sign_accuracy:.1f}%",
+        )
+    console.print(axes)
+    if overall.confusion:
+        keys = sorted({k for row in overall.confusion.values() for k in row} | set(overall.confusion))
+        confusion = Table(
+            title="per-key confusion (rows: recorded key, columns: predicted)", title_justify="left"
+        )
+        confusion.add_column("key")
+        for k in keys:
+            confusion.add_column(k, justify="right")
+        for true in keys:
+            row = overall.confusion.get(true, {})
+            confusion.add_row(true, *(str(row.get(k, 0)) or "0" for k in keys))
+        console.print(confusion)
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
+    print(
+        f"loss over the windows: {shown}; accuracy within t: |predicted - recorded| <= t (all@t: every axis)"
+    )
+    print("direction: -1/0/+1 with |a| < 0.1 as 0; steps: chunk[0] at every step, as the runtime commands it")
+    if index.skipped:
+        print(f"skipped {len(index.skipped)} file(s): " + "; ".join(index.describe_skipped(0)))

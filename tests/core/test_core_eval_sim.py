@@ -1,7 +1,8 @@
-"""Closed-loop evaluation end to end on a CPU: the scripted expert records episodes in the sim, a compact
-policy is trained on them for a few steps inside the test, saved as a checkpoint, and `mvla eval --sim`
-loads it and lets it drive seeded layouts through the control loop (its success rate is irrelevant here;
-the whole path runs). Also: the expert's sanity row, instruction files, and one-line errors."""
+"""Closed-loop evaluation end to end on a CPU: the scripted expert records episodes in the sim, the trainer
+(`trainer.loop.train`) trains a tiny compact policy on them for a few steps and writes its checkpoint, and
+`mvla eval --sim` loads it and lets it drive seeded layouts through the control loop (its success rate is
+irrelevant here; the whole path runs). Also: the expert's sanity row, instruction files, `--policy
+default`, and one-line errors."""
 
 from __future__ import annotations
 
@@ -10,59 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from mvla_tui.cli import main
 from mvla_tui.core.evaluation import choose_instructions, load_instructions
 from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
-from policies.checkpoint import save_checkpoint
-from policies.compact.model import CompactPolicy
-from policies.normalisation import ActionNormalisation
 from recorder.catalogue import load_catalogue
-from recorder.reader import read_episode
-from tests.policies.conftest import tiny_compact_config
 from tests.sim.sim_configs import sim_config
-
-
-def _windows(episode, policy: CompactPolicy, norm: ActionNormalisation):
-    """Every window of an episode: frames (T, H, W, 3) and for each step the next `horizon` actions."""
-    w, n = policy.window, policy.horizon
-    actions = norm.normalise(episode.actions)
-    for start in range(len(episode) - w + 1):
-        targets = np.zeros((w, n, 3), np.float32)
-        mask = np.zeros((w, n), bool)
-        for t in range(w):
-            future = actions[start + t : start + t + n]
-            targets[t, : len(future)] = future
-            mask[t, : len(future)] = True
-        yield episode.images[start : start + w], targets, mask
-
-
-def _train_compact(episodes, steps: int = 5) -> tuple[CompactPolicy, ActionNormalisation]:
-    torch.manual_seed(0)
-    policy = CompactPolicy(tiny_compact_config(Path()))
-    norm = ActionNormalisation.from_actions(np.concatenate([e.actions for e in episodes]))
-    samples = [(s, e.meta.instruction) for e in episodes for s in _windows(e, policy, norm)]
-    optimiser = torch.optim.AdamW(policy.parameters(), lr=1e-3)
-    policy.train()
-    losses = []
-    for step in range(steps):
-        batch = [samples[(step * 4 + i) % len(samples)] for i in range(4)]
-        pixels = torch.stack([policy.preprocess(frames) for (frames, _, _), _ in batch])
-        out = policy(
-            {
-                "pixels": pixels,
-                "instructions": [text for _, text in batch],
-                "actions": torch.from_numpy(np.stack([a for (_, a, _), _ in batch])),
-                "mask": torch.from_numpy(np.stack([m for (_, _, m), _ in batch])),
-            }
-        )
-        optimiser.zero_grad()
-        out["loss"].backward()
-        optimiser.step()
-        losses.append(out["loss"].item())
-    assert all(np.isfinite(losses))
-    return policy.eval(), norm
+from tests.trainer.trainer_helpers import train_config
+from trainer.config import load_train_config
+from trainer.loop import train
 
 
 def test_a_policy_trained_in_the_test_drives_eval_sim(tmp_path: Path, capsys) -> None:
@@ -71,9 +28,9 @@ def test_a_policy_trained_in_the_test_drives_eval_sim(tmp_path: Path, capsys) ->
     data.mkdir()
     for spec in plan_episodes(2, seed=1):
         assert run_sim_episode(sim_config(width=64, height=48), spec, catalogue, data_dir=data).saved
-    episodes = [read_episode(p) for p in sorted(data.glob("*.h5"))]
-    policy, norm = _train_compact(episodes)
-    checkpoint = save_checkpoint(policy, tmp_path / "ckpt", norm)
+    result = train(load_train_config(train_config(tmp_path, [data], steps=5)), log=lambda _: None)
+    checkpoint = result.final
+    assert checkpoint is not None and all(np.isfinite(list(result.losses.values())))
 
     argv = ["eval", "--sim", "--policy", str(checkpoint), "--episodes", "2", "--size", "64x48", "--seed", "3"]
     video = tmp_path / "videos"
@@ -123,8 +80,7 @@ def test_instructions_are_drawn_per_side_and_seeded(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--expert"], "add --sim"),
-        (["--sim", "--policy", "default"], "no default policy ships"),
+        (["--expert"], "choose --sim"),
         (["--sim", "--policy", "/nonexistent/ckpt"], "no such checkpoint directory"),
         (["--sim", "--expert", "--scenario", "3box"], "unknown scenario '3box'"),
         (["--sim", "--expert", "--episodes", "0"], "--episodes must be at least 1"),

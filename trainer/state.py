@@ -1,0 +1,136 @@
+"""Resumable training checkpoints: written atomically, read back exactly.
+
+`<run>/checkpoints/step-00000500/` holds
+- `policy/`: a policy checkpoint (`policies.checkpoint`): what `mvla eval` and `mvla drive` load;
+- `state.pt`: optimiser and scheduler state and the RNG states (torch CPU and CUDA, numpy, Python),
+  read back with `torch.load(weights_only=True)` (tensors and plain values only, no code);
+- `state.json`: step, position in the epoch schedule (epoch, batches consumed), the best validation
+  value so far, the config digest.
+The folder is built under a hidden name, fsynced and renamed into place, so a crash leaves either the
+previous checkpoint or the new one, never half of one. Only the newest `keep` are kept (`best/` of the
+run is kept apart). This module must not import textual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from configs import MvlaError
+from policies.base import Policy
+from policies.checkpoint import Provenance, save_checkpoint, verify_checkpoint
+from policies.normalisation import ActionNormalisation
+
+STEP_DIR = re.compile(r"^step-(\d{8})$")
+
+
+@dataclass
+class RunState:
+    step: int  # optimiser steps done
+    epoch: int  # position in the epoch schedule: the epoch ...
+    batch: int  # ... and the batches of it already consumed
+    best: float | None  # best validation value so far (lower is better; accuracies are negated)
+    best_step: int | None
+    config_digest: str
+
+
+def rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": _numpy_state(),
+        "python": _python_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys.numpy(), np.uint32), int(pos), int(has_gauss), float(gauss)))
+    version, internal, gauss_next = state["python"]
+    random.setstate((int(version), tuple(int(v) for v in internal.tolist()), gauss_next))
+
+
+def _numpy_state() -> tuple:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return (kind, torch.from_numpy(np.asarray(keys, np.int64)), int(pos), int(has_gauss), float(gauss))
+
+
+def _python_state() -> tuple:
+    version, internal, gauss_next = random.getstate()
+    return (version, torch.tensor(internal, dtype=torch.int64), gauss_next)
+
+
+def step_dirs(run: Path) -> list[Path]:
+    """The step checkpoints of a run, oldest first."""
+    folder = run / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if STEP_DIR.match(p.name)), key=lambda p: p.name)
+
+
+def save_state(
+    run: Path,
+    policy: Policy,
+    normalisation: ActionNormalisation,
+    provenance: Provenance,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: RunState,
+    keep: int,
+) -> Path:
+    folder = run / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step-{state.step:08d}"
+    tmp = folder / f".{final.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    save_checkpoint(policy, tmp / "policy", normalisation, provenance)
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+        tmp / "state.pt",
+    )
+    (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
+    for name in ("state.pt", "state.json"):
+        _fsync(tmp / name)
+    _fsync(tmp)
+    if final.exists():  # the same step saved again (Ctrl-C right after a periodic checkpoint)
+        shutil.rmtree(final)
+    tmp.rename(final)
+    _fsync(folder)
+    for old in step_dirs(run)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_state(path: Path) -> tuple[RunState, dict[str, Any]]:
+    """(run state, {"optimizer", "scheduler", "rng"}) of a step checkpoint; `MvlaError` if damaged."""
+    try:
+        verify_checkpoint(path / "policy")
+        state = RunState(**json.loads((path / "state.json").read_text(encoding="utf-8")))
+        blobs = torch.load(path / "state.pt", weights_only=True)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise MvlaError(f"{path}: not a complete training checkpoint ({exc}); resume from an older one") from None
+    return state, blobs
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
