@@ -234,13 +234,20 @@ class RobotConfig:
             )
 
     @property
+    def camera_size(self) -> tuple[int, int]:
+        """(width, height) of this robot's camera frames, from the section of its `kind`."""
+        if self.kind == "sim":
+            return self.sim.camera_width, self.sim.camera_height
+        if self.kind == "fake":
+            return self.fake.width, self.fake.height
+        return self.camera.width, self.camera.height
+
+    @property
     def camera_label(self) -> str:
         """How episode files name the camera: `sim:224x224`, `fake:320x240`, `topic:1280x720`, ..."""
-        if self.kind == "sim":
-            return f"sim:{self.sim.camera_width}x{self.sim.camera_height}"
-        if self.kind == "fake":
-            return f"fake:{self.fake.width}x{self.fake.height}"
-        return f"{self.camera.source}:{self.camera.width}x{self.camera.height}"
+        width, height = self.camera_size
+        source = self.kind if self.kind in ("sim", "fake") else self.camera.source
+        return f"{source}:{width}x{height}"
 
 
 def load_robot_config(name_or_path: str | Path = "ros2", overrides: list[str] | None = None) -> RobotConfig:

@@ -273,14 +273,19 @@ class Ros2Link:
         return Frame(rotate_180(image) if cam.rotate_180 else image, stamp)
 
     def _call(self, client: Any, request: Any, name: str) -> Any:
-        timeout = self.config.ros2.service_timeout_s
-        done = threading.Event()
-        future = client.call_async(request)
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
-            future.cancel()
-            raise RobotLinkError(f"service {name} did not answer within {timeout:g} s")
-        response = future.result()
-        if response is None:
-            raise RobotLinkError(f"service {name} failed: {future.exception()}")
-        return response
+        return call_service(client, request, name, self.config.ros2.service_timeout_s)
+
+
+def call_service(client: Any, request: Any, name: str, timeout_s: float) -> Any:
+    """The response of one call of the service `name`, waiting at most `timeout_s` (a spinning executor
+    completes the future); a one-line `RobotLinkError` when it does not answer or fails."""
+    done = threading.Event()
+    future = client.call_async(request)
+    future.add_done_callback(lambda _f: done.set())
+    if not done.wait(timeout_s):
+        future.cancel()
+        raise RobotLinkError(f"service {name} did not answer within {timeout_s:g} s")
+    response = future.result()
+    if response is None:
+        raise RobotLinkError(f"service {name} failed: {future.exception()}")
+    return response

@@ -1,0 +1,126 @@
+"""The policy checks: does the checkpoint `--policy` names verify, and do exported engines beside it match
+the installed TensorRT?
+
+Verifying is `policies.checkpoint.verify_checkpoint` (every file against the sha256 manifest) and reading
+its `config.yaml` through the registry, which is what loading does before it builds a model; the weights
+are not loaded (`mvla bench --policy` does that, and times it). torch is imported here, only when a
+checkpoint is given. Engines are `*.engine` / `*.plan` files anywhere in the checkpoint folder (such as
+`export/`); the TensorRT version they were built with is read from an `export.json` (`tensorrt` key)
+beside them or in the checkpoint. A TensorRT engine runs only on the version that built it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from configs import ConfigError, MvlaError
+from mvla_tui.doctor.checks import Check, fail, ok, warn
+
+ENGINE_PATTERNS = ("*.engine", "*.plan")
+EXPORT_RECORD = "export.json"
+
+
+def resolve_policy(source: str | None) -> tuple[Path | None, Check | None]:
+    """(checkpoint folder, None), or (None, the failing `policy` line) when `source` names none."""
+    if source is None:
+        return None, None
+    from policies.default_policy import resolve
+
+    try:
+        return resolve(source), None
+    except ConfigError as exc:
+        return None, fail(
+            "policy", str(exc), "pass --policy a checkpoint folder (config.yaml, manifest.json)"
+        )
+
+
+def policy_check(source: str | None, path: Path | None) -> Check:
+    if source is None:
+        return warn(
+            "policy",
+            "none given, so no checkpoint was verified",
+            "pass --policy CKPT (or default) to verify the checkpoint you will run",
+        )
+    assert path is not None
+    import yaml
+
+    from policies import registry
+
+    try:
+        from policies.checkpoint import CONFIG, PROVENANCE, verify_checkpoint
+    except ImportError as exc:
+        return fail(
+            "policy",
+            f"{path}: cannot be checked, {exc.name} is not installed",
+            "install the policy extra: pip install 'mobile-vla[policy]' (on a Jetson, the image's torch)",
+        )
+
+    try:
+        verify_checkpoint(path)
+        name, _config = registry.config_from_dict(
+            yaml.safe_load((path / CONFIG).read_text(encoding="utf-8")), source=str(path / CONFIG)
+        )
+        provenance = json.loads((path / PROVENANCE).read_text(encoding="utf-8"))
+    except (MvlaError, yaml.YAMLError, ValueError, AttributeError, TypeError) as exc:
+        return fail(
+            "policy",
+            str(exc).splitlines()[0],
+            "copy the checkpoint again from where it was trained (all files, unchanged), or retrain",
+        )
+    steps = provenance.get("steps", "?") if isinstance(provenance, dict) else "?"
+    return ok(
+        "policy", f"{path}: a {name} checkpoint, every file matches its manifest (trained {steps} steps)"
+    )
+
+
+def engines_check(path: Path | None, tensorrt_version: Callable[[], str | None]) -> Check:
+    """The `engines` line; `tensorrt_version()` is the installed TensorRT's version, None without one."""
+    if path is None:
+        return ok("engines", "no checkpoint given, so no exported engines to check")
+    engines = sorted({e for pattern in ENGINE_PATTERNS for e in path.rglob(pattern)})
+    if not engines:
+        return ok("engines", f"no exported engines in {path} (the policy runs in PyTorch)")
+    listed = ", ".join(str(e.relative_to(path)) for e in engines[:3]) + (" ..." if len(engines) > 3 else "")
+    installed = tensorrt_version()
+    built = _recorded_version(path, engines)
+    if installed is None:
+        return warn(
+            "engines",
+            f"{len(engines)} engine(s) ({listed}), but tensorrt does not import here",
+            "use the L4T image (JetPack ships TensorRT), or run the policy in PyTorch",
+        )
+    if built is None:
+        return warn(
+            "engines",
+            f"{listed}: no {EXPORT_RECORD} says which TensorRT built them (installed {installed})",
+            "export them again with `mvla export` on this machine",
+        )
+    if built != installed:
+        return fail(
+            "engines",
+            f"{listed}: built with TensorRT {built}, installed {installed}; an engine runs only on its version",
+            "export them again with `mvla export` on this machine",
+        )
+    return ok("engines", f"{listed}: built with TensorRT {built}, as installed")
+
+
+def installed_tensorrt() -> str | None:
+    try:
+        import tensorrt
+    except ImportError:
+        return None
+    return str(tensorrt.__version__)
+
+
+def _recorded_version(path: Path, engines: list[Path]) -> str | None:
+    for folder in dict.fromkeys([*(e.parent for e in engines), path]):
+        record = folder / EXPORT_RECORD
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("tensorrt") is not None:
+            return str(data["tensorrt"])
+    return None
