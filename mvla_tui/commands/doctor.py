@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             if check.fix:
                 print(f"{'':4}  {'':<{width}}  fix: {check.fix}")
         verdict = "not ready" if failed(checks) else "ready"
-        print(f"{verdict}: {tally['fail']} failed, {tally['warn']} warnings, {tally['ok']} ok")
+        warnings = f"{tally['warn']} warning{'' if tally['warn'] == 1 else 's'}"
+        print(f"{verdict}: {tally['fail']} failed, {warnings}, {tally['ok']} ok")
     sys.stdout.flush()
     return 1 if failed(checks) else 0
 

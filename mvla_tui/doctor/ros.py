@@ -198,7 +198,8 @@ def _probe_topic(ros: Any, config: RobotConfig, timeout_s: float, window_s: floa
     cam = config.camera
     source = f"topic {cam.topic}"
     compressed = topic_is_compressed(cam)
-    slot = FrameSlot(source, timeout_s, cam.frame_timeout_s)
+    # The slot's own start-up limit is longer than our wait, so the message below is the one shown.
+    slot = FrameSlot(source, timeout_s + window_s + 1.0, cam.frame_timeout_s)
     convert = compressed_msg_to_rgb if compressed else image_msg_to_rgb
 
     def on_image(msg: Any) -> None:
@@ -228,7 +229,9 @@ def _source(config: RobotConfig) -> str:
 
 
 def _where(module: Any) -> str:
-    path = str(module.__file__)
+    path = getattr(module, "__file__", None)  # None for a namespace package or a stand-in
+    if path is None:
+        return "location unknown"
     for marker in ("/opt/ros/", "site-packages", "dist-packages"):
         if marker in path:
             return "from " + path[: path.index(marker) + len(marker)].rstrip("/")

@@ -1,0 +1,85 @@
+"""The doctor's policy and engines lines: a checkpoint that verifies, one altered after it was saved, a
+missing `default`, and exported engines against the installed TensorRT (none, another version, no
+record, no tensorrt)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mvla_tui.doctor.policy import engines_check, policy_check, resolve_policy
+
+pytest.importorskip("torch")
+
+
+def checkpoint(path: Path) -> Path:
+    """A checkpoint folder as `save_checkpoint` lays it out (the weights are not read by the doctor)."""
+    from policies.checkpoint import write_manifest
+
+    path.mkdir()
+    (path / "config.yaml").write_text("policy: compact\n")
+    (path / "model.safetensors").write_bytes(b"weights")
+    (path / "normalisation.json").write_text('{"scale": [1.15, 1.15, 1.15]}\n')
+    (path / "provenance.json").write_text(json.dumps({"steps": 1200}))
+    write_manifest(path)
+    return path
+
+
+def test_a_checkpoint_that_verifies(tmp_path: Path) -> None:
+    ckpt = checkpoint(tmp_path / "best")
+    check = policy_check(str(ckpt), ckpt)
+    assert check.status == "ok" and "a compact checkpoint" in check.detail and "1200 steps" in check.detail
+
+
+def test_an_altered_checkpoint_fails_naming_the_file(tmp_path: Path) -> None:
+    ckpt = checkpoint(tmp_path / "best")
+    (ckpt / "model.safetensors").write_bytes(b"weightz")
+    check = policy_check(str(ckpt), ckpt)
+    assert check.status == "fail"
+    assert "model.safetensors: sha256 differs from the manifest" in check.detail
+    assert "copy the checkpoint again" in check.fix
+
+
+def test_missing_checkpoint_and_missing_default(tmp_path: Path, monkeypatch) -> None:
+    path, failure = resolve_policy(str(tmp_path / "nope"))
+    assert path is None and failure.status == "fail" and "no such checkpoint directory" in failure.detail
+    monkeypatch.setattr("policies.default_policy.DEFAULT_DIR", tmp_path / "default")
+    _, failure = resolve_policy("default")
+    assert failure.status == "fail" and "no default policy" in failure.detail
+    assert policy_check(None, None).status == "warn"  # none given: said, not failed
+
+
+def engines(ckpt: Path, recorded: str | None) -> None:
+    export = ckpt / "export"
+    export.mkdir()
+    (export / "vision.engine").write_bytes(b"x")
+    (export / "decoder.plan").write_bytes(b"y")
+    if recorded is not None:
+        (export / "export.json").write_text(json.dumps({"tensorrt": recorded}))
+
+
+@pytest.mark.parametrize(
+    ("recorded", "installed", "status", "says"),
+    [
+        ("10.3.0", "10.3.0", "ok", "built with TensorRT 10.3.0, as installed"),
+        ("8.6.2", "10.3.0", "fail", "built with TensorRT 8.6.2, installed 10.3.0"),
+        (None, "10.3.0", "warn", "no export.json says which TensorRT built them"),
+        ("10.3.0", None, "warn", "tensorrt does not import here"),
+    ],
+)
+def test_engines_against_the_installed_tensorrt(tmp_path: Path, recorded, installed, status, says) -> None:
+    ckpt = checkpoint(tmp_path / "best")
+    engines(ckpt, recorded)
+    check = engines_check(ckpt, lambda: installed)
+    assert check.status == status and says in check.detail
+    assert "export/decoder.plan, export/vision.engine" in check.detail
+    if status == "fail":
+        assert "mvla export" in check.fix
+
+
+def test_no_engines(tmp_path: Path) -> None:
+    ckpt = checkpoint(tmp_path / "best")
+    check = engines_check(ckpt, lambda: None)
+    assert check.status == "ok" and "no exported engines" in check.detail
