@@ -105,7 +105,8 @@ def main() -> int:
             if i + 1 >= total:
                 break
         loaded = time.perf_counter() - start
-        sizes = [p.stat().st_size for p in set(map(os.path.realpath, links))]
+        stats = [os.stat(link) for link in links]
+        sizes = list({(s.st_dev, s.st_ino): s.st_size for s in stats}.values())  # hard links: one file
         mean_frames = float(np.mean([r.steps for r in records]))
         shape = episodes[0].frames.shape[1:]
         decompressed = len(records) * mean_frames * int(np.prod(shape))
