@@ -17,6 +17,7 @@ HEADLESS = [
     "policies",
     "trainer",
     "mvla_tui.core",
+    "mvla_tui.doctor",
     "mvla_tui.robot",
     "mvla_tui.sim",
     "mvla_tui.telemetry",
