@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     choice = choose_robot(args.robot)
     config = robot_config_for(choice, args.robot_config, args.overrides)
-    request = DoctorRequest(config, choice.reason, args.policy, args.data, args.timeout)
+    request = DoctorRequest(config, policy=args.policy, data=args.data, timeout_s=args.timeout)
     if not args.json:
         print(f"robot: {choice.reason}", flush=True)
     checks = diagnose(request, machine())

@@ -44,7 +44,6 @@ class Machine:
 @dataclass
 class DoctorRequest:
     config: RobotConfig
-    reason: str = ""  # which robot and why (choose_robot's line)
     policy: str | None = None  # --policy CKPT|default
     data: Path | None = None  # --data DIR
     timeout_s: float = 3.0  # each ROS 2 wait (discovery, the camera's service or first image)
@@ -105,15 +104,8 @@ def _ros2_checks(request: DoctorRequest, ros_ok: bool) -> tuple[list[Check], Cam
         )
         fix = ros.camera_fix(config)
     if source == "none":
-        return (
-            graph,
-            None,
-            warn(
-                "camera",
-                "camera.source is none: no images to record or drive a policy",
-                "set camera.source in the robot config",
-            ),
-        )
+        detail = "camera.source is none: no images to record or to drive a policy with"
+        return graph, None, warn("camera", detail, "set camera.source in the robot config")
     if not ros_camera:
         probe = bounded(
             lambda: camera.probe_opencv(config, request.timeout_s, request.window_s),
