@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_robot_option, add_set_option
+from mvla_tui.options import add_robot_option, add_runtime_option, add_set_option
 
 
 def add_app_options(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +26,7 @@ def add_app_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-camera", action="store_true", help="start with the camera image hidden (slow SSH)"
     )
+    add_runtime_option(parser)
     add_set_option(parser, "the robot config", "--set teleop.mode=hold or --set policy.hybrid.resume_s=0")
 
 
@@ -58,7 +59,9 @@ def run_app(args: argparse.Namespace) -> int:
     from mvla_tui.core.session import Session
     from mvla_tui.telemetry import make_telemetry
 
-    session = Session(config, link_reason=choice.reason, data_dir=args.data)
+    session = Session(
+        config, link_reason=choice.reason, data_dir=args.data, runtime=args.runtime, export=args.export
+    )
     telemetry = make_telemetry()
     driver = None
     if sys.platform != "win32":

@@ -37,3 +37,23 @@ def add_robot_option(parser: argparse.ArgumentParser, default: str = "auto") -> 
         metavar="FILE",
         help="a robot config YAML (default: the packaged configs/robot/<kind>.yaml); its kind must match --robot",
     )
+
+
+RUNTIME_CHOICES = ("torch", "onnx", "trt")
+
+
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """`--runtime torch|onnx|trt` and `--export DIR` (`policies.export.exported`)."""
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIME_CHOICES,
+        default="torch",
+        help="what computes the policy: torch (default), onnx (ONNX Runtime) or trt (TensorRT engines) "
+        "on the graphs of `mvla export`; the runtime's window, ensembling, clamping and stops are the same",
+    )
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        help="the export folder for --runtime onnx|trt (default: CKPT/onnx, or CKPT/tensorrt for trt, "
+        "where `mvla export` writes); it must have been exported from this checkpoint",
+    )

@@ -56,6 +56,12 @@ class Policy(nn.Module, abc.ABC):
         checkpoint records it and refuses to load on other weights. Empty for a model without one."""
         return {}
 
+    def execution_note(self) -> str:
+        """How this policy computes when it is not torch modules on the runtime's device (an exported
+        policy: "onnx runtime: fp16 graphs (...)"); empty for a torch policy. `PolicyRuntime.describe`
+        shows it instead of the torch device and precision."""
+        return ""
+
     @property
     def window(self) -> int:
         return self.config.window

@@ -36,6 +36,7 @@ CAMERA_SIZE = (720, 1280)  # (h, w) of the robot camera's frames
 @dataclass
 class BenchResult:
     mode: str  # "per-step" (the runtime) or "naive" (whole window recomputed every step)
+    runtime: str  # "torch", or the exported policy's "onnx" / "trt"
     device: str
     device_name: str
     precision: str
@@ -59,7 +60,7 @@ class BenchResult:
 class BenchReport:
     policy: str
     runs: list[BenchResult]
-    speedup: float | None = None  # naive p50 / per-step p50, when compared
+    speedup: float | None = None  # the second run's p50 / the first's, when compared (naive, or a runtime)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -84,11 +85,15 @@ def measure(
     warmup: int = 10,
     instruction: str = INSTRUCTION,
     frame_size: tuple[int, int] = CAMERA_SIZE,
+    policies: list[Policy] | None = None,
 ) -> list[BenchResult]:
     """Run `warmup + steps` steps of one runtime per config on synthetic frames, round-robin (so a
     change in machine load hits every runtime alike), and summarise the measured steps of each.
-    Memory figures are of the whole process, so with several configs they cover all of them."""
-    runtimes = [PolicyRuntime(policy, normalisation, c) for c in configs]
+    `policies` (one per config) runs each config on its own policy (torch against an exported one);
+    by default all run `policy`. Memory figures are of the whole process, so with several configs
+    they cover all of them."""
+    policies = policies or [policy] * len(configs)
+    runtimes = [PolicyRuntime(p, normalisation, c) for p, c in zip(policies, configs, strict=True)]
     warmup = max(warmup, policy.window, *(r.config.auto_frames for r in runtimes if r.precision_pending))
     size = input_size(policy)
     frames = synthetic_frames(frame_size)
@@ -122,10 +127,11 @@ def measure(
         results.append(
             BenchResult(
                 mode="naive" if runtime.config.naive else "per-step",
+                runtime=runtime.policy.execution_note().split(" ")[0] or "torch",
                 device=str(runtime.device),
                 device_name=device_name(runtime.device),
                 precision=runtime.precision,
-                precision_note=runtime.precision_note,
+                precision_note=runtime.policy.execution_note() or runtime.precision_note,
                 window=policy.window,
                 frame_size=tuple(frame_size),
                 input_size=size,
@@ -153,13 +159,22 @@ def run_benchmark(
     compare_naive: bool = False,
     label: str = "",
     frame_size: tuple[int, int] = CAMERA_SIZE,
+    compare_policy: Policy | None = None,
+    compare_config: RuntimeConfig | None = None,
 ) -> BenchReport:
-    """The per-step runtime, and optionally the naive recompute of the same model for the ratio."""
+    """The per-step runtime, and optionally the naive recompute of the same model, or the per-step
+    runtime of `compare_policy` (another runtime of the same model: torch against an export) on the
+    same frames, alternating steps, for the ratio."""
     configs = [dataclasses.replace(config, naive=False)]
+    policies = [policy]
     if compare_naive:
         configs.append(dataclasses.replace(config, naive=True))
-    runs = measure(policy, normalisation, configs, steps, warmup, frame_size=frame_size)
-    speedup = runs[1].p50_ms / runs[0].p50_ms if compare_naive else None
+        policies.append(policy)
+    elif compare_policy is not None:
+        configs.append(dataclasses.replace(compare_config or config, naive=False))
+        policies.append(compare_policy)
+    runs = measure(policy, normalisation, configs, steps, warmup, frame_size=frame_size, policies=policies)
+    speedup = runs[1].p50_ms / runs[0].p50_ms if len(runs) > 1 else None
     return BenchReport(policy=label or policy.name, runs=runs, speedup=speedup)
 
 
@@ -182,7 +197,7 @@ def format_report(report: BenchReport) -> str:
         note = f" ({r.precision_note})" if r.precision_note else ""
         cuda = f", CUDA peak {r.cuda_peak_mb:.0f} MiB" if r.cuda_peak_mb is not None else ""
         lines += [
-            f"{r.mode}: {r.device} [{r.device_name}] {r.precision}{note}; window {r.window}, "
+            f"{r.mode} {r.runtime}: {r.device} [{r.device_name}] {r.precision}{note}; window {r.window}, "
             f"{r.parameters / 1e6:.2f} M parameters",
             f"  camera frames {r.frame_size[1]}x{r.frame_size[0]} {resize_note(r.frame_size, r.input_size)} "
             "(latency includes preprocess)",
@@ -190,8 +205,14 @@ def format_report(report: BenchReport) -> str:
             f"({r.steps_per_s:.1f} steps/s over {r.steps} steps after {r.warmup} warm-up)",
             f"  peak RSS {r.peak_rss_mb:.0f} MiB{cuda}" + (" (process, both runs)" if report.speedup else ""),
         ]
-    if report.speedup is not None:
+    if report.speedup is not None and report.runs[1].mode == "naive":
         lines.append(
             f"per-step runtime is {report.speedup:.2f}x faster than the naive window recompute (p50)"
+        )
+    elif report.speedup is not None:
+        first, second = report.runs[0].runtime, report.runs[1].runtime
+        lines.append(
+            f"{first} is {report.speedup:.2f}x as fast as {second} (p50 {second} / p50 {first}; "
+            "steps alternated on the same frames)"
         )
     return "\n".join(lines)

@@ -428,7 +428,10 @@ class PolicyRuntime:
         return self._hold.pending
 
     def describe(self) -> str:
-        """E.g. "cpu fp32 (the CPU default)" for status lines and benchmark output."""
+        """E.g. "cpu fp32 (the CPU default)" for status lines and benchmark output; an exported
+        policy's `execution_note` instead ("onnx runtime: fp32 graphs (...)")."""
+        if self.policy.execution_note():
+            return self.policy.execution_note()
         note = f" ({self.precision_note})" if self.precision_note else ""
         return f"{self.device} {self.precision}{note}"
 

@@ -7,13 +7,14 @@ models are imported inside `run`, so `mvla --help` stays light.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import re
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_set_option
+from mvla_tui.options import add_runtime_option, add_set_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +48,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="CPU threads for torch (default: torch's choice); 1 is steadier on a busy machine",
     )
     parser.add_argument(
-        "--compare", choices=["naive"], help="also time recomputing the whole window per step"
+        "--compare",
+        choices=["naive", "torch", "onnx", "trt"],
+        help="also time, alternating steps on the same frames: naive (recomputing the whole window per "
+        "step) or another runtime of the same model (torch, onnx, trt), and print the p50 ratio",
+    )
+    add_runtime_option(parser)
+    parser.add_argument(
+        "--ort-level",
+        choices=["disable", "basic", "extended", "all"],
+        default="all",
+        help="ONNX Runtime graph optimisation level (default all)",
     )
     parser.add_argument(
         "--frame-size",
@@ -94,18 +105,65 @@ def run(args: argparse.Namespace) -> int:
         normalisation = ActionNormalisation.identity(config.action_dim)
         label = f"{name} ({args.config}, untrained)"
     config = RuntimeConfig(device=args.device, precision=args.precision)
-    report = run_benchmark(
-        policy,
-        normalisation,
-        config,
-        steps=args.steps,
-        warmup=args.warmup,
-        compare_naive=args.compare == "naive",
-        label=label,
-        frame_size=frame_size,
-    )
+    runs = {"torch": (policy, config)}
+    wanted = {args.runtime} | ({args.compare} if args.compare not in (None, "naive") else set())
+    if args.compare == args.runtime:
+        raise ConfigError(f"--compare {args.compare}: that is the --runtime; compare with another one")
+    temp = None
+    for runtime in sorted(wanted - {"torch"}):
+        exported, temp = _exported(args, runtime, policy, normalisation, temp)
+        runs[runtime] = (exported, dataclasses.replace(config, device="cpu", precision="fp32"))
+    first, first_config = runs[args.runtime]
+    second, second_config = runs.get(args.compare, (None, None))
+    try:
+        report = run_benchmark(
+            first,
+            normalisation,
+            first_config,
+            steps=args.steps,
+            warmup=args.warmup,
+            compare_naive=args.compare == "naive",
+            label=label,
+            frame_size=frame_size,
+            compare_policy=second,
+            compare_config=second_config,
+        )
+    finally:
+        if temp is not None:
+            temp.cleanup()
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
+
+
+def _exported(args, runtime: str, policy, normalisation, temp):
+    """(the exported policy for `runtime`, the temporary folder holding it or None). A checkpoint's
+    export is looked up (--export, or CKPT/onnx | CKPT/tensorrt); an untrained --config is exported
+    here into a temporary folder, with its parity checked (on synthetic frames) like `mvla export`."""
+    import copy
+    import tempfile
+
+    from policies.bench import INSTRUCTION, synthetic_frames
+    from policies.export.backends import OrtSettings
+    from policies.export.exported import ExportedPolicy, load_exported
+    from policies.export.pipeline import export_policy
+
+    settings = OrtSettings(level=args.ort_level, threads=args.threads)
+    if args.policy is not None:
+        exported, _, _ = load_exported(args.policy, args.export, runtime, settings)
+        return exported, temp
+    if args.export is not None:
+        raise ConfigError("--export goes with --policy (it must come from that checkpoint)")
+    temp = temp or tempfile.TemporaryDirectory(prefix="mvla-bench-")
+    folder = Path(temp.name) / runtime
+    fmt = "onnx" if runtime == "onnx" else "tensorrt"
+    frames = synthetic_frames((240, 320), count=policy.window)
+    result = export_policy(
+        copy.deepcopy(policy), normalisation, folder, frames, INSTRUCTION, fmt=fmt, settings=settings,
+        frames_source="synthetic frames",
+    )  # fmt: skip
+    if not result.parity.passed:
+        raise ConfigError(f"the {runtime} export missed parity: {'; '.join(result.parity.failures())}")
+    return ExportedPolicy(policy.name, policy.config, folder, runtime, settings), temp
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:

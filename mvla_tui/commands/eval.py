@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_set_option
+from mvla_tui.options import add_runtime_option, add_set_option
 
 _DISTANCES = ("close", "medium", "far")
 
@@ -98,6 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="A",
         help="a policy command below A on every axis (key units; a press is 1.15) ends the episode (0.1)",
     )
+    add_runtime_option(parser)
     parser.add_argument("--video", type=Path, metavar="DIR", help="write an MP4 of every failed episode here")
     parser.add_argument("--json", action="store_true", help="print the rows and episodes as JSON")
     parser.add_argument(
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     label = "scripted expert"
     if args.policy is not None:
         _quiet_transformers()
-        worker = PolicyWorker(runtime_options(config), config.limits)
+        worker = PolicyWorker(runtime_options(config, args.runtime, args.export), config.limits)
         done = worker.load_and_wait(args.policy)
         if done.error is not None:
             worker.close()
@@ -308,6 +309,10 @@ def run_offline(args: argparse.Namespace) -> int:
         raise ConfigError("--data scores a policy's predictions; --expert only runs in the sim (--sim)")
     if args.check_timeout <= 0:
         raise ConfigError(f"--check-timeout must be > 0, got {args.check_timeout}")
+    if args.runtime != "torch":
+        raise ConfigError(
+            f"--runtime {args.runtime}: for --sim; offline metrics (--data) run the torch policy"
+        )
     from policies.default_policy import resolve
 
     checkpoint = resolve(args.policy)

@@ -38,7 +38,9 @@ class RuntimeOptions:
     device: str = "auto"
     precision: str = "auto"
     execution: str = "first"  # first | chunk | ensemble
-    threads: int | None = None  # torch CPU threads (None: torch's default)
+    threads: int | None = None  # torch CPU threads, and ONNX Runtime's intra-op threads (None: their default)
+    runtime: str = "torch"  # torch | onnx | trt: what computes the policy (`policies.export.exported`)
+    export: str | None = None  # the export folder of onnx | trt (None: CKPT/onnx or CKPT/tensorrt)
 
 
 def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any, str]:
@@ -55,9 +57,23 @@ def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any
     config = RuntimeConfig(
         device=options.device, precision=options.precision, execution=options.execution, limits=limits
     )
-    policy, normalisation, info = load_checkpoint(Path(source))
+    if options.runtime == "torch":
+        policy, normalisation, info = load_checkpoint(Path(source))
+        label = ""
+    else:
+        # The graphs compute; torch only holds the window on the CPU, in fp32.
+        import dataclasses
+
+        from policies.export.backends import OrtSettings
+        from policies.export.exported import load_exported
+
+        export = Path(options.export) if options.export else None
+        settings = OrtSettings(threads=options.threads)
+        policy, normalisation, info = load_exported(Path(source), export, options.runtime, settings)
+        config = dataclasses.replace(config, device="cpu", precision="fp32")
+        label = f", {options.runtime}"
     runtime = PolicyRuntime(policy, normalisation, config)
-    return runtime, f"{info.name} ({Path(source).name}, {info.provenance.steps} steps)"
+    return runtime, f"{info.name} ({Path(source).name}, {info.provenance.steps} steps{label})"
 
 
 class PolicyWorker:

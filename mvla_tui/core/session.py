@@ -35,10 +35,17 @@ from mvla_tui.robot.state import RobotState, Step
 from recorder.catalogue import Catalogue, load_catalogue
 
 
-def runtime_options(config: RobotConfig) -> RuntimeOptions:
+def runtime_options(config: RobotConfig, runtime: str = "torch", export: str | None = None) -> RuntimeOptions:
+    """The policy runtime's options from the robot config, computed by `runtime` (torch | onnx | trt,
+    the latter two on the export folder `export`, default inside the checkpoint)."""
     p = config.policy
     return RuntimeOptions(
-        device=p.device, precision=p.precision, execution=p.chunk_execution, threads=p.threads
+        device=p.device,
+        precision=p.precision,
+        execution=p.chunk_execution,
+        threads=p.threads,
+        runtime=runtime,
+        export=export,
     )
 
 
@@ -58,9 +65,12 @@ class Session:
         side_files: bool = True,
         count_existing: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        runtime: str = "torch",
+        export: str | None = None,
     ) -> None:
         """`policy=False` leaves the policy driver out (a session that only records, such as the expert's);
-        otherwise a `PolicyWorker` is started unless one is given (shared across sessions by `eval`)."""
+        otherwise a `PolicyWorker` is started unless one is given (shared across sessions by `eval`),
+        running policies with `runtime` (torch | onnx | trt, on the export folder `export`)."""
         self.config = config
         self.catalogue = catalogue or load_catalogue()
         self.link = link if link is not None else make_link(config, clock)
@@ -96,7 +106,7 @@ class Session:
         self.policy: PolicyDriver | None = None
         if policy:
             if worker is None:
-                worker = PolicyWorker(runtime_options(config), config.limits)
+                worker = PolicyWorker(runtime_options(config, runtime, export), config.limits)
                 self._own_worker = True
             self.worker = worker
             worker.attach(self.loop.submit)

@@ -41,24 +41,9 @@ class CompactPolicy(Policy):
         self.record_checkpoint_keys()
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """RGB uint8 (..., H, W, 3) -> (..., 3, image_height, image_width) float32, centred.
-
-        The resize is OpenCV's area filter on the uint8 frames (a box filter when shrinking, the right
-        antialiasing for a camera frame many times the model input, and a few times faster than torch's
-        antialiased bilinear on a CPU); a tensor is taken through the same path, so there is one."""
-        x = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-        if x.dtype != np.uint8 or x.ndim < 3 or x.shape[-1] != 3:
-            raise ValueError(f"expected RGB uint8 frames (..., H, W, 3), got {tuple(x.shape)} {x.dtype}")
-        lead = x.shape[:-3]
-        h, w = self.config.image_height, self.config.image_width
-        flat = x.reshape(-1, *x.shape[-3:])
-        if flat.shape[1:3] != (h, w):
-            import cv2
-
-            flat = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in flat])
-        out = torch.from_numpy(np.ascontiguousarray(flat)).permute(0, 3, 1, 2).float()  # (N, 3, h, w)
-        out = out.div_(255.0).sub_(_MEAN).div_(_STD)
-        return out.reshape(*lead, 3, h, w)
+        """RGB uint8 (..., H, W, 3) -> (..., 3, image_height, image_width) float32, centred
+        (`preprocess_frames`)."""
+        return preprocess_frames(frames, self.config.image_height, self.config.image_width)
 
     def encode_instruction(self, instructions: list[str]) -> torch.Tensor:
         """(B,) strings -> (B, text_dim)."""
@@ -75,3 +60,24 @@ class CompactPolicy(Policy):
 
     def decode_steps(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)  # (B, T, horizon, action_dim)
+
+
+def preprocess_frames(frames: np.ndarray | torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """RGB uint8 (..., H, W, 3) -> (..., 3, h, w) float32, centred: the compact policy's input, as
+    `CompactPolicy.preprocess` and an exported compact policy (`policies.export`) compute it.
+
+    The resize is OpenCV's area filter on the uint8 frames (a box filter when shrinking, the right
+    antialiasing for a camera frame many times the model input, and a few times faster than torch's
+    antialiased bilinear on a CPU); a tensor is taken through the same path, so there is one."""
+    x = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if x.dtype != np.uint8 or x.ndim < 3 or x.shape[-1] != 3:
+        raise ValueError(f"expected RGB uint8 frames (..., H, W, 3), got {tuple(x.shape)} {x.dtype}")
+    lead = x.shape[:-3]
+    flat = x.reshape(-1, *x.shape[-3:])
+    if flat.shape[1:3] != (h, w):
+        import cv2
+
+        flat = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in flat])
+    out = torch.from_numpy(np.ascontiguousarray(flat)).permute(0, 3, 1, 2).float()  # (N, 3, h, w)
+    out = out.div_(255.0).sub_(_MEAN).div_(_STD)
+    return out.reshape(*lead, 3, h, w)

@@ -23,6 +23,16 @@ def hash_tokens(text: str, buckets: int, max_words: int) -> list[int]:
     return [1 + zlib.crc32(g.encode("utf-8")) % (buckets - 1) for g in grams]
 
 
+def tokenize(instructions: list[str], buckets: int, max_words: int) -> torch.Tensor:
+    """(B,) strings -> (B, L) bucket ids (`hash_tokens`), 0-padded, on the CPU."""
+    ids = [hash_tokens(s, buckets, max_words) or [0] for s in instructions]
+    width = max(len(i) for i in ids)
+    out = torch.zeros(len(ids), width, dtype=torch.long)
+    for row, seq in enumerate(ids):
+        out[row, : len(seq)] = torch.tensor(seq)
+    return out
+
+
 class HashedTextEncoder(nn.Module):
     def __init__(self, buckets: int, dim: int, max_words: int) -> None:
         super().__init__()
@@ -33,12 +43,7 @@ class HashedTextEncoder(nn.Module):
 
     def tokenize(self, instructions: list[str]) -> torch.Tensor:
         """(B,) strings -> (B, L) bucket ids, 0-padded, on this module's device."""
-        ids = [hash_tokens(s, self.buckets, self.max_words) or [0] for s in instructions]
-        width = max(len(i) for i in ids)
-        out = torch.zeros(len(ids), width, dtype=torch.long)
-        for row, seq in enumerate(ids):
-            out[row, : len(seq)] = torch.tensor(seq)
-        return out.to(self.embed.weight.device)
+        return tokenize(instructions, self.buckets, self.max_words).to(self.embed.weight.device)
 
     def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
         """(B, L) bucket ids -> (B, dim): mean of the non-padding embeddings."""

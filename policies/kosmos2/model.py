@@ -91,32 +91,31 @@ class Kosmos2Policy(Policy):
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """RGB uint8 (..., H, W, 3) -> float32 (..., 3, S, S), normalised; stays on the input's device."""
-        x = torch.as_tensor(frames)
-        if x.dtype != torch.uint8 or x.ndim < 3 or x.shape[-1] != 3:
-            raise ValueError(f"expected RGB uint8 frames (..., H, W, 3), got {x.dtype} {tuple(x.shape)}")
-        lead, (h, w) = x.shape[:-3], x.shape[-3:-1]
-        s = self._image_size
-        x = x.reshape(-1, h, w, 3).permute(0, 3, 1, 2).float()  # (N, 3, H, W) in [0, 255]
-        if (h, w) != (s, s):
-            x = nn.functional.interpolate(x, size=(s, s), mode="bicubic", antialias=True, align_corners=False)
-            x = x.clamp(0.0, 255.0)  # bicubic overshoots at edges
-        mean = torch.tensor(self._mean, device=x.device).view(3, 1, 1)
-        std = torch.tensor(self._std, device=x.device).view(3, 1, 1)
-        x = (x / 255.0 - mean) / std
-        return x.reshape(*lead, 3, s, s)
+        return preprocess_frames(frames, self._image_size, self._mean, self._std)
 
     def encode_instruction(self, instructions: list[str]) -> KosmosInstruction:
         embed = self.backbone.get_input_embeddings()
         prompt = self.prompt.build(instructions, embed.weight.device)
-        tokens = embed(prompt.ids)  # (B, L, D), unscaled: the text model scales inputs_embeds itself
-        slot = torch.arange(tokens.shape[1], device=tokens.device)[None, :] == prompt.action_index[:, None]
+        return self.embed_prompt(
+            prompt.ids, prompt.action_index, prompt.attention_mask() if prompt.padded else None
+        )
+
+    def embed_prompt(
+        self, ids: torch.Tensor, action_index: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> KosmosInstruction:
+        """Token ids of prompts (B, L) (`PromptLayout.build`) -> their encoding, the action token in
+        its slot; the part of `encode_instruction` after tokenisation (an export traces this)."""
+        tokens = self.backbone.get_input_embeddings()(
+            ids
+        )  # (B, L, D), unscaled: the text model scales inputs_embeds itself
+        slot = torch.arange(tokens.shape[1], device=tokens.device)[None, :] == action_index[:, None]
         tokens = torch.where(slot[..., None], self.action_token.to(tokens.dtype), tokens)
         q = self.prompt.latent_queries
         return KosmosInstruction(
             before_image=tokens[:, :IMAGE_START],
             after_image=tokens[:, IMAGE_START + q :],
-            attention_mask=prompt.attention_mask() if prompt.padded else None,
-            action_index=prompt.action_index,
+            attention_mask=attention_mask,
+            action_index=action_index,
         )
 
     def encode_frame(self, pixels: torch.Tensor, text: KosmosInstruction) -> torch.Tensor:
@@ -136,3 +135,24 @@ class Kosmos2Policy(Policy):
 
     def decode_steps(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)  # (B, T, horizon, action_dim)
+
+
+def preprocess_frames(
+    frames: np.ndarray | torch.Tensor, size: int, mean: tuple[float, ...], std: tuple[float, ...]
+) -> torch.Tensor:
+    """RGB uint8 (..., H, W, 3) -> float32 (..., 3, size, size): the whole frame resized (antialiased
+    bicubic) and normalised with `mean` and `std`; stays on the input's device. What
+    `Kosmos2Policy.preprocess` and an exported Kosmos-2 policy (`policies.export`) compute."""
+    x = torch.as_tensor(frames)
+    if x.dtype != torch.uint8 or x.ndim < 3 or x.shape[-1] != 3:
+        raise ValueError(f"expected RGB uint8 frames (..., H, W, 3), got {x.dtype} {tuple(x.shape)}")
+    lead, (h, w) = x.shape[:-3], x.shape[-3:-1]
+    s = size
+    x = x.reshape(-1, h, w, 3).permute(0, 3, 1, 2).float()  # (N, 3, H, W) in [0, 255]
+    if (h, w) != (s, s):
+        x = nn.functional.interpolate(x, size=(s, s), mode="bicubic", antialias=True, align_corners=False)
+        x = x.clamp(0.0, 255.0)  # bicubic overshoots at edges
+    mean_t = torch.tensor(mean, device=x.device).view(3, 1, 1)
+    std_t = torch.tensor(std, device=x.device).view(3, 1, 1)
+    x = (x / 255.0 - mean_t) / std_t
+    return x.reshape(*lead, 3, s, s)

@@ -1,0 +1,199 @@
+"""`ExportedPolicy`: an export folder (`policies.export.pipeline`) run as a `Policy`, so `PolicyRuntime`
+drives it unchanged: its window, ensembling, clamping and stop handling stay the runtime's, only
+`encode_instruction` / `encode_frame` / `decode_steps` run the graphs (ONNX Runtime or TensorRT)
+instead of torch modules. Preprocessing and tokenisation are the policy's own (`frontend`); what the
+head's output means (`output_values`, `values_to_actions`) is `Policy`'s, from the checkpoint's config.
+It holds no weights of its own, so the runtime's `.to(device, dtype)` changes nothing; it computes on
+the CPU side in fp32 whatever the graph's precision, which `execution_note` states.
+
+`load_exported(checkpoint, export, runtime)` checks that the folder was exported from this checkpoint
+(the sha256 of its manifest, recorded in `export.json`) and of the format the runtime needs.
+`default_export_dir(checkpoint, runtime)` is where `mvla export` writes and the runtimes look by
+default: `CKPT/onnx` (ONNX) and `CKPT/tensorrt` (TensorRT engines).
+This module must not import textual or h5py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from configs import ConfigError, MvlaError
+from policies.base import Policy
+from policies.export import EXPORT_JSON
+from policies.export.backends import DEFAULT_ORT, OrtGraph, OrtSettings, TrtGraph
+from policies.export.frontend import Frontend
+
+RUNTIMES = ("torch", "onnx", "trt")
+FORMAT_OF = {"onnx": "onnx", "trt": "tensorrt"}
+
+
+def default_export_dir(checkpoint: Path, runtime: str) -> Path:
+    """Where `mvla export` writes for `runtime` and where the runtime looks when no --export is given."""
+    return Path(checkpoint) / ("tensorrt" if runtime in ("trt", "tensorrt") else "onnx")
+
+
+def manifest_hash(checkpoint: Path) -> str:
+    """sha256 of the checkpoint's manifest.json: names the exact weights an export was made from."""
+    return hashlib.sha256((Path(checkpoint) / "manifest.json").read_bytes()).hexdigest()
+
+
+def read_export_json(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / EXPORT_JSON
+    if not path.is_file():
+        raise ConfigError(f"{folder}: no {EXPORT_JSON}; not an export folder (run `mvla export` first)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise ConfigError(f"{path}: not valid JSON; export again") from None
+    if not isinstance(data, dict) or "graphs" not in data or "frontend" not in data:
+        raise ConfigError(f"{path}: lacks graphs or frontend; export again")
+    return data
+
+
+class ExportedPolicy(Policy):
+    name = "exported"
+
+    def __init__(
+        self,
+        policy_name: str,
+        config: Any,
+        folder: Path,
+        runtime: str = "onnx",
+        settings: OrtSettings = DEFAULT_ORT,
+    ) -> None:
+        super().__init__(config)
+        self.name = policy_name  # the exported policy's registered name, for labels
+        self.folder = Path(folder)
+        meta = read_export_json(self.folder)
+        self.meta = meta
+        want = FORMAT_OF.get(runtime)
+        if want is None:
+            raise ConfigError(f"runtime {runtime!r}: an export runs with onnx or trt")
+        if meta.get("format") != want:
+            raise ConfigError(
+                f"{self.folder}: holds a {meta.get('format')} export; --runtime {runtime} needs {want} "
+                f"(`mvla export --format {want}`)"
+            )
+        self.runtime_name = runtime
+        self.frontend = Frontend(meta["frontend"], self.folder)
+        graphs = meta["graphs"]
+        if runtime == "onnx":
+            self.graphs = {
+                g: OrtGraph(self.folder / graphs[g], settings) for g in ("instruction", "frame", "head")
+            }
+            where = f"{self.graphs['frame'].provider}, {settings.describe()}"
+        else:
+            self.graphs = {g: TrtGraph(self.folder / graphs[g]) for g in ("instruction", "frame", "head")}
+            where = "TensorRT engines"
+        self._note = f"{runtime} runtime: {meta.get('precision')} graphs ({where})"
+        self._checkpoint_keys = frozenset()
+
+    def execution_note(self) -> str:
+        return self._note
+
+    def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return self.frontend.preprocess(frames)
+
+    def encode_instruction(self, instructions: list[str]) -> dict[str, np.ndarray]:
+        """The instruction graph's outputs and the token arrays, (B, ...) with B = len(instructions);
+        one instruction is encoded once and repeated (the runtime only ever repeats one)."""
+        unique = set(instructions)
+        if len(unique) != 1:
+            raise ValueError("an exported policy encodes one instruction at a time (repeated if need be)")
+        feeds = self.frontend.tokenize(instructions[0])
+        state = {**feeds, **self.graphs["instruction"].run(feeds)}
+        return _repeat(state, len(instructions))
+
+    def encode_frame(self, pixels: torch.Tensor, text: dict[str, np.ndarray]) -> torch.Tensor:
+        n = pixels.shape[0]
+        graph = self.graphs["frame"]
+        feeds = {"pixels": np.ascontiguousarray(pixels.detach().float().cpu().numpy())}
+        for name in graph.inputs:
+            if name != "pixels":
+                feeds[name] = _rows(text[name], n)
+        return torch.from_numpy(graph.run(feeds)["features"])  # (B, D) fp32
+
+    def decode_steps(self, features: torch.Tensor) -> torch.Tensor:
+        x = np.ascontiguousarray(features.detach().float().cpu().numpy())
+        return torch.from_numpy(self.graphs["head"].run({"features": x})["output"])
+
+
+def _rows(a: np.ndarray, n: int) -> np.ndarray:
+    if a.shape[0] == n:
+        return a
+    if a.shape[0] != 1:
+        raise ValueError(f"{a.shape[0]} instruction rows for {n} frames; give 1 or {n}")
+    return np.ascontiguousarray(np.broadcast_to(a, (n, *a.shape[1:])))
+
+
+def _repeat(state: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    return {k: _rows(v, n) for k, v in state.items()}
+
+
+def load_exported(
+    checkpoint: Path,
+    export: Path | None = None,
+    runtime: str = "onnx",
+    settings: OrtSettings = DEFAULT_ORT,
+):
+    """(ExportedPolicy, normalisation, info) for a verified checkpoint and its export folder (default
+    `default_export_dir`). Refuses an export made from other weights or in another format."""
+    import yaml
+
+    from policies import registry
+    from policies.checkpoint import (
+        CONFIG,
+        NORMALISATION,
+        PROVENANCE,
+        CheckpointInfo,
+        Provenance,
+        verify_checkpoint,
+    )
+    from policies.normalisation import ActionNormalisation
+
+    checkpoint = Path(checkpoint)
+    verify_checkpoint(checkpoint)
+    folder = Path(export) if export is not None else default_export_dir(checkpoint, runtime)
+    if not (folder / EXPORT_JSON).is_file():
+        fmt = FORMAT_OF.get(runtime, runtime)
+        raise ConfigError(
+            f"--runtime {runtime}: no export at {folder}; run `mvla export --policy {checkpoint} --format "
+            f"{fmt}` first, or give the folder with --export DIR"
+        )
+    meta = read_export_json(folder)
+    recorded, actual = meta.get("checkpoint_manifest_sha256"), manifest_hash(checkpoint)
+    if recorded != actual:
+        raise MvlaError(
+            f"{folder}: exported from other weights (manifest sha256 {str(recorded)[:12]}, this checkpoint's "
+            f"{actual[:12]}); export this checkpoint again"
+        )
+    parity = meta.get("parity") or {}
+    if not parity.get("passed", False):
+        missed = "; ".join(parity.get("failures", [])) or "no parity report"
+        raise MvlaError(f"{folder}: this export missed its parity gates ({missed}); export again")
+    name, config = registry.config_from_dict(
+        yaml.safe_load((checkpoint / CONFIG).read_text(encoding="utf-8")), source=str(checkpoint / CONFIG)
+    )
+    normalisation = ActionNormalisation.read(checkpoint / NORMALISATION)
+    policy = ExportedPolicy(name, config, folder, runtime, settings)
+    from configs import from_dict
+
+    provenance = from_dict(
+        Provenance,
+        json.loads((checkpoint / PROVENANCE).read_text(encoding="utf-8")),
+        source=str(checkpoint / PROVENANCE),
+    )
+    info = CheckpointInfo(checkpoint, name, provenance, 0, 0)
+    return policy, normalisation, info
+
+
+def export_describe(meta: dict[str, Any]) -> str:
+    """One line: format, precision, opset, versions."""
+    versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
+    return f"{meta.get('format')} {meta.get('precision')} opset {meta.get('opset')} ({versions})"

@@ -1,0 +1,220 @@
+"""The graphs of an exported policy, as the per-step runtime uses them, and writing them as ONNX.
+
+`graph_specs(policy)` gives, per graph (`instruction`, `frame`, `head`), a module calling the policy's
+own code (`embed_prompt`, `encode_frame`, `decode_steps`: nothing is re-implemented here) with named
+inputs and outputs and their dynamic axes. `merge_lora(policy)` folds PEFT LoRA adapters into their
+base weights in place, so the frame graph holds plain linear layers. `write_onnx` traces one graph
+with the TorchScript exporter (opset 17; the dynamo exporter needs onnxscript, not a dependency) and
+keeps weights over 2 GB in one external data file. In fp16 the graph's weights and arithmetic are
+fp16 and its inputs and outputs stay fp32 (casts at the boundary), so callers never change. The head
+is always exported in fp32: it is a small LSTM, and fp16 LSTMs are poorly supported on CPUs.
+This module must not import textual or h5py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from policies.base import Policy
+
+EXTERNAL_LIMIT = 2 * 1024**3  # protobuf's limit: larger graphs keep their weights outside
+
+
+@dataclass
+class GraphSpec:
+    name: str  # instruction | frame | head
+    fn: Callable[..., tuple[torch.Tensor, ...]]  # named inputs (in order) -> outputs (in order)
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    dynamic: dict[str, dict[int, str]]  # input / output name -> {axis: symbolic name}
+    fp16_capable: bool = True  # False: exported fp32 whatever the precision (the head)
+
+
+class _Graph(nn.Module):
+    """A graph function as a module, with fp32 inputs and outputs around an fp16 body when `half`."""
+
+    def __init__(self, policy: Policy, spec: GraphSpec, half: bool) -> None:
+        super().__init__()
+        self.policy = policy
+        self.spec = spec
+        self.half_body = half
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.half_body:
+            args = tuple(a.half() if a.is_floating_point() else a for a in args)
+        out = self.spec.fn(*args)
+        return tuple(o.float() for o in out)
+
+
+def graph_specs(policy: Policy) -> list[GraphSpec]:
+    """The three graphs of `policy` (compact, kosmos2 or kosmos2_clip)."""
+    head = GraphSpec(
+        "head",
+        lambda features: (policy.decode_steps(features),),
+        ("features",),
+        ("output",),
+        {"features": {0: "batch", 1: "steps"}, "output": {0: "batch", 1: "steps"}},
+        fp16_capable=False,
+    )
+    if policy.name == "compact":
+        instruction = GraphSpec(
+            "instruction",
+            lambda tokens: (policy.text(tokens),),
+            ("tokens",),
+            ("text",),
+            {"tokens": {0: "batch", 1: "tokens"}, "text": {0: "batch"}},
+        )
+        frame = GraphSpec(
+            "frame",
+            lambda pixels, text: (policy.encode_frame(pixels, text),),
+            ("pixels", "text"),
+            ("features",),
+            {"pixels": {0: "batch"}, "text": {0: "batch"}, "features": {0: "batch"}},
+        )
+        return [instruction, frame, head]
+    if policy.name not in ("kosmos2", "kosmos2_clip"):
+        raise ValueError(f"no ONNX export for policy {policy.name!r}")
+    from policies.kosmos2.model import KosmosInstruction
+
+    text_axes = {
+        "ids": {0: "batch", 1: "tokens"},
+        "action_index": {0: "batch"},
+        "before_image": {0: "batch"},
+        "after_image": {0: "batch", 1: "text"},
+    }
+    frame_axes = {"pixels": {0: "batch"}, "features": {0: "batch"}}
+    frame_axes.update({k: v for k, v in text_axes.items() if k not in ("ids",)})
+
+    def kosmos(before_image, after_image, action_index):
+        return KosmosInstruction(before_image, after_image, None, action_index)
+
+    if policy.name == "kosmos2":
+
+        def embed(ids, action_index):
+            k = policy.embed_prompt(ids, action_index)
+            return k.before_image, k.after_image
+
+        def frame_fn(pixels, before_image, after_image, action_index):
+            return (policy.encode_frame(pixels, kosmos(before_image, after_image, action_index)),)
+
+        instruction = GraphSpec(
+            "instruction",
+            embed,
+            ("ids", "action_index"),
+            ("before_image", "after_image"),
+            {k: text_axes[k] for k in ("ids", "action_index", "before_image", "after_image")},
+        )
+        frame = GraphSpec(
+            "frame",
+            frame_fn,
+            ("pixels", "before_image", "after_image", "action_index"),
+            ("features",),
+            frame_axes,
+        )
+        return [instruction, frame, head]
+
+    from policies.kosmos2_clip.model import HybridInstruction
+
+    def embed_hybrid(ids, action_index, clip_ids, clip_mask):
+        k = policy.embed_prompt(ids, action_index)
+        text = policy.clip.get_text_features(
+            input_ids=clip_ids, attention_mask=clip_mask, return_dict=True
+        ).pooler_output  # (B, P)
+        return k.before_image, k.after_image, text
+
+    def frame_hybrid(pixels, before_image, after_image, action_index, clip_text):
+        text = HybridInstruction(kosmos(before_image, after_image, action_index), clip_text)
+        return (policy.encode_frame(pixels, text),)
+
+    clip_axes = {"clip_ids": {0: "batch", 1: "clip_tokens"}, "clip_mask": {0: "batch", 1: "clip_tokens"}}
+    instruction = GraphSpec(
+        "instruction",
+        embed_hybrid,
+        ("ids", "action_index", "clip_ids", "clip_mask"),
+        ("before_image", "after_image", "clip_text"),
+        {**{k: text_axes[k] for k in text_axes}, **clip_axes, "clip_text": {0: "batch"}},
+    )
+    frame = GraphSpec(
+        "frame",
+        frame_hybrid,
+        ("pixels", "before_image", "after_image", "action_index", "clip_text"),
+        ("features",),
+        {**frame_axes, "clip_text": {0: "batch"}},
+    )
+    return [instruction, frame, head]
+
+
+def merge_lora(policy: nn.Module) -> int:
+    """Fold every PEFT LoRA adapter of `policy` into its base layer and put the base layer in its
+    place (in place); returns how many were merged. Without PEFT layers it does nothing."""
+    try:
+        from peft.tuners.lora import LoraLayer
+    except ImportError:
+        return 0
+    merged = 0
+    for name, module in list(policy.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge(safe_merge=True)
+            parent_name, _, child = name.rpartition(".")
+            parent = policy.get_submodule(parent_name) if parent_name else policy
+            setattr(parent, child, module.get_base_layer())
+            merged += 1
+    return merged
+
+
+def write_onnx(
+    policy: Policy,
+    spec: GraphSpec,
+    example: dict[str, torch.Tensor],
+    folder: Path,
+    opset: int,
+    half: bool,
+) -> list[str]:
+    """Trace `spec` on `example` inputs into `folder/<name>.onnx` (+ `<name>.onnx.data` when its weights
+    are over 2 GB); returns the file names written. The policy must already be in the dtype wanted."""
+    import onnx
+
+    module = _Graph(policy, spec, half and spec.fp16_capable).eval()
+    args = tuple(example[n] for n in spec.inputs)
+    stage = folder / f".{spec.name}-trace"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    traced = stage / f"{spec.name}.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        # The TorchScript exporter is deprecated in favour of dynamo (which needs onnxscript) and
+        # warns about every shape comparison it turns into a constant: shapes that are fixed here.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            str(traced),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(spec.inputs),
+            output_names=list(spec.outputs),
+            dynamic_axes=spec.dynamic,
+            do_constant_folding=True,
+        )
+    target = folder / f"{spec.name}.onnx"
+    written = list(stage.iterdir())
+    size = sum(f.stat().st_size for f in written)
+    if len(written) == 1 and size <= EXTERNAL_LIMIT:
+        traced.replace(target)
+        shutil.rmtree(stage)
+        return [target.name]
+    # Over 2 GB the exporter writes one file per tensor: gather them into one data file.
+    model = onnx.load(str(traced), load_external_data=True)
+    data = f"{spec.name}.onnx.data"
+    onnx.save_model(
+        model, str(target), save_as_external_data=True, all_tensors_to_one_file=True, location=data
+    )
+    shutil.rmtree(stage)
+    return [target.name, data]

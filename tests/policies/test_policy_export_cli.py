@@ -1,0 +1,128 @@
+"""`mvla export`, and `--runtime onnx` of `mvla bench` and `mvla eval --sim`, end to end on tiny
+checkpoints: the parity table and JSON, a missed gate (an injected perturbation) failing the command
+with the output and gate named, TensorRT missing in one line, the runtime comparison's ratio, and a
+closed-loop evaluation driven by ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mvla_tui.cli import main
+from policies.export.backends import OrtGraph
+from tests.policies.test_policy_export import tiny_checkpoint
+
+
+@pytest.fixture
+def checkpoint(tiny_config, tmp_path: Path) -> Path:
+    return tiny_checkpoint("compact", tiny_config, tmp_path)
+
+
+def test_export_prints_the_parity_table_on_simulator_frames(checkpoint: Path, capsys) -> None:
+    assert main(["export", "--policy", str(checkpoint), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"exported compact to {checkpoint / 'onnx'}" in out
+    assert "simulator frames" in out and "1 intra-op threads" in out
+    for row in ("instruction/text", "frame/features", "head/output", "actions"):
+        assert row in out
+    assert "all gates passed" in out
+
+
+def test_export_json_on_a_recorded_episode(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
+    from recorder.catalogue import load_catalogue
+    from tests.sim.sim_configs import sim_config
+
+    data = tmp_path / "episodes"
+    data.mkdir()
+    spec = plan_episodes(1, seed=2)[0]
+    assert run_sim_episode(sim_config(width=64, height=48), spec, load_catalogue(), data_dir=data).saved
+    out = tmp_path / "fp16"
+    assert (
+        main(
+            [
+                "export",
+                "--policy",
+                str(checkpoint),
+                "--fp16",
+                "--data",
+                str(data),
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["precision"] == "fp16" and meta["parity"]["passed"]
+    assert meta["parity"]["frames_source"].startswith("recorded episode")
+    assert (out / "export.json").is_file()
+
+
+def test_a_missed_gate_fails_the_command_naming_output_and_gate(
+    checkpoint: Path, monkeypatch, capsys
+) -> None:
+    run = OrtGraph.run
+
+    def perturbed(self, feeds):
+        out = run(self, feeds)
+        if "features" in out and "pixels" in feeds:
+            out["features"] = out["features"] + np.float32(1e-3)
+        return out
+
+    monkeypatch.setattr(OrtGraph, "run", perturbed)
+    assert main(["export", "--policy", str(checkpoint), "--threads", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "frame/features: max abs 0.001 misses the gate max abs <= 5e-05" in captured.err
+    assert "MISSED" in captured.out
+    monkeypatch.setattr(OrtGraph, "run", run)
+    argv = ["bench", "--policy", str(checkpoint), "--runtime", "onnx", "--steps", "1", "--warmup", "0"]
+    assert main(argv) == 2
+    assert "missed its parity gates (frame/features" in capsys.readouterr().err
+
+
+def test_tensorrt_missing_is_one_line(checkpoint: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
+    assert main(["export", "--policy", str(checkpoint), "--format", "tensorrt"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "TensorRT is not installed here" in err and "--format onnx" in err
+    assert not (checkpoint / "tensorrt").exists()
+    argv = ["bench", "--policy", str(checkpoint), "--runtime", "trt", "--steps", "1"]
+    assert main(argv) == 2
+    assert "no export at" in capsys.readouterr().err
+
+
+def test_bench_compares_onnx_with_torch_in_one_run(checkpoint: Path, capsys) -> None:
+    assert main(["export", "--policy", str(checkpoint)]) == 0
+    capsys.readouterr()
+    argv = ["bench", "--policy", str(checkpoint), "--runtime", "onnx", "--compare", "torch", "--threads", "1"]
+    assert main([*argv, "--steps", "3", "--warmup", "1", "--frame-size", "64x48", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["runtime"] for r in report["runs"]] == ["onnx", "torch"]
+    assert report["speedup"] > 0 and report["runs"][0]["precision_note"].startswith("onnx runtime")
+    assert main([*argv, "--steps", "2", "--warmup", "1", "--frame-size", "64x48"]) == 0
+    assert "onnx is" in capsys.readouterr().out
+
+
+def test_bench_exports_an_untrained_config_on_the_fly(capsys) -> None:
+    argv = ["bench", "--config", "configs/policy/compact.yaml", "--compare", "onnx", "--threads", "1"]
+    assert main([*argv, "--steps", "2", "--warmup", "1", "--frame-size", "64x48", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["runtime"] for r in report["runs"]] == ["torch", "onnx"]
+
+
+@pytest.mark.slow
+def test_eval_sim_runs_on_onnx_runtime(checkpoint: Path, capsys) -> None:
+    assert main(["export", "--policy", str(checkpoint)]) == 0
+    capsys.readouterr()
+    argv = ["eval", "--sim", "--policy", str(checkpoint), "--runtime", "onnx", "--episodes", "1"]
+    assert main([*argv, "--size", "64x48", "--set", "sim.max_presses=3", "--threads", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "onnx runtime: fp32 graphs" in report["policy"]
+    assert report["rows"][-1]["episodes"] == 1
