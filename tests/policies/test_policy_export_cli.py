@@ -126,3 +126,35 @@ def test_eval_sim_runs_on_onnx_runtime(checkpoint: Path, capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     assert "onnx runtime: fp32 graphs" in report["policy"]
     assert report["rows"][-1]["episodes"] == 1
+
+
+def test_runtime_trt_without_tensorrt_is_one_line(checkpoint: Path, monkeypatch) -> None:
+    """A TensorRT export folder (its record made from the ONNX one here: no GPU builds engines) on a
+    machine without tensorrt: the policy worker's load answers with the one-line reason."""
+    from mvla_tui.core.policy_worker import RuntimeOptions, load_runtime
+
+    assert main(["export", "--policy", str(checkpoint)]) == 0
+    record = json.loads((checkpoint / "onnx" / "export.json").read_text())
+    folder = checkpoint / "tensorrt"
+    folder.mkdir()
+    record["format"] = "tensorrt"
+    record["graphs"] = {g: f"{g}.engine" for g in record["graphs"]}
+    (folder / "export.json").write_text(json.dumps(record))
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    from configs import MvlaError
+
+    with pytest.raises(MvlaError, match="TensorRT is not installed here"):
+        load_runtime(str(checkpoint), RuntimeOptions(runtime="trt"), None)
+
+
+def test_the_app_and_eval_take_the_runtime_options() -> None:
+    from mvla_tui.cli import build_parser
+    from mvla_tui.core.session import runtime_options
+    from mvla_tui.robot.config import load_robot_config
+
+    args = build_parser().parse_args(["--runtime", "onnx", "--export", "/x/onnx"])
+    assert (args.runtime, args.export) == ("onnx", "/x/onnx")
+    args = build_parser().parse_args(["eval", "--sim", "--expert", "--runtime", "trt"])
+    assert args.runtime == "trt" and args.export is None
+    options = runtime_options(load_robot_config("sim"), "onnx", "/x/onnx")
+    assert (options.runtime, options.export) == ("onnx", "/x/onnx")
