@@ -123,3 +123,18 @@ def test_an_export_of_other_weights_or_format_is_refused(tiny_config, tmp_path: 
         ExportedPolicy("compact", load_checkpoint(checkpoint)[0].config, checkpoint / "onnx", "trt")
     with pytest.raises(ConfigError, match="no export at"):
         load_exported(other, runtime="onnx")
+
+
+def test_graphs_over_the_protobuf_limit_keep_their_weights_in_one_data_file(
+    tiny_config, tmp_path: Path, monkeypatch
+) -> None:
+    from policies.export import graphs
+
+    monkeypatch.setattr(graphs, "EXTERNAL_LIMIT", 0)  # every graph counts as over 2 GB
+    checkpoint = tiny_checkpoint("compact", tiny_config, tmp_path)
+    result = export_checkpoint(checkpoint)
+    assert result.parity.passed, result.parity.format_table()
+    folder = checkpoint / "onnx"
+    for name in ("instruction", "frame", "head"):
+        assert f"{name}.onnx.data" in result.meta["files"] and (folder / f"{name}.onnx.data").is_file()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no trace folders left
