@@ -158,9 +158,15 @@ def _exported(args, runtime: str, policy, normalisation, temp):
     fmt = "onnx" if runtime == "onnx" else "tensorrt"
     frames = synthetic_frames((240, 320), count=policy.window)
     result = export_policy(
-        copy.deepcopy(policy), normalisation, folder, frames, INSTRUCTION, fmt=fmt, settings=settings,
+        copy.deepcopy(policy),
+        normalisation,
+        folder,
+        frames,
+        INSTRUCTION,
+        fmt=fmt,
+        settings=settings,
         frames_source="synthetic frames",
-    )  # fmt: skip
+    )
     if not result.parity.passed:
         raise ConfigError(f"the {runtime} export missed parity: {'; '.join(result.parity.failures())}")
     return ExportedPolicy(policy.name, policy.config, folder, runtime, settings), temp

@@ -89,9 +89,18 @@ def export_policy(
     stage.mkdir(parents=True)
     try:
         result = _export(
-            policy, normalisation, stage, frames, instruction, fmt, precision, frames_source,
-            checkpoint_hash, opset, settings,
-        )  # fmt: skip
+            policy,
+            normalisation,
+            stage,
+            frames,
+            instruction,
+            fmt,
+            precision,
+            frames_source,
+            checkpoint_hash,
+            opset,
+            settings,
+        )
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
