@@ -138,3 +138,38 @@ def test_graphs_over_the_protobuf_limit_keep_their_weights_in_one_data_file(
     for name in ("instruction", "frame", "head"):
         assert f"{name}.onnx.data" in result.meta["files"] and (folder / f"{name}.onnx.data").is_file()
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no trace folders left
+
+
+def test_a_discrete_head_with_a_predicted_stop_drives_like_torch(tiny_config, tmp_path: Path) -> None:
+    """The head's logits come from the graph; the class choice, hold threshold, ensembling of
+    probabilities and the predicted stop stay the runtime's, from the checkpoint's config."""
+    import dataclasses
+
+    from policies.config import HeadConfig
+
+    classes = ((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0))
+    config = dataclasses.replace(
+        tiny_config("compact", tmp_path),
+        head=HeadConfig(hidden=16, kind="discrete", classes=classes, hold_threshold=0.3),
+        predicts_stop=True,
+    )
+    torch.manual_seed(3)
+    policy = registry.build_policy("compact", config)
+    with torch.no_grad():
+        for p in policy.head.parameters():
+            p.add_(torch.randn_like(p))
+    checkpoint = save_checkpoint(policy, tmp_path / "discrete", ActionNormalisation((1.15,) * 3))
+    assert export_checkpoint(checkpoint).parity.passed
+    torch_policy, normalisation, _ = load_checkpoint(checkpoint)
+    exported, _, _ = load_exported(checkpoint, runtime="onnx")
+    for execution in ("first", "ensemble"):
+        cfg = RuntimeConfig(device="cpu", precision="fp32", execution=execution)
+        runtimes = [PolicyRuntime(p, normalisation, cfg) for p in (torch_policy, exported)]
+        for r in runtimes:
+            r.reset(INSTRUCTION)
+        for frame in frames(8, seed=11):
+            a, b = (r.step(frame) for r in runtimes)
+            np.testing.assert_array_equal(b.command, a.command)
+            assert b.stop_predicted == a.stop_predicted
+        for r in runtimes:
+            r.close()
