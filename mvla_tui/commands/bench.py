@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the device and precision used.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--policy", metavar="CKPT", type=Path, help="a checkpoint directory")
+    source.add_argument(
+        "--policy", metavar="CKPT", help="a checkpoint directory, or `default` (the packaged policy)"
+    )
     source.add_argument(
         "--config",
         metavar="FILE",
@@ -96,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
         hf_logging.disable_progress_bar()
     if args.policy is not None:
+        from policies.default_policy import resolve
+
+        args.policy = resolve(args.policy)
         policy, normalisation, _ = load_checkpoint(args.policy)
         label = str(args.policy)
     else:
