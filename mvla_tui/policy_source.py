@@ -5,7 +5,6 @@ verifies the checkpoint itself). No torch here.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from configs import ConfigError
@@ -16,11 +15,9 @@ DEFAULT = "default"
 def resolve_policy(source: str) -> Path:
     """The checkpoint directory `source` names; a one-line `ConfigError` when there is none."""
     if source == DEFAULT:
-        if importlib.util.find_spec("policies.default_policy") is None:
-            raise ConfigError("no default policy ships with this version yet; pass a checkpoint directory")
         from policies.default_policy import resolve
 
-        return Path(resolve(source))
+        return resolve(source)
     path = Path(source).expanduser()
     if not path.is_dir():
         raise ConfigError(

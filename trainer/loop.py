@@ -161,6 +161,13 @@ def prepare_data(config: TrainConfig, run: Path, on_file: Callable[[Path], None]
     return Setup(index, train, val, name, pcfg, norm)
 
 
+def _shown(folder: str) -> str:
+    """A data folder as the checkpoint's provenance records it: relative to the current folder when
+    inside or beside it (a checkpoint travels; the training machine's layout need not), else absolute."""
+    relative = os.path.relpath(folder)
+    return relative if not relative.startswith(("../../", "..\\..\\")) else folder
+
+
 def _load_policy_yaml(path: str) -> dict:
     from configs import load_yaml
 
@@ -397,7 +404,7 @@ def train(
     if cache is not None:
         result.note = f"frame features cached in {cache.directory} (frozen frame encoder)"
     provenance = Provenance(
-        data=list(config.data.dirs),
+        data=[_shown(d) for d in config.data.dirs],
         commit=git_commit(),
         notes="mvla train",
         held_out=[e.name for e in setup.val],
