@@ -119,6 +119,7 @@ class ControlLoop:
         self._emit = StateEmitter(on_state, self._snapshot, self.teleop.state_hz)
         self._link_ok = True
         self._last_error: str | None = None
+        self._camera_error: str | None = None  # the camera's message in _last_error, until a frame comes
         self._steps = 0
         self._frame_stamp: float | None = None
         self._running = False
@@ -281,10 +282,15 @@ class ControlLoop:
         try:
             frame = self.link.latest_frame()
         except RobotLinkError as exc:
-            self._last_error = str(exc)
+            self._last_error = self._camera_error = str(exc)
             return None
         if frame is None:
-            self._last_error = "no camera frame yet"
+            self._last_error = self._camera_error = "no camera frame yet"
+        elif self._camera_error is not None:
+            # The camera is back: its message must not stay on screen beside a live image.
+            if self._last_error == self._camera_error:
+                self._last_error = None
+            self._camera_error = None
         return frame
 
     @property

@@ -564,3 +564,22 @@ def test_connect_failure_is_raised_and_nothing_is_sent() -> None:
     with pytest.raises(RobotLinkError, match="not reachable"):
         loop.run(duration_s=1.0)
     assert link.sent == [] and link.closed
+
+
+def test_a_camera_error_leaves_the_screen_once_frames_come_back() -> None:
+    """An operator must not read "camera failed" beside a live image: the camera's message clears with
+    the next frame, while other errors stay."""
+    loop, link, clock, _, states = make()
+    link.frame_error = RobotLinkError("camera: no image for 2.0 s")
+    assert loop.capture_frame() is None
+    at(loop, clock, 0.1)
+    assert states[-1].last_error == "camera: no image for 2.0 s"
+    link.frame_error = None
+    assert loop.capture_frame() is not None
+    at(loop, clock, 0.5)
+    assert states[-1].last_error is None
+
+    at(loop, clock, 1.0, TeleopKey("x"))  # not a movement key: this message is not the camera's
+    assert loop.capture_frame() is not None
+    at(loop, clock, 1.5)
+    assert "not a movement key" in states[-1].last_error
