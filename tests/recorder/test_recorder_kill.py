@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import time
 from pathlib import Path
@@ -35,10 +36,13 @@ def _action(i: int) -> np.ndarray:
     return np.array([1.15 * (i % 2), -1.15 * (i % 3 == 0), 0.5 * i], np.float32)
 
 
-def _child(folder: Path, log: Path, seed: int) -> None:
-    """Record episodes of 2..8 frames until killed; log `name frames` after each finish()."""
+def _child(folder: Path, log: Path, seed: int, ready: int) -> None:
+    """Record episodes of 2..8 frames until killed; log `name frames` after each finish(). One byte on
+    `ready` when recording starts, so the kill's moment is measured from there, not from the fork (a
+    fork of a big test process on a loaded machine can take longer than the whole kill window)."""
     rng = random.Random(seed)
     log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(ready, b"r")
     while True:
         n = rng.randint(2, 8)
         with EpisodeWriter(folder, META, workers=2) as writer:
@@ -66,12 +70,18 @@ def test_sigkill_at_random_moments_never_leaves_a_damaged_episode(tmp_path: Path
     salvaged = checked = 0
     recovered: set[Path] = set()
     for kill in range(KILLS):
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child never returns into pytest
             try:
-                _child(folder, log, seed=kill)
+                os.close(ready_r)
+                _child(folder, log, seed=kill, ready=ready_w)
             finally:
                 os._exit(1)
+        os.close(ready_w)
+        started, _, _ = select.select([ready_r], [], [], 30.0)
+        os.close(ready_r)
+        assert started, f"kill {kill}: the recording child did not start within 30 s"
         time.sleep(rng.uniform(0.0, 0.12))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
