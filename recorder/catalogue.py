@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from configs import config_path, load
+from configs import ConfigError, config_path, load, load_yaml
 from recorder.errors import RecorderError
 
 Targets = dict[str, dict[str, int]]  # pattern -> distance -> episodes wanted
@@ -133,3 +133,26 @@ class Catalogue:
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """The packaged catalogue, or the one at `path`; a malformed file is a `ConfigError`."""
     return load(Catalogue, path if path is not None else config_path("scenarios.yaml"))
+
+
+SIDES = ("left", "right")
+
+
+def load_side_instructions(path: str | Path) -> dict[str, list[str]]:
+    """`left:` and `right:` lists of English instructions, by the side the robot passes the obstacle on
+    (`mvla eval --instructions`, the trainer's paraphrases); whitespace normalised; one-line errors."""
+    data = load_yaml(path)
+    unknown = sorted(set(data) - set(SIDES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r}; give lists under 'left' and 'right'")
+    instructions: dict[str, list[str]] = {}
+    for side in SIDES:
+        items = data.get(side)
+        if (
+            not isinstance(items, list)
+            or not items
+            or not all(isinstance(i, str) and i.strip() for i in items)
+        ):
+            raise ConfigError(f"{path}: '{side}' must be a non-empty list of instruction strings")
+        instructions[side] = [" ".join(i.split()) for i in items]
+    return instructions

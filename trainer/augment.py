@@ -19,11 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from configs import ConfigError, load_yaml
 from trainer.config import AugmentConfig
 
 _SIDE_WORD = re.compile(r"\b(left|right)\b", re.IGNORECASE)
-SIDES = ("left", "right")
 
 
 def swap_sides(text: str) -> str:
@@ -37,25 +35,6 @@ def swap_sides(text: str) -> str:
         return swapped.capitalize() if word[0].isupper() else swapped
 
     return _SIDE_WORD.sub(other, text)
-
-
-def load_paraphrases(path: str) -> dict[str, list[str]]:
-    """`left:` and `right:` lists of instructions (the format of `mvla eval --instructions`)."""
-    data = load_yaml(path)
-    out = {}
-    for side in SIDES:
-        items = data.get(side)
-        if (
-            not isinstance(items, list)
-            or not items
-            or not all(isinstance(i, str) and i.strip() for i in items)
-        ):
-            raise ConfigError(f"{path}: '{side}' must be a non-empty list of instruction strings")
-        out[side] = [" ".join(i.split()) for i in items]
-    unknown = sorted(set(data) - set(SIDES))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r}; give lists under 'left' and 'right'")
-    return out
 
 
 @dataclass(frozen=True)

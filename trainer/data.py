@@ -25,8 +25,9 @@ import numpy as np
 from policies.batch import EpisodeSteps
 from policies.normalisation import ActionNormalisation
 from policies.windows import step_targets
+from recorder.catalogue import load_side_instructions
 from recorder.reader import read_episode
-from trainer.augment import Augmented, augment_episode, load_paraphrases
+from trainer.augment import Augmented, augment_episode
 from trainer.config import AugmentConfig
 from trainer.index import EpisodeRecord
 
@@ -124,7 +125,9 @@ class EpisodeDataset:
         self.augment = augment
         self.seed = seed
         self.cache = cache
-        self.paraphrases = load_paraphrases(augment.paraphrases) if augment and augment.paraphrases else None
+        self.paraphrases = (
+            load_side_instructions(augment.paraphrases) if augment and augment.paraphrases else None
+        )
 
     def __len__(self) -> int:
         return len(self.records)

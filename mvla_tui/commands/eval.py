@@ -128,16 +128,16 @@ def run(args: argparse.Namespace) -> int:
 
         args.policy = str(resolve(args.policy))
 
-    from mvla_tui.core.evaluation import choose_instructions, load_instructions
+    from mvla_tui.core.evaluation import choose_instructions
     from mvla_tui.robot.config import load_robot_config
     from mvla_tui.sim.config import parse_size
-    from recorder.catalogue import load_catalogue
+    from recorder.catalogue import load_catalogue, load_side_instructions
 
     catalogue = load_catalogue()
     scenarios = args.scenario or list(catalogue.current_ids)
     for scenario in scenarios:
         catalogue.get(scenario)
-    instructions = load_instructions(args.instructions) if args.instructions else None
+    instructions = load_side_instructions(args.instructions) if args.instructions else None
     config = load_robot_config(args.robot_config or "sim", args.overrides)
     if config.kind != "sim":
         raise ConfigError(

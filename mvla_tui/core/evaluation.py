@@ -18,13 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from configs import ConfigError, load_yaml
 from mvla_tui.core.policy_worker import PolicyWorker
 from mvla_tui.core.sim_episode import EpisodeSpec, SimEpisode, run_sim_episode
 from mvla_tui.robot.config import RobotConfig
 from recorder.catalogue import Catalogue
-
-SIDES = ("left", "right")
 
 
 @dataclass(frozen=True)
@@ -41,25 +38,6 @@ class EvalRow:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def load_instructions(path: Path) -> dict[str, list[str]]:
-    """`left:` and `right:` lists of English instructions from a YAML file; one-line errors otherwise."""
-    data = load_yaml(path)
-    unknown = sorted(set(data) - set(SIDES))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r}; give lists under 'left' and 'right'")
-    instructions: dict[str, list[str]] = {}
-    for side in SIDES:
-        items = data.get(side)
-        if (
-            not isinstance(items, list)
-            or not items
-            or not all(isinstance(i, str) and i.strip() for i in items)
-        ):
-            raise ConfigError(f"{path}: '{side}' must be a non-empty list of instruction strings")
-        instructions[side] = [" ".join(i.split()) for i in items]
-    return instructions
 
 
 def choose_instructions(

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from mvla_tui.cli import main
-from mvla_tui.core.evaluation import choose_instructions, load_instructions
+from mvla_tui.core.evaluation import choose_instructions
 from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
-from recorder.catalogue import load_catalogue
+from recorder.catalogue import load_catalogue, load_side_instructions
 from tests.sim.sim_configs import sim_config
 from tests.trainer.trainer_helpers import train_config
 from trainer.config import load_train_config
@@ -64,7 +64,7 @@ def test_the_expert_is_the_sanity_row(capsys) -> None:
 def test_instructions_are_drawn_per_side_and_seeded(tmp_path: Path) -> None:
     path = tmp_path / "instructions.yaml"
     path.write_text("left: [go left of the box, keep the box on your right]\nright: [pass it on the right]\n")
-    instructions = load_instructions(path)
+    instructions = load_side_instructions(path)
     catalogue = load_catalogue()
     specs = plan_episodes(8, ["1box_left", "2box_right"], seed=2)
     drawn = choose_instructions(specs, catalogue, instructions, seed=2)

@@ -30,7 +30,7 @@ def test_the_shipped_default_policy_loads_and_is_small() -> None:
     from policies.checkpoint import load_checkpoint
 
     assert resolve("default") == DEFAULT_DIR
-    size = sum(p.stat().st_size for p in DEFAULT_DIR.rglob("*") if p.is_file())  
+    size = sum(p.stat().st_size for p in DEFAULT_DIR.rglob("*") if p.is_file())
     assert size <= 20 * 2**20
     policy, norm, info = load_checkpoint(DEFAULT_DIR)
     assert info.name == "compact" and policy.config.predicts_stop and norm.action_dim == 3
