@@ -22,6 +22,7 @@ those, so a frame shared by up to `window` windows is encoded once per step, not
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -55,6 +56,14 @@ class Policy(nn.Module, abc.ABC):
         """Which pretrained weights this policy was built on, by role (e.g. {"backbone": ...}); a
         checkpoint records it and refuses to load on other weights. Empty for a model without one."""
         return {}
+
+    def forget_unseen_instructions(self, instructions: Iterable[str]) -> int:
+        """Reset to zero the text parameters that none of `instructions` (every instruction training could
+        show) reaches, and return how many rows were reset; the trainer calls it before it writes a policy
+        checkpoint. Only encoders with per-word parameters have any (the compact policy's hashed-word
+        buckets): an untrained bucket keeps its random initial vector, so an unseen word in an operator's
+        instruction would add noise to the instruction's feature; at zero it only dilutes the mean."""
+        return 0
 
     def execution_note(self) -> str:
         """How this policy computes when it is not torch modules on the runtime's device (an exported

@@ -57,6 +57,7 @@ from policies.batch import EpisodeSteps, collate
 from policies.checkpoint import Provenance, git_commit, save_checkpoint
 from policies.normalisation import ActionNormalisation
 from recorder.catalogue import load_catalogue
+from trainer.augment import swap_sides
 from trainer.config import TrainConfig
 from trainer.data import (
     EpisodeDataset,
@@ -166,6 +167,18 @@ def _shown(folder: str) -> str:
     inside or beside it (a checkpoint travels; the training machine's layout need not), else absolute."""
     relative = os.path.relpath(folder)
     return relative if not relative.startswith(("../../", "..\\..\\")) else folder
+
+
+def _taught_instructions(
+    train: list[EpisodeRecord], dataset: EpisodeDataset, config: TrainConfig
+) -> set[str]:
+    """Every instruction training can show: the episodes', the paraphrases, and their mirrors."""
+    taught = {e.instruction for e in train}
+    if dataset.paraphrases:
+        taught |= {t for side in dataset.paraphrases.values() for t in side}
+    if config.augment.mirror:
+        taught |= {swap_sides(t) for t in taught}
+    return taught
 
 
 def _load_policy_yaml(path: str) -> dict:
@@ -382,6 +395,7 @@ def train(
         accelerator.num_processes,
     )
     dataset = EpisodeDataset(setup.train, norm, config.augment, config.seed, cache)
+    taught = _taught_instructions(setup.train, dataset, config)
     batches = _batches(
         schedule, dataset, Position(state.epoch, state.batch), config.data.workers, config.seed
     )
@@ -500,6 +514,7 @@ def train(
                         if state.best is None or score < state.best:
                             state.best, state.best_step = score, state.step
                             provenance.steps = state.step
+                            unwrapped.forget_unseen_instructions(taught)
                             result.best = save_checkpoint(unwrapped, run / "best", norm, provenance)
             if progress is not None:
                 progress(
@@ -526,6 +541,9 @@ def train(
         result.samples_per_s = windows_done / (time.perf_counter() - started)
     if not result.interrupted and main:
         provenance.steps = state.step
+        reset = unwrapped.forget_unseen_instructions(taught)
+        if reset:
+            log(f"text encoder: {reset} word buckets no training instruction uses reset to zero")
         result.final = save_checkpoint(unwrapped, run / "final", norm, provenance)
         if (run / "best").is_dir():
             result.best = run / "best"

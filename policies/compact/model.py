@@ -7,6 +7,7 @@ both training and the runtime turn camera images into model input.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 import numpy as np
@@ -44,6 +45,9 @@ class CompactPolicy(Policy):
         """RGB uint8 (..., H, W, 3) -> (..., 3, image_height, image_width) float32, centred
         (`preprocess_frames`)."""
         return preprocess_frames(frames, self.config.image_height, self.config.image_width)
+
+    def forget_unseen_instructions(self, instructions: Iterable[str]) -> int:
+        return self.text.forget_unseen(instructions)
 
     def encode_instruction(self, instructions: list[str]) -> torch.Tensor:
         """(B,) strings -> (B, text_dim)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -44,6 +45,19 @@ class HashedTextEncoder(nn.Module):
     def tokenize(self, instructions: list[str]) -> torch.Tensor:
         """(B,) strings -> (B, L) bucket ids, 0-padded, on this module's device."""
         return tokenize(instructions, self.buckets, self.max_words).to(self.embed.weight.device)
+
+    def forget_unseen(self, instructions: Iterable[str]) -> int:
+        """Zero the buckets no word or word pair of `instructions` hashes to; returns how many rows were
+        not zero before (see `Policy.forget_unseen_instructions`)."""
+        seen = torch.zeros(self.buckets, dtype=torch.bool)
+        seen[0] = True  # padding
+        for text in instructions:
+            seen[hash_tokens(text, self.buckets, self.max_words)] = True
+        with torch.no_grad():
+            unseen = ~seen.to(self.embed.weight.device)
+            reset = int(self.embed.weight[unseen].ne(0).any(dim=1).sum())
+            self.embed.weight[unseen] = 0.0
+        return reset
 
     def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
         """(B, L) bucket ids -> (B, dim): mean of the non-padding embeddings."""

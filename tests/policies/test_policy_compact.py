@@ -120,3 +120,27 @@ def test_a_box_on_the_left_vs_the_right_gives_different_actions(position: str) -
         runtime.reset(LEFT)
         commands.append(runtime.step(_box_frames(x)[0]).command)
     assert commands[0][1] < -0.3 and commands[1][1] > 0.3, commands
+
+
+def test_unseen_words_only_dilute_the_instruction_once_forgotten(tmp_path) -> None:
+    """An operator's phrasing has words training never showed; their hashed buckets hold random initial
+    vectors that would push the instruction's feature anywhere. After `forget_unseen_instructions` (the
+    trainer calls it before writing a checkpoint) an unseen word only dilutes the mean: the feature of
+    "go left, please kindly" equals that of "go left" with the mean taken over more tokens."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(tiny_compact_config(tmp_path), text_buckets=4096)
+    policy = CompactPolicy(config).eval()
+    taught = ["go left", "go right"]
+    before = policy.text.embed.weight.detach().clone()
+    reset = policy.forget_unseen_instructions(taught)
+    seen = {b for t in taught for b in hash_tokens(t, 4096, config.max_words)}
+    assert reset == 4096 - 1 - len(seen)  # every other bucket (not padding) was random, now zero
+    weight = policy.text.embed.weight.detach()
+    assert torch.equal(weight[sorted(seen)], before[sorted(seen)])  # what training taught is kept
+    with torch.no_grad():
+        plain = policy.text.embed.weight[hash_tokens("go left", 4096, config.max_words)].sum(0)
+        extra = len(hash_tokens("go left please kindly", 4096, config.max_words))
+        expected = policy.text.proj(plain / extra)
+        got = policy.encode_instruction(["go left please kindly"])[0]
+    torch.testing.assert_close(got, expected)
+    assert policy.forget_unseen_instructions(taught) == 0  # idempotent
