@@ -138,14 +138,14 @@ def save_checkpoint(
     )
     write_manifest(tmp)
     for name in (*CONTENT, MANIFEST):
-        _fsync(tmp / name)
-    _fsync(tmp)  # the directory entries themselves, before the rename publishes them
+        fsync_path(tmp / name)
+    fsync_path(tmp)  # the directory entries themselves, before the rename publishes them
 
     old = directory.parent / f".{directory.name}.old-{os.getpid()}"
     if directory.exists():
         directory.rename(old)
     tmp.rename(directory)
-    _fsync(directory.parent)
+    fsync_path(directory.parent)
     if old.exists():
         shutil.rmtree(old)
     return directory
@@ -314,7 +314,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (its entries) by path."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -27,7 +27,7 @@ import torch
 
 from configs import MvlaError
 from policies.base import Policy
-from policies.checkpoint import Provenance, save_checkpoint, verify_checkpoint
+from policies.checkpoint import Provenance, fsync_path, save_checkpoint, verify_checkpoint
 from policies.normalisation import ActionNormalisation
 
 STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -106,12 +106,12 @@ def save_state(
     )
     (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
     for name in ("state.pt", "state.json"):
-        _fsync(tmp / name)
-    _fsync(tmp)
+        fsync_path(tmp / name)
+    fsync_path(tmp)
     if final.exists():  # the same step saved again (Ctrl-C right after a periodic checkpoint)
         shutil.rmtree(final)
     tmp.rename(final)
-    _fsync(folder)
+    fsync_path(folder)
     for old in step_dirs(run)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -124,13 +124,7 @@ def load_state(path: Path) -> tuple[RunState, dict[str, Any]]:
         state = RunState(**json.loads((path / "state.json").read_text(encoding="utf-8")))
         blobs = torch.load(path / "state.pt", weights_only=True)
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-        raise MvlaError(f"{path}: not a complete training checkpoint ({exc}); resume from an older one") from None
+        raise MvlaError(
+            f"{path}: not a complete training checkpoint ({exc}); resume from an older one"
+        ) from None
     return state, blobs
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
