@@ -181,6 +181,13 @@ def _taught_instructions(
     return taught
 
 
+def _forget_unseen(policy: Policy, taught: set[str], log: Callable[[str], None]) -> None:
+    """Before a policy checkpoint is written: `Policy.forget_unseen_instructions`, said once."""
+    reset = policy.forget_unseen_instructions(taught)
+    if reset:
+        log(f"text encoder: {reset} word buckets no training instruction uses reset to zero")
+
+
 def _load_policy_yaml(path: str) -> dict:
     from configs import load_yaml
 
@@ -514,7 +521,7 @@ def train(
                         if state.best is None or score < state.best:
                             state.best, state.best_step = score, state.step
                             provenance.steps = state.step
-                            unwrapped.forget_unseen_instructions(taught)
+                            _forget_unseen(unwrapped, taught, log)
                             result.best = save_checkpoint(unwrapped, run / "best", norm, provenance)
             if progress is not None:
                 progress(
@@ -541,9 +548,7 @@ def train(
         result.samples_per_s = windows_done / (time.perf_counter() - started)
     if not result.interrupted and main:
         provenance.steps = state.step
-        reset = unwrapped.forget_unseen_instructions(taught)
-        if reset:
-            log(f"text encoder: {reset} word buckets no training instruction uses reset to zero")
+        _forget_unseen(unwrapped, taught, log)
         result.final = save_checkpoint(unwrapped, run / "final", norm, provenance)
         if (run / "best").is_dir():
             result.best = run / "best"
