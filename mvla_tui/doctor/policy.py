@@ -6,7 +6,9 @@ its `config.yaml` through the registry, which is what loading does before it bui
 are not loaded (`mvla bench --policy` does that, and times it). torch is imported here, only when a
 checkpoint is given. Engines are `*.engine` / `*.plan` files anywhere in the checkpoint folder (such as
 `export/`); the TensorRT version they were built with is read from an `export.json` (`tensorrt` key)
-beside them or in the checkpoint. A TensorRT engine runs only on the version that built it.
+beside them or in the checkpoint. A TensorRT engine runs only on the version that built it. Without
+engines, the line names the ONNX exports (`export.json` of format onnx) and whether they were made from
+these weights (the sha256 of the manifest they record), since `--runtime onnx` refuses any other.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def engines_check(path: Path | None, tensorrt_version: Callable[[], str | None])
         return ok("engines", "no checkpoint given, so no exported engines to check")
     engines = sorted({e for pattern in ENGINE_PATTERNS for e in path.rglob(pattern)})
     if not engines:
-        return ok("engines", f"no exported engines in {path} (the policy runs in PyTorch)")
+        return _onnx_exports_check(path)
     listed = ", ".join(str(e.relative_to(path)) for e in engines[:3]) + (" ..." if len(engines) > 3 else "")
     installed = tensorrt_version()
     built = _recorded_version(path, engines)
@@ -124,3 +126,33 @@ def _recorded_version(path: Path, engines: list[Path]) -> str | None:
         if isinstance(data, dict) and data.get("tensorrt") is not None:
             return str(data["tensorrt"])
     return None
+
+
+def _onnx_exports_check(path: Path) -> Check:
+    """The `engines` line without TensorRT engines: the ONNX exports (`export.json` folders) beside the
+    checkpoint, and whether they were made from its weights (`--runtime onnx` refuses any other)."""
+    from policies.export.exported import manifest_hash
+
+    exports = []
+    for record in sorted(path.rglob(EXPORT_RECORD)):
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict) and data.get("format") == "onnx":
+            exports.append((record.parent.relative_to(path), data))
+    if not exports:
+        return ok("engines", f"no exports in {path}: the policy runs in PyTorch (`mvla export` makes them)")
+    actual = manifest_hash(path)
+    stale = [f"{folder}/" for folder, data in exports if data.get("checkpoint_manifest_sha256") != actual]
+    if stale:
+        return warn(
+            "engines",
+            f"no TensorRT engines; ONNX export in {', '.join(stale)} is of other weights "
+            "(--runtime onnx refuses it)",
+            f"export again: mvla export --policy {path} --format onnx",
+        )
+    found = ", ".join(f"{folder}/" for folder, _ in exports)
+    return ok(
+        "engines", f"no TensorRT engines; ONNX export in {found} made from these weights (--runtime onnx)"
+    )

@@ -82,4 +82,19 @@ def test_engines_against_the_installed_tensorrt(tmp_path: Path, recorded, instal
 def test_no_engines(tmp_path: Path) -> None:
     ckpt = checkpoint(tmp_path / "best")
     check = engines_check(ckpt, lambda: None)
-    assert check.status == "ok" and "no exported engines" in check.detail
+    assert check.status == "ok" and "the policy runs in PyTorch" in check.detail
+
+
+def test_an_onnx_export_of_these_weights_or_of_others(tmp_path: Path) -> None:
+    from policies.export.exported import manifest_hash
+
+    ckpt = checkpoint(tmp_path / "best")
+    (ckpt / "onnx").mkdir()
+    record = ckpt / "onnx" / "export.json"
+    record.write_text(json.dumps({"format": "onnx", "checkpoint_manifest_sha256": manifest_hash(ckpt)}))
+    check = engines_check(ckpt, lambda: None)
+    assert check.status == "ok" and "ONNX export in onnx/ made from these weights" in check.detail
+    record.write_text(json.dumps({"format": "onnx", "checkpoint_manifest_sha256": "0" * 64}))
+    check = engines_check(ckpt, lambda: None)
+    assert check.status == "warn" and "in onnx/ is of other weights" in check.detail
+    assert "--format onnx" in check.fix
