@@ -43,6 +43,14 @@ showed, says first. `ensemble` gets the same from averaging, `chunk` from playin
 `ActionChunk.clamped` is about the command sent at this step: its action of the chunk (`first`,
 `chunk`) or any of the predictions averaged into it (`ensemble`) had a value outside the limits.
 
+Command resolution (`command_resolution`, key units; 0, the default here, sends the command as computed;
+the robot configs' `policy.command_resolution` is 0.01): the command sent is rounded to a multiple of
+it, then clamped again, so a runtime whose outputs differ from another's only in their last bits
+(PyTorch and ONNX Runtime in fp32 differ by about 1e-7) sends the very same command, and a closed loop
+driven by either follows the same trajectory. Without it the difference does not stay small: a pose
+1e-7 m apart already renders thousands of different pixels in the simulator (edges seen edge-on), and
+from there the two runs are two different episodes. The chunk (`ActionChunk.actions`) is not rounded.
+
 Safety: actions are de-normalised, then clamped to `limits`; a non-finite model output returns a stop
 (zeros) with an error message, and drops the pending chunk, the ensemble history and the window of
 features (which holds the bad frame's; the next steps refill it, as after a reset).
@@ -119,6 +127,7 @@ class RuntimeConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)  # in key units, as recorded
     naive: bool = False  # recompute the whole window from images each step (benchmark comparison only)
     stop_below: float = 0.1  # key units: a predicted action below this on every axis is a stop
+    command_resolution: float = 0.0  # key units: the command sent is rounded to a multiple (0: not)
 
     def __post_init__(self) -> None:
         if self.execution not in get_args(Execution):
@@ -137,6 +146,8 @@ class RuntimeConfig:
             raise ValueError(f"auto_tolerance must be > 0, got {self.auto_tolerance}")
         if not (math.isfinite(self.stop_below) and self.stop_below >= 0):
             raise ValueError(f"stop_below must be >= 0, got {self.stop_below}")
+        if not (math.isfinite(self.command_resolution) and self.command_resolution >= 0):
+            raise ValueError(f"command_resolution must be >= 0, got {self.command_resolution}")
 
 
 @dataclass(frozen=True)
@@ -559,7 +570,7 @@ class PolicyRuntime:
             index = self._pending_index
             self._pending_index += 1
             command, clamped = self._pending[index].copy(), bool(self._pending_clamped[index])
-            return ActionChunk(self._pending, command, latency_ms, step, fresh, clamped)
+            return ActionChunk(self._pending, self._round(command), latency_ms, step, fresh, clamped)
         if mode == "ensemble":
             self._history.append((step, values, actions, over))
             command, clamped = self._ensemble(step)
@@ -575,7 +586,16 @@ class PolicyRuntime:
                     actions, np.zeros(3, np.float32), latency_ms, step, True, False, stop_predicted=True
                 )
             command, clamped = actions[0].copy(), bool(over[0])
-        return ActionChunk(actions, command, latency_ms, step, True, clamped)
+        return ActionChunk(actions, self._round(command), latency_ms, step, True, clamped)
+
+    def _round(self, command: np.ndarray) -> np.ndarray:
+        """The command to a multiple of `command_resolution` (within the limits, which are multiples
+        of it or are kept by the clip)."""
+        r = self.config.command_resolution
+        if r == 0:
+            return command
+        rounded = (np.round(command.astype(np.float64) / r) * r).astype(np.float32)
+        return np.clip(rounded, -self._limits, self._limits).astype(np.float32)
 
     def _ensemble(self, step: int) -> tuple[np.ndarray, bool]:
         """(command, whether any prediction averaged into it was clamped) for `step`. A regression

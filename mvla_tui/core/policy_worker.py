@@ -41,6 +41,7 @@ class RuntimeOptions:
     threads: int | None = None  # torch CPU threads, and ONNX Runtime's intra-op threads (None: their default)
     runtime: str = "torch"  # torch | onnx | trt: what computes the policy (`policies.export.exported`)
     export: str | None = None  # the export folder of onnx | trt (None: CKPT/onnx or CKPT/tensorrt)
+    command_resolution: float = 0.01  # key units: the command sent is rounded to a multiple of it
 
 
 def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any, str]:
@@ -55,7 +56,11 @@ def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any
     if options.threads is not None:
         torch.set_num_threads(options.threads)
     config = RuntimeConfig(
-        device=options.device, precision=options.precision, execution=options.execution, limits=limits
+        device=options.device,
+        precision=options.precision,
+        execution=options.execution,
+        limits=limits,
+        command_resolution=options.command_resolution,
     )
     if options.runtime == "torch":
         policy, normalisation, info = load_checkpoint(Path(source))

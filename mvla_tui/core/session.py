@@ -46,6 +46,7 @@ def runtime_options(config: RobotConfig, runtime: str = "torch", export: str | N
         threads=p.threads,
         runtime=runtime,
         export=export,
+        command_resolution=p.command_resolution,
     )
 
 

@@ -186,7 +186,10 @@ class PolicyDriveConfig:
     then `teleop.settle_s` at rest, then the next frame), one step every `period_s`, which must leave room
     for the model (`period_s - step_s - settle_s` is its budget; a later action is a missed deadline);
     `continuous` sends a new action every `period_s` while moving (the model must answer within it).
-    `device`, `precision` and `chunk_execution` are the policy runtime's (`policies.runtime`)."""
+    `device`, `precision` and `chunk_execution` are the policy runtime's (`policies.runtime`), and so is
+    `command_resolution`: each command sent is rounded to a multiple of it (0.01 key units is
+    5 mm/s at throttle 50 %, below what a base's motor controllers resolve), so that runtimes differing
+    in their last bits (torch, ONNX Runtime) drive the same trajectory; 0 sends commands unrounded."""
 
     execution: PolicyExecution = "step"
     period_s: float = 0.6  # step: 0.4 s press + 0.15 s settle + 0.05 s for the model
@@ -195,9 +198,12 @@ class PolicyDriveConfig:
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     chunk_execution: Literal["first", "chunk", "ensemble"] = "first"
     threads: int | None = None  # CPU threads for torch (None: torch's choice; 1 is steadiest on a busy CPU)
+    command_resolution: float = 0.01  # key units (a press is 1.15): the command sent is rounded to it
 
     def __post_init__(self) -> None:
         _positive("policy.period_s", self.period_s)
+        if not (math.isfinite(self.command_resolution) and self.command_resolution >= 0):
+            raise ValueError(f"policy.command_resolution must be >= 0, got {self.command_resolution}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"policy.threads must be >= 1, got {self.threads}")
 

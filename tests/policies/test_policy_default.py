@@ -48,3 +48,48 @@ def test_the_default_policy_reaches_the_cup_on_the_instructed_side(capsys) -> No
     overall = json.loads(capsys.readouterr().out)["rows"][-1]
     assert overall["episodes"] == 8
     assert overall["success"] >= 0.75 and overall["correct_side"] >= 0.875
+
+
+def _drive(runtime: str, specs, folder: Path) -> list[tuple[str, str, list]]:
+    """(how each episode ended, the sim's verdict, the commands sent) with the default policy."""
+    import dataclasses
+
+    import h5py
+
+    from mvla_tui.core.policy_worker import PolicyWorker
+    from mvla_tui.core.session import runtime_options
+    from mvla_tui.core.sim_episode import run_sim_episode
+    from recorder.catalogue import load_catalogue
+    from tests.sim.sim_configs import sim_config
+
+    config = sim_config(width=256, height=144)
+    config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, device="cpu", threads=1))
+    catalogue = load_catalogue()
+    worker = PolicyWorker(runtime_options(config, runtime), config.limits)
+    try:
+        assert worker.load_and_wait(str(DEFAULT_DIR)).error is None
+        runs = []
+        for i, spec in enumerate(specs):
+            data = folder / runtime / str(i)
+            data.mkdir(parents=True)
+            episode = run_sim_episode(config, spec, catalogue, worker=worker, data_dir=data, keep_failed=True)
+            with h5py.File(episode.saved) as f:
+                runs.append((episode.ended, episode.result.reason, f["actions"][:].tolist()))
+        return runs
+    finally:
+        worker.close()
+
+
+@pytest.mark.slow
+def test_the_default_policy_drives_the_same_episodes_on_onnx_runtime(tmp_path: Path) -> None:
+    """Closed loop, ONNX Runtime sends exactly the commands torch sends, step for step, so the success
+    table of `mvla eval --sim --runtime onnx` is torch's on the same seeds (the two differ by about 1e-7
+    before the command is rounded to `policy.command_resolution`; unrounded, a trajectory splits off
+    within three steps)."""
+    pytest.importorskip("onnxruntime")
+    from mvla_tui.core.sim_episode import plan_episodes
+
+    specs = plan_episodes(4, ["1box_vert_left", "2box_hori_right"], seed=11)
+    torch_runs, onnx_runs = _drive("torch", specs, tmp_path), _drive("onnx", specs, tmp_path)
+    assert all(len(commands) > 3 for _, _, commands in torch_runs)
+    assert onnx_runs == torch_runs

@@ -172,6 +172,36 @@ def test_scale_maps_normalised_output_to_robot_units() -> None:
     assert not chunk.clamped
 
 
+@pytest.mark.parametrize("execution", ["first", "chunk", "ensemble"])
+def test_the_command_sent_is_rounded_to_the_command_resolution(execution: str) -> None:
+    """Two runtimes whose outputs differ in their last bits (torch and ONNX Runtime) send the same
+    command; the chunk shown keeps the unrounded actions."""
+    policy = _policy()
+    values = torch.tensor([0.123456, -0.5049, 0.00499, 0.2, 0.3]).view(1, 5, 1).expand(1, 5, 3)
+    policy.decode = lambda window: values.to(window.dtype)
+    rounded = _runtime(policy, ActionNormalisation.identity(3), execution=execution, command_resolution=0.01)
+    exact = _runtime(policy, ActionNormalisation.identity(3), execution=execution)
+    frame = _frames(1)[0]
+    chunk, plain = rounded.step(frame), exact.step(frame)
+    np.testing.assert_allclose(plain.command, [0.123456] * 3, rtol=1e-6)
+    np.testing.assert_allclose(chunk.command, [0.12] * 3, rtol=1e-6)
+    np.testing.assert_array_equal(chunk.actions, plain.actions)
+    nudged = values + 1e-7  # the size of a torch / ONNX Runtime difference
+    policy.decode = lambda window: nudged.to(window.dtype)
+    again = _runtime(policy, ActionNormalisation.identity(3), execution=execution, command_resolution=0.01)
+    np.testing.assert_array_equal(again.step(frame).command, chunk.command)
+
+
+def test_a_rounded_command_stays_within_the_limits() -> None:
+    policy = _policy()
+    _set_output(policy, 3.0)
+    limits = LimitsConfig(0.337, 0.337, 0.337)
+    chunk = _runtime(policy, ActionNormalisation((10.0,) * 3), limits=limits, command_resolution=0.01).step(
+        _frames(1)[0]
+    )
+    np.testing.assert_allclose(chunk.command, [0.337] * 3, rtol=1e-6)  # rounded, 0.34 would be over
+
+
 def test_non_finite_output_stops_and_drops_the_pending_chunk() -> None:
     policy = _policy()
     runtime = _runtime(policy, execution="chunk")
@@ -262,6 +292,7 @@ def test_each_step_encodes_exactly_the_new_frame() -> None:
         ({"ensemble_weighting": "act"}, "ensemble_weighting 'act'"),
         ({"auto_frames": 0}, "auto_frames must be"),
         ({"auto_tolerance": 0.0}, "auto_tolerance must be"),
+        ({"command_resolution": -0.01}, "command_resolution must be"),
     ],
 )
 def test_runtime_config_is_validated_when_made(change: dict, message: str) -> None:
