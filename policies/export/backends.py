@@ -19,9 +19,10 @@ from configs import MvlaError
 
 LEVELS = ("disable", "basic", "extended", "all")
 # The largest dimensions a TensorRT engine accepts (its optimisation profile): a batch is at most a
-# window of frames; an instruction is at most this many tokens.
+# window of frames; an instruction is at most this many tokens (and is tuned for TRT_OPT_TOKENS).
 TRT_MAX_BATCH = 16
 TRT_MAX_TOKENS = 128
+TRT_OPT_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -84,15 +85,42 @@ def require_tensorrt():
     return tensorrt
 
 
-def build_engine(onnx_path: Path, engine_path: Path, fp16: bool = True) -> None:
-    """An engine for `onnx_path` with the TensorRT Python API (FP16 kernels allowed when `fp16`); every
-    dynamic dimension gets the profile 1 .. TRT_MAX_BATCH (batch, steps) or TRT_MAX_TOKENS (tokens)."""
+def profile_shapes(dims, window: int) -> tuple[list[int], list[int], list[int]]:
+    """(min, opt, max) of one input's dimensions (ONNX `dim`s): fixed ones as they are; `steps` 1 ..
+    `window`, tuned for a full window; `batch` 1 .. max(TRT_MAX_BATCH, window), tuned for 1 (a step
+    encodes one new frame and decodes one window); token lengths 1 .. TRT_MAX_TOKENS, tuned for
+    TRT_OPT_TOKENS."""
+    low, opt, high = [], [], []
+    for d in dims:
+        if d.dim_value > 0:
+            shape = (d.dim_value, d.dim_value, d.dim_value)
+        elif d.dim_param == "steps":
+            shape = (1, window, window)
+        elif d.dim_param == "batch":
+            shape = (1, 1, max(TRT_MAX_BATCH, window))
+        else:  # tokens, text, clip_tokens
+            shape = (1, TRT_OPT_TOKENS, TRT_MAX_TOKENS)
+        low.append(shape[0]), opt.append(shape[1]), high.append(shape[2])
+    return low, opt, high
+
+
+def network_flags(trt) -> int:
+    """`create_network` flags: explicit batch, which the ONNX parser needs, is a flag before TensorRT 10
+    (JetPack 6.0 ships 8.6) and the only mode from 10 on, where the flag is deprecated."""
+    if int(str(trt.__version__).split(".")[0]) >= 10:
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+
+
+def build_engine(onnx_path: Path, engine_path: Path, fp16: bool = True, window: int = 8) -> None:
+    """An engine for `onnx_path` with the TensorRT Python API (FP16 kernels allowed when `fp16`), with
+    one optimisation profile (`profile_shapes`) for the policy's `window`."""
     import onnx
 
     trt = require_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)
+    network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -103,15 +131,7 @@ def build_engine(onnx_path: Path, engine_path: Path, fp16: bool = True) -> None:
     profile = builder.create_optimization_profile()
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     for value in graph.input:
-        dims = value.type.tensor_type.shape.dim
-        low, opt, high = [], [], []
-        for d in dims:
-            if d.dim_value > 0:
-                low.append(d.dim_value), opt.append(d.dim_value), high.append(d.dim_value)
-                continue
-            top = TRT_MAX_TOKENS if "token" in d.dim_param or d.dim_param == "text" else TRT_MAX_BATCH
-            low.append(1), opt.append(min(8, top)), high.append(top)
-        profile.set_shape(value.name, low, opt, high)
+        profile.set_shape(value.name, *profile_shapes(value.type.tensor_type.shape.dim, window))
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -138,13 +158,15 @@ class TrtGraph:
         is_input = {n: self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.inputs = tuple(n for n in names if is_input[n])
         self.outputs = tuple(n for n in names if not is_input[n])
+        # TensorRT before 10 has no int64 tensors: the parser turns int64 inputs (token ids) into int32.
+        self._input_dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in self.inputs}
         self.provider = "TensorRT"
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch, trt = self._torch, self._trt
         keep = []
         for name in self.inputs:
-            t = torch.from_numpy(np.ascontiguousarray(feeds[name])).cuda()
+            t = torch.from_numpy(np.ascontiguousarray(feeds[name], self._input_dtypes[name])).cuda()
             keep.append(t)
             self.context.set_input_shape(name, tuple(t.shape))
             self.context.set_tensor_address(name, t.data_ptr())

@@ -177,7 +177,7 @@ def _export(
     if fmt == "tensorrt":
         for name, file in onnx_files.items():
             engine = f"{name}.engine"
-            build_engine(stage / file, stage / engine, fp16=True)
+            build_engine(stage / file, stage / engine, fp16=True, window=policy.window)
             graphs[name] = engine
             files.append(engine)
     versions = _versions(fmt)
