@@ -93,3 +93,24 @@ def test_the_default_policy_drives_the_same_episodes_on_onnx_runtime(tmp_path: P
     torch_runs, onnx_runs = _drive("torch", specs, tmp_path), _drive("onnx", specs, tmp_path)
     assert all(len(commands) > 3 for _, _, commands in torch_runs)
     assert onnx_runs == torch_runs
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_the_default_policy_exports_within_both_gates(fp16: bool, tmp_path: Path, capsys) -> None:
+    """The trained weights (not random ones, which hide fp16 overflow), through `mvla export`."""
+    import json
+
+    pytest.importorskip("onnxruntime")
+    from mvla_tui.cli import main
+
+    argv = ["export", "--policy", "default", "--out", str(tmp_path / "export"), "--threads", "1", "--json"]
+    assert main([*argv, *(["--fp16"] if fp16 else [])]) == 0
+    parity = json.loads(capsys.readouterr().out)["parity"]
+    assert parity["passed"] and parity["precision"] == ("fp16" if fp16 else "fp32")
+    rows = {r["name"]: r for r in parity["rows"]}
+    assert set(rows) >= {"instruction/text", "frame/features", "head/output", "actions"}
+    if fp16:
+        assert rows["frame/features"]["cosine"] >= 0.999 and rows["actions"]["max_abs"] <= 0.02
+    else:
+        assert all(r["max_abs"] <= 5e-5 for r in rows.values())
+    assert not (DEFAULT_DIR / "onnx-fp16").exists()  # --out: the packaged folder is left as it is
