@@ -3,16 +3,17 @@
 Every link is built the same way, `Link(config: RobotConfig, clock)`, from the section of the robot config
 its `kind` names (`ros2:`/`camera:`, `sim:`, `fake:`), and clamps to the same `limits`. The ROS 2 and
 MuJoCo modules are imported only for the kind asked for, so a machine without rclpy or MuJoCo can still
-drive the others. `--robot auto` drives the real robot when rclpy imports, else the simulator, and always
-says which it chose and why: falling back to the simulator must never look like driving the robot.
+drive the others. `--robot auto` drives the real robot when ROS 2 is sourced and rclpy imports, else the
+simulator, and always says which it chose and why: falling back to the simulator must never look like driving the robot.
 This module must not import textual.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from configs import ConfigError
@@ -28,19 +29,33 @@ class RobotChoice:
     reason: str  # one line for the operator, e.g. "sim — no ROS 2 found; source ..."
 
 
-def choose_robot(choice: str, has_ros: Callable[[], bool] | None = None) -> RobotChoice:
+def ros_found(environ: Mapping[str, str] | None = None) -> tuple[bool, str]:
+    """(whether `--robot auto` drives the robot, why): ROS 2 must be sourced (`ROS_DISTRO`, set by its
+    setup.bash) and rclpy import. rclpy alone (the test wheels of the `ros-test` extra in a development
+    environment) is not a robot, and starting DDS there would reach out on the host's network."""
+    env = os.environ if environ is None else environ
+    distro = env.get("ROS_DISTRO")
+    rclpy = importlib.util.find_spec("rclpy") is not None
+    if distro and rclpy:
+        return True, f"ROS 2 {distro} sourced"
+    if rclpy:
+        return False, "rclpy imports but ROS 2 is not sourced (no ROS_DISTRO)"
+    if distro:
+        return False, f"ROS_DISTRO={distro} but rclpy does not import"
+    return False, "no ROS 2 found"
+
+
+def choose_robot(choice: str, ros: Callable[[], tuple[bool, str]] | None = None) -> RobotChoice:
     """Resolve `--robot` (auto|ros2|sim|fake) to a link kind, with the line to show the operator."""
     if choice not in ROBOT_CHOICES:
         raise ConfigError(f"--robot {choice!r}: use one of {', '.join(ROBOT_CHOICES)}")
     if choice != "auto":
         return RobotChoice(choice, f"{choice} — as asked (--robot {choice})")
-    found = has_ros() if has_ros is not None else importlib.util.find_spec("rclpy") is not None
+    found, why = (ros or ros_found)()
     if found:
-        return RobotChoice(
-            "ros2", "ros2 — rclpy found (--robot auto); use --robot sim to drive the simulator"
-        )
+        return RobotChoice("ros2", f"ros2 — {why} (--robot auto); use --robot sim to drive the simulator")
     return RobotChoice(
-        "sim", "sim — no ROS 2 found; source /opt/ros/humble/setup.bash to drive the robot (--robot auto)"
+        "sim", f"sim — {why}; source /opt/ros/humble/setup.bash to drive the robot (--robot auto)"
     )
 
 

@@ -17,22 +17,31 @@ from configs import ConfigError
 from mvla_tui.cli import main
 from mvla_tui.robot.config import load_robot_config
 from mvla_tui.robot.link import RobotLink, Twist
-from mvla_tui.robot.links import choose_robot, make_link, robot_config_for
+from mvla_tui.robot.links import choose_robot, make_link, robot_config_for, ros_found
 from recorder.reader import read_episode
 from tests.sim.sim_configs import sim_config
 
 ROOT = Path(__file__).parents[2]
 
 
-def test_auto_picks_ros2_when_rclpy_imports_and_says_so() -> None:
-    choice = choose_robot("auto", has_ros=lambda: True)
-    assert choice.kind == "ros2" and "rclpy found" in choice.reason
+def test_auto_picks_ros2_when_ros2_is_sourced_and_says_so() -> None:
+    choice = choose_robot("auto", ros=lambda: (True, "ROS 2 humble sourced"))
+    assert choice.kind == "ros2" and choice.reason.startswith("ros2 — ROS 2 humble sourced (--robot auto)")
 
 
 def test_auto_falls_back_to_the_sim_and_says_how_to_drive_the_robot() -> None:
-    choice = choose_robot("auto", has_ros=lambda: False)
+    choice = choose_robot("auto", ros=lambda: (False, "no ROS 2 found"))
     assert choice.kind == "sim"
     assert choice.reason.startswith("sim — no ROS 2 found; source /opt/ros/humble/setup.bash")
+
+
+def test_rclpy_without_a_sourced_ros2_is_not_a_robot(monkeypatch) -> None:
+    """The `ros-test` wheels make rclpy import in a development environment: auto must not start DDS."""
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: object() if name == "rclpy" else None)
+    assert ros_found({}) == (False, "rclpy imports but ROS 2 is not sourced (no ROS_DISTRO)")
+    assert ros_found({"ROS_DISTRO": "humble"}) == (True, "ROS 2 humble sourced")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    assert ros_found({"ROS_DISTRO": "humble"})[0] is False
 
 
 def test_an_explicit_choice_is_taken_as_asked() -> None:
