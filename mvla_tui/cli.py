@@ -1,7 +1,7 @@
 """The `mvla` command: argument parsing, dispatch to sub-commands and the user-error boundary.
 
-A user error (`MvlaError`) is printed as one line on stderr with exit status 2; a traceback is only
-shown for a bug, or for anything when `MVLA_DEBUG=1`.
+A user error (`MvlaError`), or a missing optional module (`configs.extras`), is printed as one line on
+stderr with exit status 2; a traceback is only shown for a bug, or for anything when `MVLA_DEBUG=1`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pkgutil
 import sys
 
 from configs import MvlaError
+from configs.extras import missing_module_line
 from mvla_tui import __version__, commands
 from mvla_tui.launch import add_app_options, run_app
 
@@ -46,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("MVLA_DEBUG"):
             raise
         print(f"mvla{' ' + args.command if args.command else ''}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        line = missing_module_line(exc)
+        if line is None or os.environ.get("MVLA_DEBUG"):
+            raise
+        print(f"mvla{' ' + args.command if args.command else ''}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mvla{' ' + args.command if args.command else ''}: interrupted", file=sys.stderr)

@@ -26,3 +26,27 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = _mvla("fly")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_a_missing_optional_module_is_one_line_naming_the_extra(monkeypatch, capsys) -> None:
+    """ONNX Runtime is in the `export` extra, which the README's main install does not include."""
+    import pytest
+
+    from mvla_tui import cli
+    from mvla_tui.commands import bench
+
+    def run(args):
+        raise ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime")
+
+    monkeypatch.delenv("MVLA_DEBUG", raising=False)
+    monkeypatch.setattr(bench, "run", run)
+    assert cli.main(["bench", "--policy", "default", "--runtime", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err == 'mvla bench: error: onnxruntime is not installed: pip install "mobile-vla[export]"\n'
+
+    def broken(args):
+        raise ModuleNotFoundError("No module named 'mvla_tui.nope'", name="mvla_tui.nope")
+
+    monkeypatch.setattr(bench, "run", broken)
+    with pytest.raises(ModuleNotFoundError):  # not an optional module: a bug, with its traceback
+        cli.main(["bench", "--policy", "default"])

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from configs import MvlaError
+from configs.extras import missing_module_line
 from mvla_tui.core.intents import PolicyLoadDone, PolicyStepDone
 
 log = logging.getLogger(__name__)
@@ -181,8 +182,15 @@ class PolicyWorker:
         except MvlaError as exc:
             self._answer(PolicyLoadDone(source, None, None, str(exc).splitlines()[0]))
             return
-        except (OSError, ValueError, RuntimeError) as exc:
-            self._answer(PolicyLoadDone(source, None, None, f"{source}: cannot load ({exc})"))
+        except ImportError as exc:
+            line = missing_module_line(exc) or f"cannot load ({type(exc).__name__}: {exc})"
+            self._answer(PolicyLoadDone(source, None, None, f"{source}: {line}"))
+            return
+        except Exception as exc:  # every load is answered: the app, eval and bench wait for it
+            log.exception("policy load failed")
+            self._answer(
+                PolicyLoadDone(source, None, None, f"{source}: cannot load ({type(exc).__name__}: {exc})")
+            )
             return
         self.runtime, self.label = runtime, label
         self._answer(PolicyLoadDone(source, label, runtime.describe(), None))

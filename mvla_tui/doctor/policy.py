@@ -13,6 +13,7 @@ these weights (the sha256 of the manifest they record), since `--runtime onnx` r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -153,6 +154,12 @@ def _onnx_exports_check(path: Path) -> Check:
             f"export again: mvla export --policy {path} --format onnx",
         )
     found = ", ".join(f"{folder}/" for folder, _ in exports)
+    if importlib.util.find_spec("onnxruntime") is None:
+        return warn(
+            "engines",
+            f"no TensorRT engines; ONNX export in {found}, but onnxruntime is not installed (--runtime onnx)",
+            'pip install "mobile-vla[export]", or run the policy in PyTorch',
+        )
     return ok(
         "engines", f"no TensorRT engines; ONNX export in {found} made from these weights (--runtime onnx)"
     )

@@ -133,6 +133,31 @@ def test_a_checkpoint_that_does_not_load_leaves_teleop_working(tmp_path: Path) -
     assert not session.state.policy.running and "no policy loaded" in session.state.policy.error
 
 
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (
+            ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime"),
+            'pip install "mobile-vla[export]"',
+        ),
+        (KeyError("head.weight"), "cannot load (KeyError: 'head.weight')"),
+    ],
+)
+def test_every_load_is_answered_in_one_line(error: Exception, says: str) -> None:
+    """A load that fails in any way answers (the app, eval and bench wait for the answer)."""
+    from mvla_tui.core.policy_worker import PolicyWorker
+
+    def loader(source, options, limits):
+        raise error
+
+    worker = PolicyWorker(loader=loader)
+    try:
+        done = worker.load_and_wait("ckpt", timeout_s=30)
+    finally:
+        worker.close()
+    assert done.error is not None and says in done.error and "\n" not in done.error
+
+
 def test_infer_shows_the_chunk_and_latency_without_moving() -> None:
     runtime = ScriptedRuntime([(0.3, -0.2, 0.1)], horizon=5)
     session, link, clock = fake_session(runtime=runtime)

@@ -85,7 +85,7 @@ def test_no_engines(tmp_path: Path) -> None:
     assert check.status == "ok" and "the policy runs in PyTorch" in check.detail
 
 
-def test_an_onnx_export_of_these_weights_or_of_others(tmp_path: Path) -> None:
+def test_an_onnx_export_of_these_weights_or_of_others(tmp_path: Path, monkeypatch) -> None:
     from policies.export.exported import manifest_hash
 
     ckpt = checkpoint(tmp_path / "best")
@@ -94,6 +94,10 @@ def test_an_onnx_export_of_these_weights_or_of_others(tmp_path: Path) -> None:
     record.write_text(json.dumps({"format": "onnx", "checkpoint_manifest_sha256": manifest_hash(ckpt)}))
     check = engines_check(ckpt, lambda: None)
     assert check.status == "ok" and "ONNX export in onnx/ made from these weights" in check.detail
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)  # onnxruntime missing
+    check = engines_check(ckpt, lambda: None)
+    assert check.status == "warn" and "onnxruntime is not installed" in check.detail
+    monkeypatch.undo()
     record.write_text(json.dumps({"format": "onnx", "checkpoint_manifest_sha256": "0" * 64}))
     check = engines_check(ckpt, lambda: None)
     assert check.status == "warn" and "in onnx/ is of other weights" in check.detail
