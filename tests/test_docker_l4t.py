@@ -81,13 +81,13 @@ def test_the_dependency_filter_drops_headless_opencv_and_keeps_torch_for_the_con
     code = snippet(run, 'python3 -c "', "> requirements.txt")
     env = {
         **os.environ,
-        "MVLA_EXTRAS": "policy,jetson",
+        "MVLA_EXTRAS": re.search(r"ARG MVLA_EXTRAS=(\S+)", DOCKERFILE.read_text()).group(1),
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
     out = subprocess.run(["bash", "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     names = {re.split(r"[<>=!~ ;\[]", line)[0] for line in out.split()}
     assert "opencv-python-headless" not in names and "mobile-vla" not in names
-    assert {"numpy", "h5py", "torch", "transformers", "jetson-stats"} <= names
+    assert {"numpy", "h5py", "torch", "transformers", "jetson-stats", "onnx", "onnxruntime"} <= names
     assert "mujoco" not in names  # the sim extra was not asked for
 
 
@@ -163,12 +163,33 @@ def test_compose_runs_the_app_and_the_watchdog_on_the_robot() -> None:
         assert service["runtime"] == "nvidia", name
         assert service["network_mode"] == "host", name
         assert service["build"]["dockerfile"] == "Dockerfile.l4t"
-        volumes = mounts(service)
-        assert volumes["/run/jtop.sock"] == "/run/jtop.sock"
-        assert volumes["/data"] == "./episodes"  # the dataset volume
-        assert any(defaults(d) == "/dev/video0:/dev/video0" for d in service["devices"])  # the camera
-    assert services["watchdog"]["command"][0] == "watchdog"
-    assert services["watchdog"]["restart"] == "unless-stopped"
     app = services["mvla"]
+    volumes = mounts(app)
+    assert volumes["/run/jtop.sock"] == "/run/jtop.sock"
+    assert volumes["/tmp/argus_socket"] == "/tmp/argus_socket"
+    assert volumes["/data"] == "./episodes"  # the dataset volume
+    assert any(defaults(d) == "/dev/video0:/dev/video0" for d in app["devices"])  # the camera
+    sockets = [v for v in app["volumes"] if isinstance(v, dict)]
+    assert {v["target"] for v in sockets} == {"/run/jtop.sock", "/tmp/argus_socket"}
+    assert all(v["bind"]["create_host_path"] is False for v in sockets)  # never a directory there
     assert app["command"][:2] == ["--robot", "ros2"] and "/data" in app["command"]
     assert app["tty"] and app["stdin_open"]  # the terminal app reads keys
+    watchdog = services["watchdog"]
+    assert watchdog["command"][0] == "watchdog" and watchdog["restart"] == "unless-stopped"
+    assert "volumes" not in watchdog and "devices" not in watchdog  # at boot it creates nothing on the host
+
+
+def test_the_build_context_is_only_what_the_build_copies() -> None:
+    """.dockerignore leaves out everything (recorded episodes, runs, .git, .venv) but the COPY sources."""
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "**"
+    kept = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = set()
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY "):
+            copied.update(part.rstrip("/").removeprefix("./") for part in line.split()[1:-1])
+    assert copied and copied == kept
