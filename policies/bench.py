@@ -120,8 +120,10 @@ def measure(
         for runtime in runtimes:
             runtime.close()  # let go of the policy: the caller may run it another way afterwards
     cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
-    # an exported policy holds no torch parameters: count the model's (the same for every runtime)
-    parameters = max(sum(p.numel() for p in q.parameters()) for q in policies)
+    # An exported policy holds no torch parameters: its graphs' weights are counted instead.
+    parameters = max(
+        getattr(q, "graph_parameters", 0) or sum(p.numel() for p in q.parameters()) for q in policies
+    )
     results = []
     for runtime, measured in zip(runtimes, latencies, strict=True):
         lat = np.asarray(measured)

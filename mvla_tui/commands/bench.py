@@ -110,6 +110,14 @@ def run(args: argparse.Namespace) -> int:
         normalisation = ActionNormalisation.identity(config.action_dim)
         label = f"{name} ({args.config}, untrained)"
     config = RuntimeConfig(device=args.device, precision=args.precision)
+    from policies.export.exported import check_runtime_request
+
+    sides = {args.runtime} | ({args.compare} if args.compare not in (None, "naive") else set())
+    # --device and --precision are torch's when torch is one of the sides, else the exported runtime's.
+    for runtime in sides if "torch" not in sides else ():
+        check_runtime_request(runtime, args.device, args.precision, None)
+    if sides == {"torch"}:
+        check_runtime_request("torch", args.device, args.precision, args.export)
     runs = {"torch": (policy, config)}
     wanted = {args.runtime} | ({args.compare} if args.compare not in (None, "naive") else set())
     if args.compare == args.runtime:

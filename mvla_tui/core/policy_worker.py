@@ -52,7 +52,10 @@ def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any
     import torch
 
     from policies.checkpoint import load_checkpoint
+    from policies.export.exported import check_runtime_request
     from policies.runtime import PolicyRuntime, RuntimeConfig
+
+    check_runtime_request(options.runtime, options.device, options.precision, options.export)
 
     if options.threads is not None:
         torch.set_num_threads(options.threads)

@@ -80,7 +80,7 @@ def require_tensorrt():
         raise MvlaError(
             "TensorRT is not installed here (the `tensorrt` Python package does not import); install "
             "TensorRT with its Python bindings on a machine with an NVIDIA GPU (JetPack on the Jetson), "
-            "or use --format onnx"
+            "or use ONNX instead (mvla export --format onnx, --runtime onnx)"
         ) from None
     return tensorrt
 

@@ -26,7 +26,7 @@ import torch
 from configs import ConfigError, MvlaError
 from policies.base import Policy
 from policies.export import EXPORT_JSON
-from policies.export.backends import DEFAULT_ORT, OrtGraph, OrtSettings, TrtGraph
+from policies.export.backends import DEFAULT_ORT, OrtGraph, OrtSettings, TrtGraph, require_tensorrt
 from policies.export.frontend import Frontend
 
 RUNTIMES = ("torch", "onnx", "trt")
@@ -36,6 +36,31 @@ FORMAT_OF = {"onnx": "onnx", "trt": "tensorrt"}
 def default_export_dir(checkpoint: Path, runtime: str) -> Path:
     """Where `mvla export` writes for `runtime` and where the runtime looks when no --export is given."""
     return Path(checkpoint) / ("tensorrt" if runtime in ("trt", "tensorrt") else "onnx")
+
+
+def check_runtime_request(runtime: str, device: str, precision: str, export: str | Path | None) -> None:
+    """Refuse, in one line, what a runtime would otherwise quietly ignore: an export folder for torch, a
+    device the runtime does not run on, a precision other than the export's (it is fixed when exporting)."""
+    if runtime == "torch":
+        if export is not None:
+            raise ConfigError(
+                f"--export {export}: that is for --runtime onnx or trt; add one, or drop --export"
+            )
+        return
+    if runtime == "onnx" and device not in ("auto", "cpu"):
+        raise ConfigError(
+            f"--device {device}: --runtime onnx runs on the CPU (ONNX Runtime's CPU provider); use --runtime "
+            "trt or torch on CUDA"
+        )
+    if runtime == "trt" and device == "cpu":
+        raise ConfigError(
+            "--device cpu: TensorRT engines run on CUDA; use --runtime onnx or torch on the CPU"
+        )
+    if precision != "auto":
+        raise ConfigError(
+            f"--precision {precision}: with --runtime {runtime} the precision is the export's (`mvla export "
+            "--fp16` makes fp16 graphs; TensorRT engines are FP16); leave --precision out"
+        )
 
 
 def manifest_hash(checkpoint: Path) -> str:
@@ -77,7 +102,7 @@ class ExportedPolicy(Policy):
             raise ConfigError(f"runtime {runtime!r}: an export runs with onnx or trt")
         if meta.get("format") != want:
             raise ConfigError(
-                f"{self.folder}: holds a {meta.get('format')} export; --runtime {runtime} needs {want} "
+                f"{self.folder}: holds an export of format {meta.get('format')}; --runtime {runtime} needs {want} "
                 f"(`mvla export --format {want}`)"
             )
         self.runtime_name = runtime
@@ -96,6 +121,20 @@ class ExportedPolicy(Policy):
 
     def execution_note(self) -> str:
         return self._note
+
+    @property
+    def graph_parameters(self) -> int:
+        """Weights in the ONNX graphs (initialisers; LoRA merged), read from the graphs' headers."""
+        import onnx
+
+        total = 0
+        for file in self.meta["graphs"].values():
+            path = self.folder / file
+            if path.suffix != ".onnx":  # TensorRT engines: their ONNX graphs are not kept beside them
+                return 0
+            graph = onnx.load(str(path), load_external_data=False).graph
+            total += sum(int(np.prod(t.dims)) for t in graph.initializer)
+        return total
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         return self.frontend.preprocess(frames)
@@ -158,13 +197,19 @@ def load_exported(
     from policies.normalisation import ActionNormalisation
 
     checkpoint = Path(checkpoint)
+    if runtime == "trt":
+        require_tensorrt()  # before pointing at an export this machine could not build
     verify_checkpoint(checkpoint)
     folder = Path(export) if export is not None else default_export_dir(checkpoint, runtime)
     if not (folder / EXPORT_JSON).is_file():
         fmt = FORMAT_OF.get(runtime, runtime)
+        make = f"mvla export --policy {checkpoint} --format {fmt}"
+        if export is not None:
+            raise ConfigError(
+                f"--export {folder}: no {EXPORT_JSON} there; `{make} --out {folder}` writes one"
+            )
         raise ConfigError(
-            f"--runtime {runtime}: no export at {folder}; run `mvla export --policy {checkpoint} --format "
-            f"{fmt}` first, or give the folder with --export DIR"
+            f"--runtime {runtime}: no export at {folder}; run `{make}` first, or give the folder with --export DIR"
         )
     meta = read_export_json(folder)
     recorded, actual = meta.get("checkpoint_manifest_sha256"), manifest_hash(checkpoint)

@@ -80,9 +80,8 @@ def export_policy(
     if fmt == "tensorrt":
         require_tensorrt()  # before any work: one line when it is missing
     precision = "fp16" if fp16 or fmt == "tensorrt" else "fp32"
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / EXPORT_JSON).is_file())):
-        raise MvlaError(f"{out}: exists and is not an export folder; choose another --out")
+    out = Path(out).resolve()
+    _check_replaceable(out)
     stage = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if stage.exists():
         shutil.rmtree(stage)
@@ -112,6 +111,35 @@ def export_policy(
         shutil.rmtree(old)
     result.folder = out
     return result
+
+
+def _check_replaceable(out: Path) -> None:
+    """An export replaces `out` whole, so `out` must be absent, empty, or an export folder holding only
+    the files its `export.json` lists; and not the current folder or one above it."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise MvlaError(f"{out}: exists and is not a folder; choose another --out")
+    here = Path.cwd().resolve()
+    if out == here or out in here.parents:
+        raise MvlaError(
+            f"--out {out}: the current folder or one above it; give a folder inside it, e.g. --out onnx"
+        )
+    present = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() or p.is_symlink()}
+    if not present:
+        return
+    try:
+        listed = json.loads((out / EXPORT_JSON).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if not isinstance(listed, list):
+        raise MvlaError(f"{out}: exists and is not an export folder; choose another --out")
+    others = sorted(present - {str(f) for f in listed})
+    if others:
+        named = ", ".join(others[:3]) + (" ..." if len(others) > 3 else "")
+        raise MvlaError(
+            f"{out}: also holds {named}, which no export wrote; choose another --out (nothing changed)"
+        )
 
 
 def _export(

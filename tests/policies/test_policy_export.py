@@ -117,12 +117,14 @@ def test_an_export_of_other_weights_or_format_is_refused(tiny_config, tmp_path: 
     other = tiny_checkpoint("compact", tiny_config, tmp_path / "other", seed=1)
     with pytest.raises(MvlaError, match="exported from other weights"):
         load_exported(other, export=checkpoint / "onnx", runtime="onnx")
-    with pytest.raises(ConfigError, match="holds a onnx export; --runtime trt needs tensorrt"):
+    with pytest.raises(ConfigError, match="holds an export of format onnx; --runtime trt needs tensorrt"):
         from policies.export.exported import ExportedPolicy
 
         ExportedPolicy("compact", load_checkpoint(checkpoint)[0].config, checkpoint / "onnx", "trt")
     with pytest.raises(ConfigError, match="no export at"):
         load_exported(other, runtime="onnx")
+    with pytest.raises(ConfigError, match=r"--export .*missing: no export.json there; `mvla export .* --out"):
+        load_exported(other, export=tmp_path / "missing", runtime="onnx")
 
 
 def test_graphs_over_the_protobuf_limit_keep_their_weights_in_one_data_file(

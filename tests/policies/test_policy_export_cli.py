@@ -87,6 +87,29 @@ def test_a_missed_gate_fails_the_command_naming_output_and_gate(
     assert "missed its parity gates (frame/features" in capsys.readouterr().err
 
 
+def test_out_replaces_only_an_export_folder(checkpoint: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """An export replaces its folder whole: never one holding other files, never the current folder."""
+    out = tmp_path / "out"
+    assert main(["export", "--policy", str(checkpoint), "--out", str(out), "--threads", "1"]) == 0
+    assert main(["export", "--policy", str(checkpoint), "--out", str(out), "--threads", "1"]) == 0  # again
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["export", "--policy", str(checkpoint), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "also holds notes.txt, which no export wrote" in err and err.count("\n") == 1
+    assert (out / "notes.txt").read_text() == "mine"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "export.json").write_text("{}")  # not a record of an export
+    (mine / "data.csv").write_text("1,2")
+    assert main(["export", "--policy", str(checkpoint), "--out", str(mine)]) == 2
+    assert "is not an export folder" in capsys.readouterr().err and (mine / "data.csv").exists()
+    monkeypatch.chdir(out)
+    assert main(["export", "--policy", str(checkpoint), "--out", "."]) == 2
+    assert "the current folder or one above it" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging left
+
+
 def test_tensorrt_missing_is_one_line(checkpoint: Path, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
     assert main(["export", "--policy", str(checkpoint), "--format", "tensorrt"]) == 2
@@ -95,8 +118,9 @@ def test_tensorrt_missing_is_one_line(checkpoint: Path, monkeypatch, capsys) -> 
     assert "TensorRT is not installed here" in err and "--format onnx" in err
     assert not (checkpoint / "tensorrt").exists()
     argv = ["bench", "--policy", str(checkpoint), "--runtime", "trt", "--steps", "1"]
-    assert main(argv) == 2
-    assert "no export at" in capsys.readouterr().err
+    assert main(argv) == 2  # not "run mvla export --format tensorrt", which cannot work here either
+    err = capsys.readouterr().err
+    assert "TensorRT is not installed here" in err and "--runtime onnx" in err and "no export at" not in err
 
 
 def test_bench_compares_onnx_with_torch_in_one_run(checkpoint: Path, capsys) -> None:
@@ -109,6 +133,31 @@ def test_bench_compares_onnx_with_torch_in_one_run(checkpoint: Path, capsys) -> 
     assert report["speedup"] > 0 and report["runs"][0]["precision_note"].startswith("onnx runtime")
     assert main([*argv, "--steps", "2", "--warmup", "1", "--frame-size", "64x48"]) == 0
     assert "onnx is" in capsys.readouterr().out
+
+
+def test_bench_on_onnx_alone_counts_the_graphs_weights(checkpoint: Path, capsys) -> None:
+    assert main(["export", "--policy", str(checkpoint)]) == 0
+    capsys.readouterr()
+    counts = []
+    for runtime in ("onnx", "torch"):
+        argv = ["bench", "--policy", str(checkpoint), "--runtime", runtime, "--steps", "1", "--warmup", "0"]
+        assert main([*argv, "--frame-size", "64x48", "--threads", "1", "--json"]) == 0
+        counts.append(json.loads(capsys.readouterr().out)["runs"][0]["parameters"])
+    assert counts[0] == counts[1] > 0  # a compact policy has no LoRA to merge: the same weights
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--runtime", "onnx", "--device", "cuda"], "--runtime onnx runs on the CPU"),
+        (["--runtime", "onnx", "--precision", "fp16"], "the precision is the export's"),
+        (["--export", "somewhere"], "--export somewhere: that is for --runtime onnx or trt"),
+    ],
+)
+def test_options_a_runtime_would_ignore_are_refused(checkpoint: Path, extra, says, capsys) -> None:
+    assert main(["bench", "--policy", str(checkpoint), "--steps", "1", *extra]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
 
 
 def test_bench_exports_an_untrained_config_on_the_fly(capsys) -> None:
