@@ -207,14 +207,22 @@ def verify_checkpoint(directory: str | Path) -> None:
             )
 
 
-def load_checkpoint(
-    directory: str | Path,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype | None = None,
-) -> tuple[Policy, ActionNormalisation, CheckpointInfo]:
-    """(policy in eval mode on `device`/`dtype`, normalisation, info) from a verified checkpoint."""
+@dataclass(frozen=True)
+class CheckpointHeader:
+    """What a checkpoint says of itself, read without loading its weights (`inspect_checkpoint`)."""
+
+    name: str
+    config: Any
+    normalisation: ActionNormalisation
+    provenance: Provenance
+    metadata: dict[str, str]  # the safetensors header's
+
+
+def inspect_checkpoint(directory: str | Path) -> CheckpointHeader:
+    """Every check loading makes before it reads the weights: the manifest, config.yaml through the
+    registry, the normalisation against the config, provenance.json, and the weights file's header with
+    its record of the backbone weights. Raises one-line `PolicyLoadError`s (`MvlaError`s)."""
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
 
     directory = Path(directory)
     verify_checkpoint(directory)
@@ -240,15 +248,38 @@ def load_checkpoint(
         )
     except (ConfigError, ValueError) as exc:
         raise PolicyLoadError(str(exc).splitlines()[0]) from None
-
     try:
-        tensors = load_file(str(directory / WEIGHTS), device="cpu")
         with safe_open(str(directory / WEIGHTS), framework="pt") as f:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise PolicyLoadError(f"{directory / WEIGHTS}: not a readable safetensors file ({exc})") from None
+    _recorded_backbones(directory / WEIGHTS, metadata)
+    return CheckpointHeader(name, config, normalisation, provenance, metadata)
+
+
+def load_checkpoint(
+    directory: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+) -> tuple[Policy, ActionNormalisation, CheckpointInfo]:
+    """(policy in eval mode on `device`/`dtype`, normalisation, info) from a verified checkpoint."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    header = inspect_checkpoint(directory)
+    name, config, normalisation, provenance = (
+        header.name,
+        header.config,
+        header.normalisation,
+        header.provenance,
+    )
+    try:
+        tensors = load_file(str(directory / WEIGHTS), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PolicyLoadError(f"{directory / WEIGHTS}: not a readable safetensors file ({exc})") from None
     policy = registry.build_policy(name, config)
-    _check_backbones(directory / WEIGHTS, metadata, policy.backbone_identity())
+    _check_backbones(directory / WEIGHTS, header.metadata, policy.backbone_identity())
     expected = policy.trainable_state_dict()
     _check_keys(directory / WEIGHTS, expected, tensors)
     missing, unexpected = policy.load_state_dict(tensors, strict=False)
@@ -269,13 +300,20 @@ def load_checkpoint(
     return policy, normalisation, info
 
 
-def _check_backbones(path: Path, metadata: dict[str, str], current: dict[str, str]) -> None:
+def _recorded_backbones(path: Path, metadata: dict[str, str]) -> dict[str, str]:
     try:
         recorded = json.loads(metadata[BACKBONES])
     except (KeyError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict):
         raise PolicyLoadError(
             f"{path}: does not record which backbone weights it was trained on; save it again"
-        ) from None
+        )
+    return recorded
+
+
+def _check_backbones(path: Path, metadata: dict[str, str], current: dict[str, str]) -> None:
+    recorded = _recorded_backbones(path, metadata)
     for role in sorted(set(recorded) | set(current)):
         want, got = recorded.get(role), current.get(role)
         if want != got:

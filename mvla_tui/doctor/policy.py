@@ -1,9 +1,10 @@
 """The policy checks: does the checkpoint `--policy` names verify, and do exported engines beside it match
 the installed TensorRT?
 
-Verifying is `policies.checkpoint.verify_checkpoint` (every file against the sha256 manifest) and reading
-its `config.yaml` through the registry, which is what loading does before it builds a model; the weights
-are not loaded (`mvla bench --policy` does that, and times it). torch is imported here, only when a
+Verifying is `policies.checkpoint.inspect_checkpoint`: every check loading makes before it reads the
+weights (every file against the sha256 manifest, `config.yaml` through the registry, the normalisation,
+the provenance, the weights file's header and its record of the backbone weights); the weights are not
+loaded (`mvla bench --policy` does that, and times it). torch is imported here, only when a
 checkpoint is given. Engines are `*.engine` / `*.plan` files anywhere in the checkpoint folder (such as
 `export/`); the TensorRT version they were built with is read from an `export.json` (`tensorrt` key)
 beside them or in the checkpoint. A TensorRT engine runs only on the version that built it. Without
@@ -47,12 +48,8 @@ def policy_check(source: str | None, path: Path | None) -> Check:
             "pass --policy CKPT (or default) to verify the checkpoint you will run",
         )
     assert path is not None
-    import yaml
-
-    from policies import registry
-
     try:
-        from policies.checkpoint import CONFIG, PROVENANCE, verify_checkpoint
+        from policies.checkpoint import inspect_checkpoint
     except ImportError as exc:
         return fail(
             "policy",
@@ -61,18 +58,14 @@ def policy_check(source: str | None, path: Path | None) -> Check:
         )
 
     try:
-        verify_checkpoint(path)
-        name, _config = registry.config_from_dict(
-            yaml.safe_load((path / CONFIG).read_text(encoding="utf-8")), source=str(path / CONFIG)
-        )
-        provenance = json.loads((path / PROVENANCE).read_text(encoding="utf-8"))
-    except (MvlaError, yaml.YAMLError, ValueError, AttributeError, TypeError) as exc:
+        header = inspect_checkpoint(path)
+    except MvlaError as exc:
         return fail(
             "policy",
             str(exc).splitlines()[0],
             "copy the checkpoint again from where it was trained (all files, unchanged), or retrain",
         )
-    steps = provenance.get("steps", "?") if isinstance(provenance, dict) else "?"
+    name, steps = header.name, header.provenance.steps
     return ok(
         "policy", f"{path}: a {name} checkpoint, every file matches its manifest (trained {steps} steps)"
     )

@@ -1,6 +1,6 @@
-"""The doctor's policy and engines lines: a checkpoint that verifies, one altered after it was saved, a
-missing `default`, and exported engines against the installed TensorRT (none, another version, no
-record, no tensorrt)."""
+"""The doctor's policy and engines lines: a checkpoint that verifies, one altered after it was saved, one
+loading would refuse (no record of its backbone weights), a missing `default`, exported engines against
+the installed TensorRT (none, another version, no record, no tensorrt), and ONNX exports."""
 
 from __future__ import annotations
 
@@ -15,16 +15,14 @@ pytest.importorskip("torch")
 
 
 def checkpoint(path: Path) -> Path:
-    """A checkpoint folder as `save_checkpoint` lays it out (the weights are not read by the doctor)."""
-    from policies.checkpoint import write_manifest
+    """A real (tiny, untrained) compact checkpoint, as `mvla train` saves one."""
+    from policies.checkpoint import save_checkpoint
+    from policies.compact.model import CompactPolicy
+    from policies.normalisation import ActionNormalisation
+    from tests.policies.conftest import tiny_compact_config
 
-    path.mkdir()
-    (path / "config.yaml").write_text("policy: compact\n")
-    (path / "model.safetensors").write_bytes(b"weights")
-    (path / "normalisation.json").write_text('{"scale": [1.15, 1.15, 1.15]}\n')
-    (path / "provenance.json").write_text(json.dumps({"steps": 1200}))
-    write_manifest(path)
-    return path
+    policy = CompactPolicy(tiny_compact_config(path))
+    return save_checkpoint(policy, path, ActionNormalisation((1.15,) * 3), {"steps": 1200})
 
 
 def test_a_checkpoint_that_verifies(tmp_path: Path) -> None:
@@ -35,11 +33,26 @@ def test_a_checkpoint_that_verifies(tmp_path: Path) -> None:
 
 def test_an_altered_checkpoint_fails_naming_the_file(tmp_path: Path) -> None:
     ckpt = checkpoint(tmp_path / "best")
-    (ckpt / "model.safetensors").write_bytes(b"weightz")
+    data = bytearray((ckpt / "model.safetensors").read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    (ckpt / "model.safetensors").write_bytes(bytes(data))
     check = policy_check(str(ckpt), ckpt)
     assert check.status == "fail"
     assert "model.safetensors: sha256 differs from the manifest" in check.detail
     assert "copy the checkpoint again" in check.fix
+
+
+def test_a_checkpoint_loading_would_refuse_fails_here_too(tmp_path: Path) -> None:
+    """Its files match a manifest written after the backbone record was dropped from the weights."""
+    from safetensors.torch import load_file, save_file
+
+    from policies.checkpoint import write_manifest
+
+    ckpt = checkpoint(tmp_path / "best")
+    save_file(load_file(ckpt / "model.safetensors"), ckpt / "model.safetensors")  # no metadata
+    write_manifest(ckpt)
+    check = policy_check(str(ckpt), ckpt)
+    assert check.status == "fail" and "does not record which backbone weights" in check.detail
 
 
 def test_missing_checkpoint_and_missing_default(tmp_path: Path, monkeypatch) -> None:
