@@ -67,7 +67,9 @@ def parity_frames(data: Path | None, count: int) -> tuple[list, str, str | None]
     if data is not None:
         from recorder.reader import read_episode
 
-        files = sorted(data.glob("*.h5")) if data.is_dir() else []
+        if not data.is_dir():
+            raise ConfigError(f"--data {data}: no such folder; give a folder of recorded episodes")
+        files = sorted(data.glob("*.h5"))
         if not files:
             raise ConfigError(f"--data {data}: no episode files (*.h5) in this folder")
         episode = read_episode(files[0])

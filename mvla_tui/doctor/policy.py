@@ -74,7 +74,7 @@ def policy_check(source: str | None, path: Path | None) -> Check:
 def engines_check(path: Path | None, tensorrt_version: Callable[[], str | None]) -> Check:
     """The `engines` line; `tensorrt_version()` is the installed TensorRT's version, None without one."""
     if path is None:
-        return ok("engines", "no checkpoint given, so no exported engines to check")
+        return ok("engines", "no checkpoint to look in, so no exported engines to check")
     engines = sorted({e for pattern in ENGINE_PATTERNS for e in path.rglob(pattern)})
     if not engines:
         return _onnx_exports_check(path)
