@@ -225,7 +225,9 @@ def main() -> None:
         f"key -> Twist sent through the app: p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms,"
         f" max {ms.max():.2f} ms ({len(ms)} presses)"
     )
-    print(f"longest UI stall with the app idle (the baseline of this machine now): {idle_stall(args.seconds):.1f} ms")
+    print(
+        f"longest UI stall with the app idle (the baseline of this machine now): {idle_stall(args.seconds):.1f} ms"
+    )
     worst, steps = policy_stall(args.seconds, args.threads)
     print(
         f"longest UI stall while the compact policy drives the real-time sim ({steps} steps): {worst:.1f} ms"

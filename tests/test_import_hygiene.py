@@ -67,7 +67,9 @@ def test_the_operating_core_imports_no_torch() -> None:
 
 
 def test_the_walk_reaches_nested_modules() -> None:
-    assert "policies.kosmos2.model" in _modules("policies") and "mvla_tui.core.session" in _modules("mvla_tui.core")
+    assert "policies.kosmos2.model" in _modules("policies") and "mvla_tui.core.session" in _modules(
+        "mvla_tui.core"
+    )
 
 
 def test_dataset_check_imports_neither_textual_nor_torch(tmp_path) -> None:

@@ -33,7 +33,9 @@ class StepPredictions:
 def _pad3(actions: np.ndarray) -> np.ndarray:
     if actions.shape[-1] == 3:
         return actions
-    return np.concatenate([actions, np.zeros((*actions.shape[:-1], 3 - actions.shape[-1]), actions.dtype)], -1)
+    return np.concatenate(
+        [actions, np.zeros((*actions.shape[:-1], 3 - actions.shape[-1]), actions.dtype)], -1
+    )
 
 
 @torch.no_grad()

@@ -23,7 +23,9 @@ class MonitorPanel(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._history = {name: deque(maxlen=HISTORY) for name in ("cpu", "ram", "gpu")}
-        self._sparks = {name: Sparkline([], id=f"spark-{name}", summary_function=max) for name in self._history}
+        self._sparks = {
+            name: Sparkline([], id=f"spark-{name}", summary_function=max) for name in self._history
+        }
         self._figures = Static(id="monitor-figures")
         self._rows = -1
 

@@ -20,7 +20,9 @@ def drawn(action) -> np.ndarray:
 def test_forward_is_drawn_upwards_from_the_bottom_centre() -> None:
     mask = drawn((1.15, 0.0, 0.0))
     rows, cols = np.nonzero(mask)
-    assert rows.max() - rows.min() > 30 and rows.max() >= 100 and abs(cols.mean() - 80) < 5  # from the bottom, up
+    assert (
+        rows.max() - rows.min() > 30 and rows.max() >= 100 and abs(cols.mean() - 80) < 5
+    )  # from the bottom, up
 
 
 @pytest.mark.parametrize(("action", "side"), [((0.0, 1.15, 0.0), "left"), ((0.0, -1.15, 0.0), "right")])
