@@ -125,7 +125,7 @@ def _recorded_version(path: Path, engines: list[Path]) -> str | None:
 def _onnx_exports_check(path: Path) -> Check:
     """The `engines` line without TensorRT engines: the ONNX exports (`export.json` folders) beside the
     checkpoint, and whether they were made from its weights (`--runtime onnx` refuses any other)."""
-    from policies.export.exported import manifest_hash
+    from policies.export.exported import altered_file, manifest_hash
 
     exports = []
     for record in sorted(path.rglob(EXPORT_RECORD)):
@@ -145,6 +145,11 @@ def _onnx_exports_check(path: Path) -> Check:
             f"no TensorRT engines; ONNX export in {', '.join(stale)} is of other weights "
             "(--runtime onnx refuses it)",
             f"export again: mvla export --policy {path} --format onnx",
+        )
+    altered = next((a for folder, data in exports if (a := altered_file(path / folder, data))), None)
+    if altered is not None:
+        return warn(
+            "engines", f"no TensorRT engines; {altered.split(';')[0]}", f"mvla export --policy {path}"
         )
     found = ", ".join(f"{folder}/" for folder, _ in exports)
     if importlib.util.find_spec("onnxruntime") is None:

@@ -68,6 +68,23 @@ def manifest_hash(checkpoint: Path) -> str:
     return hashlib.sha256((Path(checkpoint) / "manifest.json").read_bytes()).hexdigest()
 
 
+def altered_file(folder: Path, meta: dict[str, Any]) -> str | None:
+    """The first file of the export that is missing or not the one `export.json` recorded (its sha256),
+    as one line; None when all are as written. An export made before files were hashed checks nothing."""
+    from policies.fingerprint import file_sha256
+
+    recorded = meta.get("sha256")
+    if not isinstance(recorded, dict):
+        return None
+    for name, digest in sorted(recorded.items()):
+        path = Path(folder) / name
+        if not path.is_file():
+            return f"{path}: missing from the export; export again"
+        if file_sha256(path) != digest:
+            return f"{path}: not the file this export wrote (sha256 differs); export again"
+    return None
+
+
 def read_export_json(folder: Path) -> dict[str, Any]:
     path = Path(folder) / EXPORT_JSON
     if not path.is_file():
@@ -218,6 +235,9 @@ def load_exported(
             f"{folder}: exported from other weights (manifest sha256 {str(recorded)[:12]}, this checkpoint's "
             f"{actual[:12]}); export this checkpoint again"
         )
+    altered = altered_file(folder, meta)
+    if altered is not None:
+        raise MvlaError(altered)
     parity = meta.get("parity") or {}
     if not parity.get("passed", False):
         missed = "; ".join(parity.get("failures", [])) or "no parity report"

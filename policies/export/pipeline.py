@@ -32,6 +32,7 @@ from policies.export.backends import DEFAULT_ORT, OrtSettings, build_engine, req
 from policies.export.frontend import Frontend, describe
 from policies.export.graphs import graph_specs, merge_lora, write_onnx
 from policies.export.parity import ParityReport, compare
+from policies.fingerprint import file_sha256
 from policies.normalisation import ActionNormalisation
 
 FORMATS = ("onnx", "tensorrt")
@@ -223,6 +224,8 @@ def _export(
         "head_precision": "fp32",
         "graphs": graphs,
         "files": sorted(files) + [EXPORT_JSON],
+        # what `load_exported` checks before it runs the graphs: no file replaced by another export's
+        "sha256": {f: file_sha256(stage / f) for f in sorted(files)},
         "frontend": frontend_desc,
     }
     _write(stage, meta)

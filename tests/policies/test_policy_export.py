@@ -127,6 +127,30 @@ def test_an_export_of_other_weights_or_format_is_refused(tiny_config, tmp_path: 
         load_exported(other, export=tmp_path / "missing", runtime="onnx")
 
 
+def test_a_graph_from_another_export_is_refused(tiny_config, tmp_path: Path) -> None:
+    """export.json records each file's sha256: a frame.onnx copied in from another export is caught."""
+    import shutil
+
+    from configs import MvlaError
+    from mvla_tui.doctor.policy import engines_check
+
+    checkpoint = tiny_checkpoint("compact", tiny_config, tmp_path)
+    other = tiny_checkpoint("compact", tiny_config, tmp_path / "other", seed=1)
+    export_checkpoint(checkpoint)
+    export_checkpoint(other)
+    load_exported(checkpoint, runtime="onnx")  # as written: accepted
+    mine = (checkpoint / "onnx" / "frame.onnx").read_bytes()
+    shutil.copy(other / "onnx" / "frame.onnx", checkpoint / "onnx" / "frame.onnx")
+    with pytest.raises(MvlaError, match=r"frame.onnx: not the file this export wrote \(sha256 differs\)"):
+        load_exported(checkpoint, runtime="onnx")
+    check = engines_check(checkpoint, lambda: None)
+    assert check.status == "warn" and "frame.onnx: not the file this export wrote" in check.detail
+    (checkpoint / "onnx" / "frame.onnx").write_bytes(mine)
+    (checkpoint / "onnx" / "head.onnx").unlink()
+    with pytest.raises(MvlaError, match="head.onnx: missing from the export"):
+        load_exported(checkpoint, runtime="onnx")
+
+
 def test_graphs_over_the_protobuf_limit_keep_their_weights_in_one_data_file(
     tiny_config, tmp_path: Path, monkeypatch
 ) -> None:
