@@ -103,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from policies.default_policy import resolve
 
     checkpoint = resolve(args.policy)
+    if args.instruction is not None and not args.instruction.strip():
+        raise ConfigError("--instruction is empty; give an instruction, or leave it out for the episode's")
     out = args.out
     if out is None:
         name = "tensorrt" if args.format == "tensorrt" else ("onnx-fp16" if args.fp16 else "onnx")

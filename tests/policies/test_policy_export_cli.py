@@ -104,6 +104,10 @@ def test_out_replaces_only_an_export_folder(checkpoint: Path, tmp_path: Path, mo
     (mine / "data.csv").write_text("1,2")
     assert main(["export", "--policy", str(checkpoint), "--out", str(mine)]) == 2
     assert "is not an export folder" in capsys.readouterr().err and (mine / "data.csv").exists()
+    assert (
+        main(["export", "--policy", str(checkpoint), "--out", str(tmp_path / "x"), "--instruction", " "]) == 2
+    )
+    assert "--instruction is empty" in capsys.readouterr().err and not (tmp_path / "x").exists()
     monkeypatch.chdir(out)
     assert main(["export", "--policy", str(checkpoint), "--out", "."]) == 2
     assert "the current folder or one above it" in capsys.readouterr().err
