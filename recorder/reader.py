@@ -15,6 +15,8 @@ is returned as it is; `check` names it. This module never repairs or rewrites an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,20 +157,28 @@ def decode_jpeg(row: np.ndarray) -> np.ndarray | None:
     return None if bgr is None else np.ascontiguousarray(bgr[:, :, ::-1])
 
 
-def read_episode(path: str | Path) -> Episode:
-    """Read one episode file of any known layout; a damaged or malformed file raises
-    `EpisodeFileError` (a `RecorderError`)."""
-    path = Path(path)
+@contextmanager
+def _open_episode(path: Path) -> Iterator[h5py.File]:
+    """The file open for reading; what cannot be opened, or read inside the block (h5py's errors), is an
+    `EpisodeFileError`."""
     problem = open_problem(path)
     if problem is not None:
         raise EpisodeFileError(path, *problem)
     try:
         with h5py.File(path, "r") as f:
-            return _read(path, f)
+            yield f
     except H5_ERRORS as exc:
         raise EpisodeFileError(
             path, "truncated", f"truncated or unreadable data ({_first_line(exc)}); run `mvla dataset check`"
         ) from None
+
+
+def read_episode(path: str | Path) -> Episode:
+    """Read one episode file of any known layout; a damaged or malformed file raises
+    `EpisodeFileError` (a `RecorderError`)."""
+    path = Path(path)
+    with _open_episode(path) as f:
+        return _read(path, f)
 
 
 @dataclass(frozen=True)
@@ -187,27 +197,17 @@ def read_header(path: str | Path) -> EpisodeHeader:
     """Metadata, event types and actions of an episode file, reading no image; a malformed file raises
     `EpisodeFileError` as `read_episode` would."""
     path = Path(path)
-    problem = open_problem(path)
-    if problem is not None:
-        raise EpisodeFileError(path, *problem)
-    try:
-        with h5py.File(path, "r") as f:
-            found = structure_problems(f)
-            if found:
-                raise EpisodeFileError(path, *found[0])
-            layout = detect_layout(f)
-            assert layout is not None
-            attrs = {k: _plain(v) for k, v in f.attrs.items()}
-            actions = f["actions"][()].astype(np.float32, copy=False)
-            events = _events(path, f, len(actions))
-            instruction = (
-                _attr_str(f["language_instruction"][0]) or None if "language_instruction" in f else None
-            )
-            frames = int(f[images_key(layout)].shape[0])
-    except H5_ERRORS as exc:
-        raise EpisodeFileError(
-            path, "truncated", f"truncated or unreadable data ({_first_line(exc)}); run `mvla dataset check`"
-        ) from None
+    with _open_episode(path) as f:
+        found = structure_problems(f)
+        if found:
+            raise EpisodeFileError(path, *found[0])
+        layout = detect_layout(f)
+        assert layout is not None
+        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        actions = f["actions"][()].astype(np.float32, copy=False)
+        events = _events(path, f, len(actions))
+        instruction = _attr_str(f["language_instruction"][0]) or None if "language_instruction" in f else None
+        frames = int(f[images_key(layout)].shape[0])
     return EpisodeHeader(path, layout, frames, events, meta_from(path, attrs, instruction), actions)
 
 
