@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,8 @@ from recorder.check import FileReport, Problem, inspect_file
 from recorder.episode import EpisodeMeta
 from recorder.errors import EpisodeFileError
 from recorder.reader import EpisodeHeader, read_header
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_GB = 16.0
@@ -293,9 +295,7 @@ def check_files(
     memory_limit_gb: float | None = DEFAULT_MEMORY_GB,
 ) -> Iterator[FileReport]:
     """`inspect_file` of each path in a child process, in order (`mvla dataset check`)."""
-    with IsolatedReader(timeout_s, memory_limit_gb) as reader:
-        for path in paths:
-            yield reader.inspect(Path(path))
+    return _each(paths, IsolatedReader.inspect, timeout_s, memory_limit_gb)
 
 
 def summaries(
@@ -304,6 +304,12 @@ def summaries(
     memory_limit_gb: float | None = DEFAULT_MEMORY_GB,
 ) -> Iterator[Summary]:
     """The full check and header of each path in a child process, in order (the trainer's index)."""
+    return _each(paths, IsolatedReader.summary, timeout_s, memory_limit_gb)
+
+
+def _each(
+    paths: Iterable[Path], read: Callable[..., T], timeout_s: float, memory_limit_gb: float | None
+) -> Iterator[T]:
     with IsolatedReader(timeout_s, memory_limit_gb) as reader:
         for path in paths:
-            yield reader.summary(Path(path))
+            yield read(reader, Path(path))
