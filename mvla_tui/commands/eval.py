@@ -181,19 +181,12 @@ def run(args: argparse.Namespace) -> int:
         label = f"{done.label}, {done.describe}"
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mvla_tui.progress import command_progress
 
     err = Console(stderr=True)
     try:
-        with Progress(
-            TextColumn("[bold]eval"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with command_progress("eval", err, remaining=False, transient=True) as progress:
             task = progress.add_task("episodes", total=len(specs), status="")
 
             def on_episode(episode) -> None:

@@ -116,28 +116,14 @@ def run_collect(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: cannot create the folder ({exc.strerror})") from None
 
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+
+    from mvla_tui.progress import command_progress
 
     specs = plan_episodes(args.episodes, scenarios, args.pattern, args.distance, args.seed)
     console = Console(stderr=True)
     failures: Counter[str] = Counter()
     failed, saved, save_errors = [], [], []
-    with Progress(
-        TextColumn("[bold]sim collect"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with command_progress("sim collect", console) as progress:
         task = progress.add_task("episodes", total=len(specs), status="")
         for spec in specs:
             episode = run_sim_episode(

@@ -50,30 +50,13 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, args.overrides)
 
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
+    from mvla_tui.progress import command_progress
     from trainer.loop import train
 
     err = Console(stderr=True)
     show = not args.quiet and err.is_terminal
-    progress = Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show,
-    )
+    progress = command_progress("train", err, disable=not show)
     task = progress.add_task("steps", total=config.steps, status="")
 
     def on_step(info: dict) -> None:
