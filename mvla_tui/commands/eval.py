@@ -32,13 +32,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "step mode, throttle and limits of the sim robot config), and report per scenario and overall: "
         "success, correct-side, collision and timeout rates, steps to success, and policy step latency "
         "p50/p99. An episode ends when the policy commands a stop, the robot touches anything, or after "
-        "sim.max_presses steps. With --data DIR: offline metrics of the policy's action at every step of "
+        "policy.max_steps steps, as in the app. By default in simulated time (as fast as it renders); with "
+        "--realtime on the wall clock exactly as the app runs it (camera rendered on demand, fresh frames, "
+        "deadline guard), adding steps per second, missed deadlines, stale frames and guard stops. With --data DIR: offline metrics of the policy's action at every step of "
         "recorded episodes (by default the checkpoint's held-out episodes): MAE, RMSE, accuracy within "
         "0.3/0.2/0.15/0.1, R², Pearson correlation and direction accuracy per axis, per scenario, and the "
         "per-key confusion of a discrete head.",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sim", action="store_true", help="closed loop in the MuJoCo simulator")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="--sim: run on the wall clock as the app does (an episode takes its real duration, ~0.6 s a step)",
+    )
+    parser.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--sim --realtime: N busy processes beside it, each spinning a core, as on a shared robot computer",
+    )
     mode.add_argument(
         "--data", nargs="+", type=Path, metavar="DIR", help="offline on the episode files of these folders"
     )
@@ -96,7 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="A",
-        help="a policy command below A on every axis (key units; a press is 1.15) ends the episode (0.1)",
+        help="a policy command below A on every axis (key units; a press is 1.15) ends the episode "
+        "(policy.stop_below, 0.1)",
     )
     add_runtime_option(parser)
     parser.add_argument("--video", type=Path, metavar="DIR", help="write an MP4 of every failed episode here")
@@ -123,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if args.load < 0:
+        raise ConfigError(f"--load must be >= 0, got {args.load}")
+    if args.load and not args.realtime:
+        raise ConfigError("--load needs --realtime (in simulated time the clock waits for the CPU)")
     if args.policy is not None:
         from policies.default_policy import resolve
 
@@ -144,12 +163,16 @@ def run(args: argparse.Namespace) -> int:
             f"--robot-config {args.robot_config}: kind is {config.kind!r}; eval --sim needs kind sim"
         )
     policy = config.policy
-    policy = dataclasses.replace(
-        policy,
-        device=args.device or policy.device,
-        precision=args.precision or policy.precision,
-        threads=args.threads or policy.threads,
-    )
+    try:
+        policy = dataclasses.replace(
+            policy,
+            device=args.device or policy.device,
+            precision=args.precision or policy.precision,
+            threads=args.threads or policy.threads,
+            stop_below=policy.stop_below if args.stop_below is None else args.stop_below,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--stop-below: {exc}") from None
     config = dataclasses.replace(config, policy=policy)
     if args.size:
         width, height = parse_size(args.size)
@@ -182,11 +205,15 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from mvla_tui.core.cpu_load import busy_processes
     from mvla_tui.progress import command_progress
 
     err = Console(stderr=True)
     try:
-        with command_progress("eval", err, remaining=False, transient=True) as progress:
+        with (
+            busy_processes(args.load),
+            command_progress("eval", err, remaining=False, transient=True) as progress,
+        ):
             task = progress.add_task("episodes", total=len(specs), status="")
 
             def on_episode(episode) -> None:
@@ -202,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
                 chosen,
                 worker,
                 video_dir=args.video,
-                stop_below=args.stop_below,
+                realtime=args.realtime,
                 on_episode=on_episode,
             )
     finally:
@@ -214,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "policy": label,
+                    "clock": "realtime" if args.realtime else "simulated",
+                    "load": args.load,
                     "rows": [r.to_dict() for r in rows],
                     "episodes": [
                         {
@@ -226,6 +255,10 @@ def run(args: argparse.Namespace) -> int:
                             "reason": e.result.reason,
                             "ended": e.ended,
                             "steps": e.steps,
+                            "steps_per_s": e.steps_per_s,
+                            "missed_deadlines": e.missed_deadlines,
+                            "stale_frames": e.stale_frames,
+                            "guard_stops": e.guard_stops,
                             "video": str(e.video) if e.video else None,
                         }
                         for e in episodes
@@ -252,8 +285,16 @@ def _print_table(rows, label: str, config, args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"closed loop in the sim: {label}", title_justify="left")
-    for name in ("scenario", "n", "success", "side ok", "collision", "timeout", "steps", "p50 ms", "p99 ms"):
+    clock = (
+        f"on the wall clock{f', {args.load} busy processes beside it' if args.load else ''}"
+        if args.realtime
+        else "in simulated time"
+    )
+    table = Table(title=f"closed loop in the sim, {clock}: {label}", title_justify="left")
+    columns = ["scenario", "n", "success", "side ok", "collision", "timeout", "steps", "p50 ms", "p99 ms"]
+    if args.realtime:
+        columns += ["steps/s", "missed", "stale", "guard"]
+    for name in columns:
         table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
 
     def pct(v: float) -> str:
@@ -263,7 +304,7 @@ def _print_table(rows, label: str, config, args) -> None:
         return "-" if v is None else format(v, fmt)
 
     for row in rows:
-        table.add_row(
+        cells = [
             row.scenario,
             str(row.episodes),
             pct(row.success),
@@ -273,17 +314,31 @@ def _print_table(rows, label: str, config, args) -> None:
             opt(row.steps_to_success, ".1f"),
             opt(row.latency_p50_ms, ".1f"),
             opt(row.latency_p99_ms, ".1f"),
-            style="bold" if row.scenario == "all" else None,
-        )
+        ]
+        if args.realtime:
+            cells += [
+                opt(row.steps_per_s, ".2f"),
+                f"{row.missed_deadlines} ({pct(row.missed_rate)})",
+                str(row.stale_frames),
+                str(row.guard_stops),
+            ]
+        table.add_row(*cells, style="bold" if row.scenario == "all" else None)
     Console(width=max(100, Console().width)).print(table)
     sim = config.sim
     print(
         "side ok: alongside the obstacle only on the instructed side; steps: mean steps of the successes; "
         "p50/p99: policy step latency"
+        + (
+            "; missed: actions later than their deadline (share of the steps); stale: waits for a fresh "
+            "frame that ended without one; guard: motions the deadline guard had to stop"
+            if args.realtime
+            else ""
+        )
     )
     print(
         f"{args.episodes} episodes, seed {args.seed}, camera {sim.camera_width}x{sim.camera_height}, "
-        f"{config.policy.execution} mode, throttle {config.teleop.throttle} %, at most {sim.max_presses} steps"
+        f"{config.policy.execution} mode, throttle {config.teleop.throttle} %, "
+        f"at most {config.policy.max_steps} steps"
     )
 
 

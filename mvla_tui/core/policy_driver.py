@@ -16,15 +16,25 @@ scales them by the throttle, the one place where they become m/s for the link.
   `period_s`, each lasting until shortly after the next is due. A step whose action comes back after its
   budget (`period_s - step_s - settle_s` in step mode, `period_s` in continuous mode) is a missed deadline.
   The state keeps per-step latency p50/p99, the effective rate and the missed deadlines.
+- Frames: a step acts only on a fresh frame, judged by its stamp: in step mode one taken after the settle
+  (the robot at rest), in both modes one at most `max_frame_age_s` older than the step's due time. The
+  driver asks the link for one (`not_before`, so the simulator renders it) and looks again each few ms for
+  up to `frame_wait_s`; then it counts a stale frame (the state's `stale_frames`) and waits again, and
+  `stale_limit` stale frames in a row stop the policy with the reason. A stale frame is never used.
+- A run ends by itself when the policy predicts a stop (every axis of its command below `stop_below`:
+  "done", the robot stays at rest, nothing latches), after `max_steps` actions without one, on a stop the
+  loop latched (a collision the simulator reports, an e-stop), or on stale frames; all but "done" latch.
 - Hybrid: a teleop key overrides the policy at once (an answer in flight is dropped); the policy resumes
   `hybrid.resume_s` after the last key, or never with 0 (manual until `run` again).
 - An e-stop stops a running policy. A non-finite output, or an error raised by the model, latches a stop
   with its reason exactly like an e-stop (the loop refuses motion) until the operator clears it.
+  `ended` says how the last run ended: done, budget, collision, stale, error or stopped (the operator).
 This module must not import textual or torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections import deque
@@ -47,12 +57,24 @@ from mvla_tui.core.policy_worker import PolicyWorker
 from mvla_tui.robot.config import PolicyDriveConfig, TeleopConfig
 from mvla_tui.robot.control import ControlLoop
 from mvla_tui.robot.intents import ClearEStop, EStop, PolicyAction, TeleopKey
+from mvla_tui.robot.link import Frame
 
 _STATS_STEPS = 200  # latency percentiles and rate over this many recent steps
 # Request ids unique in the process: a worker shared by consecutive sessions (evaluation) may answer a
 # request of the previous session late, and that answer must never match one of the new session's.
 _REQUESTS = itertools.count(1)
 _EPSILON_S = 1e-6  # a step due at 0.6 s is due at 0.5999999 s of a clock summed in floating point
+_FRAME_POLL_S = 0.005  # how often a step waiting for a fresh frame looks again
+
+
+@dataclass(frozen=True)
+class _FrameWait:
+    """A step (or `infer`) waiting for a frame taken at or after `not_before`."""
+
+    scheduled: float  # loop time the step was due
+    not_before: float
+    give_up_at: float  # then a stale frame is counted
+    infer: bool
 
 
 @dataclass(frozen=True)
@@ -77,6 +99,10 @@ class PolicyState:
     missed_deadlines: int
     stop_reason: str | None  # why the policy last stopped by itself (latched stop, e-stop, ...)
     error: str | None  # the last refusal ("load a policy first", ...)
+    max_steps: int = 60  # the run's step budget
+    stale_frames: int = 0  # since `run`: waits for a fresh frame that ended without one
+    frame_age_ms: float | None = None  # age of the frame the last step acted on, when it was asked
+    ended: str | None = None  # how the last run ended: done | budget | collision | stale | error | stopped
 
 
 class PolicyDriver(SessionPart):
@@ -115,6 +141,11 @@ class PolicyDriver(SessionPart):
         self._latency: float | None = None
         self._stop_reason: str | None = None
         self._error: str | None = None
+        self._wait: _FrameWait | None = None
+        self._stale = 0
+        self._stale_run = 0  # stale frames in a row
+        self._frame_age: float | None = None
+        self._ended: str | None = None
 
     @property
     def loaded(self) -> bool:
@@ -133,6 +164,17 @@ class PolicyDriver(SessionPart):
     def last_command(self) -> np.ndarray | None:
         return self._command
 
+    @property
+    def steps(self) -> int:
+        """Actions executed since `run`."""
+        return self._steps
+
+    @property
+    def ended(self) -> str | None:
+        """How the last run ended (None while one runs or before the first): done, budget, collision,
+        stale, error or stopped."""
+        return self._ended
+
     # ---- intents (control thread) ------------------------------------------------------------------
 
     def handle(self, intent: object, now: float) -> bool:
@@ -142,7 +184,7 @@ class PolicyDriver(SessionPart):
             return False
         if isinstance(intent, EStop):
             if self._running:
-                self._stop("e-stop")
+                self._stop("e-stop", "stopped")
             return False
         if isinstance(intent, ClearEStop):
             self._stop_reason = None
@@ -158,7 +200,7 @@ class PolicyDriver(SessionPart):
         elif isinstance(intent, RunPolicy):
             self.run(now)
         elif isinstance(intent, StopPolicy):
-            self._stop("stopped by the operator")
+            self._stop("stopped by the operator", "stopped")
         elif isinstance(intent, PolicyStepDone):
             self._answered(intent, now)
         else:
@@ -210,6 +252,7 @@ class PolicyDriver(SessionPart):
         self._reset_needed = False
         self._request = next(_REQUESTS)  # an answer still in flight belongs to the old episode
         self._in_flight = None
+        self._wait = None
 
     def _infer(self, now: float) -> None:
         if self._running:
@@ -221,7 +264,7 @@ class PolicyDriver(SessionPart):
             return
         if self._reset_needed:
             self._reset()
-        self._ask(now, infer=True)
+        self._begin_wait(now, infer=True)
 
     def run(self, now: float) -> None:
         problem = self._ready()
@@ -238,29 +281,41 @@ class PolicyDriver(SessionPart):
         self._missed = 0
         self._latencies.clear()
         self._executed.clear()
+        self._stale = 0
+        self._stale_run = 0
+        self._frame_age = None
         self._stop_reason = None
+        self._ended = None
         self._error = None
         self._next_at = self._earliest_step(now)
 
-    def _stop(self, reason: str) -> None:
+    def _stop(self, reason: str, ended: str) -> None:
         was_running = self._running
         self._running = False
         self._in_flight = None
+        self._wait = None
         self._request = next(_REQUESTS)
         self._next_at = None
         self._override_until = None
         if was_running:
             self._stop_reason = reason
+            self._ended = ended
             if self.loop.moving_source == "policy":
                 self.loop.halt()
+
+    def _latch(self, reason: str, ended: str) -> None:
+        """Stop the run and latch the stop in the loop, like an e-stop, with `reason` shown."""
+        self._stop(reason, ended)
+        self.loop.latch_stop(f"policy stopped: {reason}")
 
     def _override(self, now: float) -> None:
         if not self._running:
             return
         self._in_flight = None  # the answer in flight was for a frame the operator has overruled
+        self._wait = None
         self._request = next(_REQUESTS)
         if self.config.hybrid.resume_s == 0:
-            self._stop("a teleop key took over (hybrid.resume_s is 0: the operator keeps control)")
+            self._stop("a teleop key took over (hybrid.resume_s is 0: the operator keeps control)", "stopped")
             return
         self._override_until = now + self.config.hybrid.resume_s
 
@@ -278,6 +333,13 @@ class PolicyDriver(SessionPart):
         return max(now, self.loop.stopped_at + self.teleop.settle_s)
 
     def tick(self, now: float) -> None:
+        if self._running and self.loop.estopped:  # a stop the loop latched: a collision, or e-stop
+            ended = "collision" if self.loop.collision is not None else "stopped"
+            self._stop(self.loop.estop_reason or "stopped", ended)
+            return
+        if self._wait is not None:
+            self._poll_frame(now)
+            return
         if not self._running or self._in_flight is not None:
             return
         if self._override_until is not None:
@@ -292,18 +354,52 @@ class PolicyDriver(SessionPart):
             if at_rest > now:  # still moving or settling (a teleop step): not a frame to act on
                 self._next_at = at_rest
                 return
-        self._ask(now, infer=False)
-
-    def _ask(self, now: float, infer: bool) -> None:
-        frame = self.loop.capture_frame()
-        if frame is None:
-            self._error = "no camera frame for the policy; retrying"
-            if not infer:
-                self._next_at = now + self.teleop.tick_s
+        if self._steps >= self.config.max_steps:
+            self._latch(
+                f"{self._steps} steps without predicting a stop (policy.max_steps); "
+                "ctrl+e clears the stop, `run` drives again",
+                "budget",
+            )
             return
-        self._request = next(_REQUESTS)
+        self._begin_wait(now, infer=False)
+
+    def _begin_wait(self, now: float, infer: bool) -> None:
+        """Wait for a frame fit for the step due now: taken after the rest in step mode, and recent."""
         scheduled = self._next_at if (self._next_at is not None and not infer) else now
-        self._in_flight = (self._request, scheduled, infer)
+        not_before = scheduled - self.config.max_frame_age_s
+        if self.config.execution == "step":
+            not_before = max(not_before, self.loop.stopped_at + self.teleop.settle_s)
+        self._wait = _FrameWait(scheduled, not_before, now + self.config.frame_wait_s, infer)
+        self._poll_frame(now)
+
+    def _poll_frame(self, now: float) -> None:
+        wait = self._wait
+        assert wait is not None
+        frame = self.loop.capture_frame(not_before=wait.not_before)
+        if frame is not None and frame.stamp >= wait.not_before - _EPSILON_S:
+            self._wait = None
+            self._stale_run = 0
+            self._ask(frame, wait, now)
+            return
+        if now < wait.give_up_at - _EPSILON_S:
+            return  # look again at `next_due`
+        self._stale += 1
+        newest = "no frame yet" if frame is None else f"the newest was taken {now - frame.stamp:.2f} s ago"
+        late = f"no fresh camera frame within {self.config.frame_wait_s:g} s ({newest})"
+        if wait.infer:
+            self._wait = None
+            self._error = f"infer: {late}"
+            return
+        self._stale_run += 1
+        if self._stale_run >= self.config.stale_limit:
+            self._latch(f"{late}, {self._stale_run} times in a row; check the camera", "stale")
+            return
+        self._wait = dataclasses.replace(wait, give_up_at=now + self.config.frame_wait_s)
+
+    def _ask(self, frame: Frame, wait: _FrameWait, now: float) -> None:
+        self._request = next(_REQUESTS)
+        self._in_flight = (self._request, wait.scheduled, wait.infer)
+        self._frame_age = now - frame.stamp
         self.worker.step(self._request, frame.image)
 
     def _answered(self, done: PolicyStepDone, now: float) -> None:
@@ -326,13 +422,14 @@ class PolicyDriver(SessionPart):
             if infer:
                 self._error = error
                 return
-            self._running = False
-            self._next_at = None
-            self._stop_reason = error
-            self.loop.latch_stop(f"policy stopped: {error}")
+            self._latch(error, "error")
             return
         if infer:
             self._error = None
+            return
+        if np.abs(self._command).max() < self.config.stop_below:
+            self._latencies.append(self._latency or 0.0)
+            self._stop(f"predicted a stop after {self._steps} steps; the robot is at rest", "done")
             return
         self._execute(chunk, scheduled, now)
 
@@ -356,6 +453,8 @@ class PolicyDriver(SessionPart):
         self._next_at = max(following, now)
 
     def next_due(self, now: float) -> float | None:
+        if self._wait is not None:
+            return min(now + _FRAME_POLL_S, self._wait.give_up_at)
         if not self._running or self._in_flight is not None:
             return None
         if self._override_until is not None:
@@ -403,6 +502,10 @@ class PolicyDriver(SessionPart):
             missed_deadlines=self._missed,
             stop_reason=self._stop_reason,
             error=self._error,
+            max_steps=self.config.max_steps,
+            stale_frames=self._stale,
+            frame_age_ms=None if self._frame_age is None else 1000.0 * self._frame_age,
+            ended=self._ended,
         )
 
 

@@ -4,9 +4,13 @@ control loop, recorded steps and policy driver as on the robot, on the simulated
 `plan_episodes` spreads episodes evenly over scenario x distance x pattern cells with a seeded position
 bias; `sim_robot_config` turns a robot config into the one of an episode's layout; `run_sim_episode`
 builds the session, lets the driver act until the episode is over, and reports what happened. An episode
-is over when the expert has nothing more to press, when the policy commands a stop (every axis below
-`stop_below` key units), when the robot touches anything, when the policy stops itself (a latched stop),
-or after `sim.max_presses` steps (a timeout). With a data folder the episode is recorded and saved with
+is over when the expert has nothing more to press (or after `sim.max_presses` presses), when the robot
+touches anything, or when the policy's run ends as it would in the app (`PolicyDriver.ended`): it predicts
+a stop, it used its `policy.max_steps` (a timeout), its frames stay stale or it fails.
+`realtime=True` runs the episode on the wall clock exactly as the app does: the simulator's camera thread
+renders on demand, the deadline guard watches the control thread, the policy waits for fresh frames, and a
+display tap asks for frames as the app's camera panel does (`display_hz`); so its figures (missed deadlines,
+stale frames, guard stops, steps per second) are the app's. With a data folder the episode is recorded and saved with
 its outcome and the sim's verdict (`sim_success`, `sim_failure`, `sim_seed`, `sim_bias`, `sim_noise`);
 with `video` the recorded frames go to an MP4 (kept only when the episode failed, for eval).
 This module must not import textual.
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mvla_tui.core.frame_tap import FrameTap
 from mvla_tui.core.intents import RunPolicy, SetInstruction, StartEpisode
 from mvla_tui.core.key_driver import KeyDriver, expert_driver
 from mvla_tui.core.part import SessionPart
@@ -37,9 +42,14 @@ from mvla_tui.sim.success import EpisodeResult
 from recorder.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
-DEFAULT_STOP_BELOW = (
-    0.1  # key units (a full press is 1.15): a policy command this small on every axis is a stop
-)
+DISPLAY_HZ = 4.0  # the app's camera panel asks for a frame this often (`MvlaApp.camera_hz`)
+_POLICY_ENDINGS = {"done": "policy stop", "budget": "timeout", "collision": "collision"}
+
+
+def episode_ending(ended: str, reason: str | None) -> str:
+    """How a policy's run ended (`PolicyDriver.ended`), as an episode's ending: "policy stop", "timeout",
+    "collision", or "policy stale: ...", "policy error: ...", "policy stopped: ..." with the reason."""
+    return _POLICY_ENDINGS.get(ended, f"policy {ended}: {reason or 'stopped'}")
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,16 @@ class SimEpisode:
     spec: EpisodeSpec
     instruction: str
     result: EpisodeResult
-    ended: str  # "expert done", "policy stop", "collision", "timeout", "policy error: ..."
+    ended: (
+        str  # "expert done", "policy stop", "collision", "timeout", "policy error: ...", "policy stale: ..."
+    )
     steps: int  # motion commands executed
     keys: list[str] = field(default_factory=list)  # the expert's presses
     latencies_ms: list[float] = field(default_factory=list)  # per policy step
     missed_deadlines: int = 0
+    stale_frames: int = 0
+    guard_stops: int = 0
+    steps_per_s: float | None = None  # the policy's effective step rate (loop clock)
     saved: Path | None = None
     video: Path | None = None
     save_error: str | None = None
@@ -88,15 +103,15 @@ def plan_episodes(
     return specs
 
 
-def sim_robot_config(base: RobotConfig, spec: EpisodeSpec) -> RobotConfig:
-    """`base` (kind sim) set to the layout of `spec`, in simulated time."""
+def sim_robot_config(base: RobotConfig, spec: EpisodeSpec, realtime: bool = False) -> RobotConfig:
+    """`base` (kind sim) set to the layout of `spec`, in simulated time or on the wall clock."""
     sim = dataclasses.replace(
         base.sim,
         scenario=spec.scenario,
         distance=spec.distance,
         bias=spec.bias,
         seed=spec.seed,
-        realtime=False,
+        realtime=realtime,
     )
     return dataclasses.replace(base, kind="sim", sim=sim)
 
@@ -122,7 +137,6 @@ class _EpisodeWatch(SessionPart):
         session: Session,
         link: SimLink,
         expert: KeyDriver | None,
-        stop_below: float,
         max_steps: int,
         spec: EpisodeSpec,
         noise: float,
@@ -132,7 +146,6 @@ class _EpisodeWatch(SessionPart):
         self.session = session
         self.link = link
         self.expert = expert
-        self.stop_below = stop_below
         self.max_steps = max_steps
         self.spec = spec
         self.noise = noise
@@ -152,21 +165,15 @@ class _EpisodeWatch(SessionPart):
         if self.ended is not None:
             return
         policy = self.session.policy
-        if self.link.collided is not None:
+        if self.link.collision is not None:
             self.ended = "collision"
         elif self.expert is not None:
             if self.expert.done:
                 self.ended = "expert done"
-        elif policy is not None:
-            state_steps = policy.snapshot(now).steps
-            command = policy.last_command
-            if not policy.running:
-                reason = policy.snapshot(now).stop_reason or "stopped"
-                self.ended = f"policy error: {reason}"
-            elif state_steps and command is not None and np.abs(command).max() < self.stop_below:
-                self.ended = "policy stop"
-        if self.ended is None and self.steps >= self.max_steps and self.session.loop.moving_source is None:
-            self.ended = "timeout"
+            elif self.steps >= self.max_steps and self.session.loop.moving_source is None:
+                self.ended = "timeout"
+        elif policy is not None and not policy.running and policy.ended is not None:
+            self.ended = episode_ending(policy.ended, policy.snapshot(now).stop_reason)
         if self.ended is not None:
             self.session.loop.halt()
             self.result = self.link.result()
@@ -228,10 +235,13 @@ def run_sim_episode(
     data_dir: Path | None = None,
     keep_failed: bool = False,
     video_dir: Path | None = None,
-    stop_below: float = DEFAULT_STOP_BELOW,
+    realtime: bool = False,
+    display_hz: float | None = DISPLAY_HZ,
 ) -> SimEpisode:
-    """Run one episode: the scripted expert drives when `worker` is None, else the worker's policy."""
-    config = sim_robot_config(base, spec)
+    """Run one episode: the scripted expert drives when `worker` is None, else the worker's policy; on the
+    wall clock with `realtime` (then a display tap asks for frames `display_hz` times a second, as the
+    app's camera panel does; None: no display)."""
+    config = sim_robot_config(base, spec, realtime)
     link = SimLink(config)
     session = Session(
         config,
@@ -258,10 +268,10 @@ def run_sim_episode(
     video = None
     if video_dir is not None:
         video = _Video(video_dir / f"{spec.scenario}_{spec.distance}_{spec.bias}_seed{spec.seed}.mp4")
-    watch = _EpisodeWatch(
-        session, link, expert, stop_below, config.sim.max_presses, spec, noise, keep_failed, video
-    )
+    watch = _EpisodeWatch(session, link, expert, config.sim.max_presses, spec, noise, keep_failed, video)
     session.add_part(watch)
+    if realtime and display_hz is not None:
+        session.add_part(FrameTap(session.loop, display_hz))
     if data_dir is not None:
         session.submit(StartEpisode(spec.scenario, spec.pattern, spec.distance, instruction))
     if worker is not None:
@@ -274,6 +284,7 @@ def run_sim_episode(
     if recording is not None and recording.last_saved:
         saved.append(Path(recording.data_dir) / recording.last_saved)
     policy = session.policy
+    policy_state = policy.snapshot(0.0) if policy is not None else None
     return SimEpisode(
         spec=spec,
         instruction=instruction,
@@ -282,7 +293,10 @@ def run_sim_episode(
         steps=watch.steps,
         keys=list(expert.keys) if expert is not None else [],
         latencies_ms=policy.latencies_ms if policy is not None else [],
-        missed_deadlines=policy.snapshot(0.0).missed_deadlines if policy is not None else 0,
+        missed_deadlines=policy_state.missed_deadlines if policy_state is not None else 0,
+        stale_frames=policy_state.stale_frames if policy_state is not None else 0,
+        guard_stops=session.loop.state.guard_stops,
+        steps_per_s=policy_state.effective_hz if policy_state is not None else None,
         saved=saved[0] if saved else None,
         video=video.close(keep=not result.success) if video is not None else None,
         save_error=recording.last_error if recording is not None else None,

@@ -161,6 +161,13 @@ class FakeConfig:
     width: int = 320
     height: int = 240
     log_path: Path | None = None  # append every twist sent as a JSON line (for tests across processes)
+    # Each frame is stamped this long before it is read, as a camera whose images arrive late would give
+    # (a frame read right after the robot stopped was then taken before it stopped).
+    frame_lag_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.frame_lag_s) and self.frame_lag_s >= 0):
+            raise ValueError(f"fake.frame_lag_s must be a finite number >= 0, got {self.frame_lag_s!r}")
 
 
 @dataclass
@@ -186,26 +193,42 @@ class PolicyDriveConfig:
     then `teleop.settle_s` at rest, then the next frame), one step every `period_s`, which must leave room
     for the model (`period_s - step_s - settle_s` is its budget; a later action is a missed deadline);
     `continuous` sends a new action every `period_s` while moving (the model must answer within it).
+    Frames: in step mode a policy acts only on a frame taken after the settle (the robot at rest), in both
+    modes only on one at most `max_frame_age_s` old when its step was due; it waits up to `frame_wait_s`
+    for one, then counts a stale frame and waits again; `stale_limit` stale frames in a row stop the policy.
+    A run ends when the policy predicts a stop (every axis of its command below `stop_below` key units),
+    or after `max_steps` actions without one (the stop latches, like an e-stop).
     `device`, `precision` and `chunk_execution` are the policy runtime's (`policies.runtime`), and so is
     `command_resolution`: each command sent is rounded to a multiple of it (0.01 key units is
     5 mm/s at throttle 50 %, below what a base's motor controllers resolve), so that runtimes differing
     in their last bits (torch, ONNX Runtime) drive the same trajectory; 0 sends commands unrounded."""
 
     execution: PolicyExecution = "step"
-    period_s: float = 0.6  # step: 0.4 s press + 0.15 s settle + 0.05 s for the model
+    period_s: float = 0.6  # step: 0.4 s press + 0.15 s settle + 0.05 s for the frame and the model
     hybrid: HybridConfig = field(default_factory=HybridConfig)
     device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     chunk_execution: Literal["first", "chunk", "ensemble"] = "first"
     threads: int | None = None  # CPU threads for torch (None: torch's choice; 1 is steadiest on a busy CPU)
     command_resolution: float = 0.01  # key units (a press is 1.15): the command sent is rounded to it
+    max_steps: int = 60  # actions per run without a predicted stop before the policy is stopped
+    stop_below: float = 0.1  # key units: a command below this on every axis is the policy's "done"
+    frame_wait_s: float = 0.3  # how long a due step waits for a fresh frame before counting it stale
+    max_frame_age_s: float = 0.25  # the oldest frame a step may act on, counted from when it was due
+    stale_limit: int = 3  # stale frames in a row that stop the policy (the camera is not delivering)
 
     def __post_init__(self) -> None:
-        _positive("policy.period_s", self.period_s)
+        for name in ("period_s", "frame_wait_s", "max_frame_age_s"):
+            _positive(f"policy.{name}", getattr(self, name))
         if not (math.isfinite(self.command_resolution) and self.command_resolution >= 0):
             raise ValueError(f"policy.command_resolution must be >= 0, got {self.command_resolution}")
+        if not (math.isfinite(self.stop_below) and self.stop_below >= 0):
+            raise ValueError(f"policy.stop_below must be a finite number >= 0, got {self.stop_below!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"policy.threads must be >= 1, got {self.threads}")
+        for name in ("max_steps", "stale_limit"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"policy.{name} must be >= 1, got {getattr(self, name)}")
 
 
 RobotKind = Literal["ros2", "sim", "fake"]

@@ -17,7 +17,9 @@ or step sink) or, in latch mode, for longer than `teleop.stall_s`. Those stops f
 wait for a `send` in flight (it may hang); instead every `send` is followed by a check, and if any of them
 happened meanwhile the robot is stopped again at once, so no command sent across an e-stop outlives it.
 A `RobotLinkError` is shown in the state and the robot is stopped, but the loop goes on (the operator sees
-it and may retry); any other exception ends the loop after stopping the robot. Warnings a link raises
+it and may retry); any other exception ends the loop after stopping the robot. A link that reports a
+collision (the simulator) gets a stop latched like an e-stop, once per contact; the state counts the guard's
+stops (`guard_stops`), which a healthy loop never needs. Warnings a link raises
 when it connects (e.g. driving without the watchdog relay) are shown in the state for as long as it runs.
 Other parts join the control thread through `LoopHooks` (the operating core's recording session and policy
 driver); a link in simulated time (`SimulatedTime`) runs the loop on its clock, waiting by advancing it.
@@ -124,6 +126,8 @@ class ControlLoop:
         self._frame_stamp: float | None = None
         self._running = False
         self._guard: DeadlineGuard | None = None
+        self._guard_stops = 0
+        self._collision: str | None = None
         self._warnings: tuple[str, ...] = ()
 
     # ---- any thread ----------------------------------------------------------------------------------
@@ -218,6 +222,7 @@ class ControlLoop:
             raise self._guard.error  # the guard could not stop the robot: end the loop, which stops it
         if self._guard is not None and self._guard.fired:
             self._guard.fired = False
+            self._guard_stops += 1
             if self._motion is not None:
                 # Stop again: a command whose send was in flight when the guard fired may have landed after.
                 self._halt()
@@ -232,6 +237,7 @@ class ControlLoop:
             if self.hooks is not None and self.hooks.on_intent(intent, now):
                 continue
             self._handle(intent, estops, now)
+        self._check_collision()
         motion = self._motion
         if motion is not None and motion.ends_at is not None and now >= motion.ends_at:
             self._halt()
@@ -277,10 +283,11 @@ class ControlLoop:
         """Send a state snapshot now, outside the rate limit (a hook's state changed in a way that matters)."""
         self._emit(self.clock(), force=True)
 
-    def capture_frame(self) -> Frame | None:
-        """The newest camera frame, or None (the reason is in the state's `last_error`)."""
+    def capture_frame(self, not_before: float | None = None) -> Frame | None:
+        """The newest camera frame, or None (the reason is in the state's `last_error`); `not_before`: see
+        `RobotLink.latest_frame` (the frame returned may still be older: the caller checks its stamp)."""
         try:
-            frame = self.link.latest_frame()
+            frame = self.link.latest_frame(not_before)
         except RobotLinkError as exc:
             self._last_error = self._camera_error = str(exc)
             return None
@@ -310,6 +317,25 @@ class ControlLoop:
     @property
     def estopped(self) -> bool:
         return self._estop
+
+    @property
+    def estop_reason(self) -> str | None:
+        return self._estop_reason if self._estop else None
+
+    @property
+    def collision(self) -> str | None:
+        """What the link reported the robot touched (the stop latched on it), or None."""
+        return self._collision
+
+    def _check_collision(self) -> None:
+        """A link that reports a contact (the simulator) stops the robot and latches, once per contact."""
+        try:
+            collision = self.link.collision
+        except RobotLinkError:
+            return
+        if collision is not None and self._collision is None:
+            self._collision = collision
+            self.latch_stop(f"collision: the robot touched {collision}")
 
     # ---- intents -------------------------------------------------------------------------------------
 
@@ -527,6 +553,8 @@ class ControlLoop:
             warnings=self._warnings,
             estop_reason=self._estop_reason if self._estop else None,
             camera_hz=self._camera_hz(),
+            guard_stops=self._guard_stops,
+            collision=self._collision,
         )
 
     def _camera_hz(self) -> float | None:

@@ -2,8 +2,9 @@
 
 It records every twist it is sent, with the time, in `sent` (and optionally as JSON lines in a file, so a
 test can read what a killed child process sent), serves synthetic frames that say so (`Frame.synthetic` and
-a "FAKE ROBOT" label drawn on the image), and can be told to fail. It must not pretend to be a camera:
-its frames are marked so that whoever records them can tell (it refuses nothing itself).
+a "FAKE ROBOT" label drawn on the image), and can be told to fail, to report a collision (`collision`), or to
+serve frames taken `fake.frame_lag_s` before they are read (a late camera). It must not pretend to be a
+camera: its frames are marked so that whoever records them can tell (it refuses nothing itself).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class FakeLink:
         self.send_error: BaseException | None = None
         self.frame_error: BaseException | None = None
         self.connect_error: BaseException | None = None
+        self.collision: str | None = None  # what the robot "touched": set by a test
         # RLock: stop() may run inside a signal handler that interrupted this very thread in send().
         self._lock = threading.RLock()
 
@@ -78,15 +80,14 @@ class FakeLink:
         if self.connected:
             self._record(STOP, "stop")
 
-    def latest_frame(self) -> Frame | None:
+    def latest_frame(self, not_before: float | None = None) -> Frame | None:
         if not self.connected:
             raise RobotLinkError("fake robot: latest_frame() before connect()")
         if self.frame_error is not None:
             raise self.frame_error
         self.frames_served += 1
-        return Frame(
-            synthetic_image(self.config.width, self.config.height, self.frames_served), self.clock(), True
-        )
+        stamp = self.clock() - self.config.frame_lag_s
+        return Frame(synthetic_image(self.config.width, self.config.height, self.frames_served), stamp, True)
 
     def close(self) -> None:
         self.stop()

@@ -4,6 +4,11 @@ A link is owned by the control thread; only `stop()` may be called from any thre
 idempotent and never raises for a link that is already stopped or closed. `warnings` lists one-line
 texts the operator must see while the link runs (such as driving without the watchdog relay), filled
 by `connect()`; empty when there is nothing to say. `camera_hz` is the camera's measured rate. Links are made by `mvla_tui.robot.links.make_link`.
+
+`Frame.stamp` is when the image was taken, on the link's clock (`time.monotonic()` on the wall clock), as
+well as the link knows it: the control loop and the policy driver judge a frame's freshness by it (a policy
+in step mode acts only on a frame taken after the robot came to rest). `collision` names what the robot
+touched, when the link can tell (the simulator); the control loop latches a stop on it like an e-stop.
 """
 
 from __future__ import annotations
@@ -66,6 +71,11 @@ class RobotLink(Protocol):
         """Frames per second the camera delivers now (0.0 once it stalled; None when unknown)."""
         ...
 
+    @property
+    def collision(self) -> str | None:
+        """What the robot touched (the first contact), or None: nothing, or a link that cannot tell."""
+        ...
+
     def connect(self) -> None: ...
 
     def send(self, twist: Twist) -> Twist:
@@ -76,7 +86,12 @@ class RobotLink(Protocol):
         """Command zero velocity. Idempotent, safe from any thread."""
         ...
 
-    def latest_frame(self) -> Frame | None: ...
+    def latest_frame(self, not_before: float | None = None) -> Frame | None:
+        """The newest camera frame (None while the camera starts; `RobotLinkError` when it failed). Never
+        waits for a new one: `not_before` tells a link that takes frames on demand (the simulator in real
+        time) that the caller will use only a frame taken at or after that instant, so it takes one; a
+        streaming camera ignores it, and the caller looks again."""
+        ...
 
     def close(self) -> None:
         """Stop the robot and release everything. Idempotent."""

@@ -156,7 +156,7 @@ class Ros2Link:
         if publisher is not None and ros is not None:
             self._publish(publisher, ros, STOP)
 
-    def latest_frame(self) -> Frame | None:
+    def latest_frame(self, not_before: float | None = None) -> Frame | None:
         if self.camera_mode == "none":
             return None
         if self.camera_mode == "service":
@@ -177,6 +177,11 @@ class Ros2Link:
             return self._camera.slot.rate_hz()
         if self._slot is not None:
             return self._slot.rate_hz()
+        return None
+
+    @property
+    def collision(self) -> str | None:
+        """A ROS 2 base reports no contacts here (no bumper topic is read)."""
         return None
 
     def reset_camera(self) -> None:

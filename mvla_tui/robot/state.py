@@ -40,6 +40,8 @@ class RobotState:
     warnings: tuple[str, ...] = ()  # what the link says the operator must know while it runs
     estop_reason: str | None = None  # while latched: "e-stop pressed", or why the policy driver stopped
     camera_hz: float | None = None  # the link's camera rate (0.0: stalled; None: unknown)
+    guard_stops: int = 0  # motions the deadline guard stopped because this thread was blocked past their end
+    collision: str | None = None  # what the link said the robot touched (the stop latched on it)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ press distance / 0.23 m); it was chosen so that a typical scripted episode has t
 targets (1 start + 17 presses).
 
 `scenario`, `distance`, `bias` and `seed` choose the layout the sim link builds (`make_layout`);
-`realtime` runs the physics on the wall clock (the app) instead of in simulated time (collection,
-evaluation). Owns only the dataclass and its validation; the scene geometry (robot, boxes, cup, arena)
+`realtime` runs the physics on the wall clock (the app, `eval --realtime`) instead of in simulated time
+(collection, evaluation); the camera is then drawn on demand (`mvla_tui.sim.link`). Owns only the dataclass and its validation; the scene geometry (robot, boxes, cup, arena)
 is fixed in `mvla_tui.sim.layout`, whose docstring explains the scales. Imports no MuJoCo.
 """
 
@@ -42,8 +42,8 @@ class SimConfig:
     camera_hfov_deg: float = 90.0  # horizontal: a 224x224 image sees as wide as a 1280x720 one
     shadows: bool = True
     multisamples: int = 0  # anti-aliasing; expensive with a software renderer
-    realtime_fps: float = 15.0  # frames rendered per second in real time
-    max_presses: int = 40  # the expert (and a policy under evaluation) gets at most this many steps
+    realtime_fps: float = 15.0  # real time: at most this many frames a second for readers of any recent frame
+    max_presses: int = 40  # the scripted expert gets at most this many presses (a policy: policy.max_steps)
 
     def __post_init__(self) -> None:
         # YAML reads .nan and .inf as floats, and every comparison with NaN is False: a plain

@@ -5,20 +5,30 @@ Owns one `SimWorld` and its clock; built by `make_link` from a robot config whos
 - simulated time (default, headless collection and closed-loop evaluation): physics advances only
   in `advance()` (the control loop calls it while it waits: `SimulatedTime`), so an episode runs as
   fast as rendering allows; `latest_frame()` renders the camera now, in the calling thread;
-- real time (`realtime=True`, when driven from the TUI's control loop): a thread steps the physics
-  at wall-clock pace and renders `realtime_fps` frames per second; `latest_frame()` returns the
-  newest one (None before the first).
+- real time (`realtime=True`: the app, `mvla drive`, `mvla eval --sim --realtime`): a thread of its own
+  ("sim camera") steps the physics at wall-clock pace and renders the camera on demand only. Rendering
+  1280x720 in software costs about 30 ms of both cores, so it draws a frame only when a reader asks for one
+  (`latest_frame()`), at most `realtime_fps` times a second for readers that take any recent frame (the
+  display), and at once for a reader that names the time its frame must be taken after (`not_before`: the
+  policy after the robot came to rest). `latest_frame()` never waits: it returns the newest frame (None
+  before the first) and the reader looks again for a newer one.
 
-`Frame.stamp` is the simulated time in simulated-time mode and `time.monotonic()` in real time, the
-clock of the other links, so the control loop can judge a frame's age the same way.
+`Frame.stamp` is the simulated time in simulated-time mode and, in real time, the `time.monotonic()`
+instant the physics stood at when the scene was copied for the frame (not when drawing it finished), so
+the control loop judges a frame's age the same way as a camera's. Commands and scene copies first bring the
+physics up to the wall clock, so a press lasts what the loop timed, to a physics step.
 
 Twists are clamped to `LimitsConfig` like every other link; a non-finite twist stops the base and
 raises `UnsafeCommandError`. Frames are rendered images of a simulated camera, so `synthetic` is
-False: sim episodes are meant to be recorded. It must not import Textual.
+False: sim episodes are meant to be recorded. `collision` is the first thing the robot touched. It must not
+import Textual.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +41,24 @@ from mvla_tui.sim.layout import make_layout
 from mvla_tui.sim.success import EpisodeResult, Pose
 from mvla_tui.sim.world import SimWorld
 
+log = logging.getLogger(__name__)
 _MAX_CATCH_UP_S = 0.5  # real-time mode: a longer stall (debugger, suspended laptop) is not replayed
+_NICE = 5  # real-time mode: how much lower the camera thread's priority is than the control thread's
+_FIRST_FRAME_S = 10.0  # real-time mode: `connect` waits this long at most for the renderer's first frame
+_PHYSICS_TICK_S = 0.01  # real-time mode: the physics keeps up with the wall clock at least this often
+
+
+def _yield_to_the_control_thread() -> None:
+    """Lower this thread's scheduling priority (Linux: a thread's own nice value), before the renderer is
+    made here, so its software rasteriser's threads inherit it: when the CPU is short, the control thread,
+    the policy and the UI run first and the drawing waits (a robot's camera runs on its own hardware)."""
+    if sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + _NICE, 19))
+    except OSError as exc:  # not allowed here (a container's seccomp policy): it renders at equal priority
+        log.debug("sim camera thread: cannot lower its priority (%s)", exc)
 
 
 class SimLink:
@@ -57,6 +84,13 @@ class SimLink:
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
         self._thread_error: BaseException | None = None
+        # Real time: readers ask the camera thread for a frame through these (plain assignments: atomic).
+        self._wake = threading.Event()
+        self._wanted = False  # a reader takes any recent frame
+        self._wanted_after = float("-inf")  # a reader needs a frame taken at or after this instant
+        self._capturing_at: float | None = None  # stamp of the frame being drawn now
+        self._wall0 = 0.0  # wall-clock instant of simulated time `_sim0`
+        self._sim0 = 0.0
 
     # RobotLink contract
 
@@ -67,8 +101,14 @@ class SimLink:
             return
         self._world = SimWorld(self.layout, self.config, self.width, self.height)
         if self.realtime:
-            self._thread = threading.Thread(target=self._run_realtime, name="sim physics", daemon=True)
+            self._wall0, self._sim0 = self.clock(), self._world.time
+            self._wanted = True  # the first frame at once: the camera is ready when connect returns
+            self._thread = threading.Thread(target=self._run_realtime, name="sim camera", daemon=True)
             self._thread.start()
+            deadline = time.monotonic() + _FIRST_FRAME_S
+            while self._frame is None and self._thread_error is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            self._require_world("connect()")  # the camera thread's error, if it failed to start
 
     def send(self, twist: Twist) -> Twist:
         world = self._require_world("send()")
@@ -78,6 +118,7 @@ class SimLink:
             self.stop()
             raise
         with self._lock:
+            self._catch_up(world)
             world.set_command(sent.as_array())
         return sent
 
@@ -85,19 +126,33 @@ class SimLink:
         world = self._world
         if world is not None:
             with self._lock:
+                self._catch_up(world)
                 world.set_command(STOP.as_array())
 
-    def latest_frame(self) -> Frame | None:
+    def latest_frame(self, not_before: float | None = None) -> Frame | None:
+        """Simulated time: the camera's view now. Real time: the newest frame drawn (None before the
+        first), and a request for a new one: at once when the newest (and the one being drawn) was taken
+        before `not_before`, else when the newest is older than a camera period."""
         world = self._require_world("latest_frame()")
-        if self.realtime:
-            return self._frame
-        return Frame(world.render(), world.time)
+        if not self.realtime:
+            return Frame(world.render(), world.time)
+        frame, drawing = self._frame, self._capturing_at
+        if not_before is not None:
+            newest = max(frame.stamp if frame is not None else float("-inf"), drawing or float("-inf"))
+            if newest < not_before:
+                self._wanted_after = max(self._wanted_after, not_before)
+                self._wake.set()
+        elif drawing is None and (frame is None or self.clock() - frame.stamp >= self._period):
+            self._wanted = True
+            self._wake.set()
+        return frame
 
     def close(self) -> None:
         self.stop()
         self._closed = True
         if self._thread is not None:
             self._halt.set()
+            self._wake.set()
             self._thread.join()
             self._thread = None
         elif self._world is not None:
@@ -136,9 +191,10 @@ class SimLink:
         return self._world is not None and not self._closed
 
     @property
-    def collided(self) -> str | None:
-        """The name of the first thing the robot touched, or None."""
-        return self._require_world("collided").tracker.collision
+    def collision(self) -> str | None:
+        """The name of the first thing the robot touched, or None (also before `connect`)."""
+        world = self._world
+        return world.tracker.collision if world is not None else None
 
     def result(self) -> EpisodeResult:
         world = self._require_world("result()")
@@ -154,30 +210,64 @@ class SimLink:
             raise RobotLinkError(f"sim: {what} before connect()")
         return self._world
 
+    @property
+    def _period(self) -> float:
+        return 1.0 / self.config.realtime_fps
+
+    def _catch_up(self, world: SimWorld) -> None:
+        """Real time, under the lock: step the physics up to the wall clock (whole physics steps), so
+        what happens next (a new command, a scene copy) happens at the right simulated instant."""
+        if not self.realtime or self._thread is None:
+            return
+        now = self.clock()
+        behind = (self._sim0 + now - self._wall0) - world.time
+        if behind > _MAX_CATCH_UP_S:  # a long stall is not replayed: simulated time skips it
+            self._sim0 -= behind - _MAX_CATCH_UP_S
+            behind = _MAX_CATCH_UP_S
+        steps = int(behind / world.model.opt.timestep)
+        if steps > 0:
+            world.step(steps * world.model.opt.timestep)
+
+    def _frame_wait(self) -> float:
+        """Seconds until a frame is due (0: draw now; the physics tick when none is asked for)."""
+        frame = self._frame
+        newest = frame.stamp if frame is not None else float("-inf")
+        now = self.clock()
+        if self._wanted_after > newest:  # a reader needs a newer frame: as soon as its instant has come
+            return max(0.0, min(self._wanted_after - now, _PHYSICS_TICK_S))
+        if self._wanted:
+            return max(0.0, min(newest + self._period - now, _PHYSICS_TICK_S))
+        return _PHYSICS_TICK_S
+
     def _run_realtime(self) -> None:
         world = self._world
         assert world is not None
-        period = 1.0 / self.config.realtime_fps
+        _yield_to_the_control_thread()
         try:
-            wall0, sim0 = self.clock(), world.time
-            next_frame = wall0
             while not self._halt.is_set():
-                now = self.clock()
-                behind = (sim0 + now - wall0) - world.time
-                if behind > _MAX_CATCH_UP_S:
-                    sim0 -= behind - _MAX_CATCH_UP_S
-                    behind = _MAX_CATCH_UP_S
-                if behind > 0:
-                    with self._lock:
-                        world.step(behind)
-                if now >= next_frame:
-                    self._frame = Frame(world.render(guard=self._lock), self.clock())
-                    with self._lock:
-                        self._rate.add(self._frame.stamp)
-                    next_frame = now + period
-                self._halt.wait(max(0.0, min(next_frame - self.clock(), 0.01)))
+                with self._lock:
+                    self._catch_up(world)
+                wait = self._frame_wait()
+                if wait <= 0.0:
+                    self._wanted = False
+                    self._draw(world)
+                    continue
+                self._wake.wait(wait)
+                self._wake.clear()
         except BaseException as exc:  # noqa: BLE001 - reported to the control thread by _require_world
             self._thread_error = exc
             world.set_command(STOP.as_array())
         finally:
             world.close()
+
+    def _draw(self, world: SimWorld) -> None:
+        with self._lock:  # the physics stands still only while the scene is copied, not while drawn
+            self._catch_up(world)
+            stamp = self.clock()
+            self._capturing_at = stamp
+            world.copy_scene()
+        frame = Frame(world.draw(), stamp)
+        with self._lock:
+            self._frame = frame
+            self._capturing_at = None
+            self._rate.add(frame.stamp)

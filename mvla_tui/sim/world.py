@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes.util
 import math
 import os
-from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
@@ -104,13 +103,14 @@ class SimWorld:
     def result(self) -> EpisodeResult:
         return self.tracker.result()
 
-    def render(self, guard: AbstractContextManager[object] | None = None) -> np.ndarray:
-        """The robot camera's view now: RGB uint8 (height, width, 3).
+    def render(self) -> np.ndarray:
+        """The robot camera's view now: RGB uint8 (height, width, 3)."""
+        self.copy_scene()
+        return self.draw()
 
-        The renderer is created on first use, in the calling thread: its GL context belongs there.
-        `guard` (a lock) is held only while the scene is copied from the physics state, not while
-        the GPU or software rasteriser draws it, so commands are not held up by rendering.
-        """
+    def copy_scene(self) -> None:
+        """Copy what the camera sees from the physics state (fast; the caller holds the physics still).
+        The renderer is created on first use, in the calling thread: its GL context belongs there."""
         if self._renderer is None:
             try:
                 self._renderer = mujoco.Renderer(self.model, self.height, self.width)
@@ -120,8 +120,11 @@ class SimWorld:
                     f"cannot render the sim camera with MUJOCO_GL={backend} ({exc}); "
                     "set MUJOCO_GL to egl, osmesa or glfw, whichever this machine has"
                 ) from None
-        with guard if guard is not None else nullcontext():
-            self._renderer.update_scene(self.data, camera="front")
+        self._renderer.update_scene(self.data, camera="front")
+
+    def draw(self) -> np.ndarray:
+        """Draw the scene last copied (slow in software: the physics may move on meanwhile)."""
+        assert self._renderer is not None, "copy_scene() first"
         return self._renderer.render().copy()
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mvla_tui.core.session import Session
-from mvla_tui.robot.config import PolicyDriveConfig, RobotConfig, TeleopConfig
+from mvla_tui.robot.config import FakeConfig, PolicyDriveConfig, RobotConfig, TeleopConfig
 from mvla_tui.robot.fake import FakeLink
 from policies.runtime import ActionChunk
 
@@ -80,8 +80,12 @@ def fake_session(
     resume_s: float = 1.0,
     runtime: ScriptedRuntime | None = None,
     clock: Clock | None = None,
+    frame_lag_s: float = 0.0,
+    link_factory: Callable[[RobotConfig, Clock], FakeLink] = FakeLink,
+    **policy: object,
 ) -> tuple[Session, FakeLink, Clock]:
-    """A connected fake-robot session, not running: tick it with `at`."""
+    """A connected fake-robot session, not running: tick it with `at`. `frame_lag_s`: the fake's frames
+    are taken that long before they are read; `policy`: more `PolicyDriveConfig` fields."""
     clock = clock or Clock()
     config = RobotConfig(
         kind="fake",
@@ -89,9 +93,11 @@ def fake_session(
         policy=dataclasses.replace(
             PolicyDriveConfig(execution=execution, period_s=period_s),
             hybrid=dataclasses.replace(PolicyDriveConfig().hybrid, resume_s=resume_s),
+            **policy,
         ),
+        fake=FakeConfig(frame_lag_s=frame_lag_s),
     )
-    link = FakeLink(config, clock)
+    link = link_factory(config, clock)
     session = Session(config, link=link, data_dir=tmp_path, clock=clock)
     link.connect()
     if runtime is not None:

@@ -7,6 +7,7 @@ default`, and one-line errors."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_a_policy_trained_in_the_test_drives_eval_sim(tmp_path: Path, capsys) ->
     argv = ["eval", "--sim", "--policy", str(checkpoint), "--episodes", "2", "--size", "64x48", "--seed", "3"]
     video = tmp_path / "videos"
     assert (
-        main([*argv, "--json", "--video", str(video), "--set", "sim.max_presses=6", "--device", "cpu"]) == 0
+        main([*argv, "--json", "--video", str(video), "--set", "policy.max_steps=6", "--device", "cpu"]) == 0
     )
     report = json.loads(capsys.readouterr().out)
     assert report["policy"].startswith("compact") and "cpu fp32" in report["policy"]
@@ -51,6 +52,28 @@ def test_a_policy_trained_in_the_test_drives_eval_sim(tmp_path: Path, capsys) ->
             capture = cv2.VideoCapture(episode["video"])
             ok, frame = capture.read()
             assert ok and frame.shape == (48, 64, 3)
+
+
+@pytest.mark.slow
+def test_eval_sim_realtime_runs_the_app_loop_on_the_wall_clock(capsys) -> None:
+    """Two short episodes of the default policy on the wall clock, with one busy process beside them: the
+    report carries the loop's timing (steps per second, missed deadlines, stale frames, guard stops)."""
+    argv = ["eval", "--sim", "--realtime", "--load", "1", "--policy", "default", "--episodes", "2"]
+    started = time.monotonic()
+    assert main([*argv, "--size", "64x48", "--set", "policy.max_steps=3", "--threads", "1", "--json"]) == 0
+    took = time.monotonic() - started
+    report = json.loads(capsys.readouterr().out)
+    assert report["clock"] == "realtime" and report["load"] == 1
+    overall = report["rows"][-1]
+    for key in ("steps_per_s", "missed_deadlines", "missed_rate", "stale_frames", "guard_stops"):
+        assert key in overall
+    assert overall["guard_stops"] == 0 and overall["stale_frames"] == 0
+    assert 0.5 < overall["steps_per_s"] < 2.0  # one step every policy.period_s on the wall clock
+    steps = sum(e["steps"] for e in report["episodes"])
+    assert took > 0.5 * (steps - 2)  # it really ran in real time (each step after the first of an episode)
+    for episode in report["episodes"]:
+        assert episode["ended"] in ("policy stop", "collision", "timeout") or episode["success"]
+        assert 1 <= episode["steps"] <= 3 and episode["guard_stops"] == 0
 
 
 def test_the_expert_is_the_sanity_row(capsys) -> None:
@@ -85,6 +108,10 @@ def test_instructions_are_drawn_per_side_and_seeded(tmp_path: Path) -> None:
         (["--sim", "--expert", "--scenario", "3box"], "unknown scenario '3box'"),
         (["--sim", "--expert", "--episodes", "0"], "--episodes must be at least 1"),
         (["--sim", "--expert", "--set", "sim.max_presses=0"], "sim.max_presses must be positive"),
+        (["--sim", "--expert", "--load", "1"], "--load needs --realtime"),
+        (["--sim", "--expert", "--realtime", "--load", "-1"], "--load must be >= 0"),
+        (["--sim", "--expert", "--stop-below", "-1"], "policy.stop_below must be a finite number >= 0"),
+        (["--sim", "--expert", "--set", "policy.max_steps=0"], "policy.max_steps must be >= 1"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args: list[str], message: str, capsys) -> None:

@@ -176,7 +176,7 @@ def test_eval_sim_runs_on_onnx_runtime(checkpoint: Path, capsys) -> None:
     assert main(["export", "--policy", str(checkpoint)]) == 0
     capsys.readouterr()
     argv = ["eval", "--sim", "--policy", str(checkpoint), "--runtime", "onnx", "--episodes", "1"]
-    assert main([*argv, "--size", "64x48", "--set", "sim.max_presses=3", "--threads", "1", "--json"]) == 0
+    assert main([*argv, "--size", "64x48", "--set", "policy.max_steps=3", "--threads", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert "onnx runtime: fp32 graphs" in report["policy"]
     assert report["rows"][-1]["episodes"] == 1

@@ -456,9 +456,9 @@ def test_should_stop_predicate_ends_the_loop() -> None:
 class SlowCameraLink(FakeLink):
     """A camera call that blocks the control thread far longer than a step (a hung camera service)."""
 
-    def latest_frame(self):
+    def latest_frame(self, not_before=None):
         time.sleep(1.0)
-        return super().latest_frame()
+        return super().latest_frame(not_before)
 
 
 @pytest.mark.slow

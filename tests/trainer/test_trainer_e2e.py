@@ -77,7 +77,7 @@ def test_collect_train_checkpoint_eval(policy: str, episodes: Path, tmp_path: Pa
         "--seed",
         "9",
     ]
-    assert main([*argv, "--json", "--set", "sim.max_presses=4", "--device", "cpu"]) == 0
+    assert main([*argv, "--json", "--set", "policy.max_steps=4", "--device", "cpu"]) == 0
     closed = json.loads(capsys.readouterr().out)
     assert closed["rows"][-1]["episodes"] == 2
     assert all(1 <= e["steps"] <= 4 or e["ended"] == "policy stop" for e in closed["episodes"])
