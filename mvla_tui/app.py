@@ -30,7 +30,7 @@ from mvla_tui.key_release import KeyboardReport, KeyReleased
 from mvla_tui.panels.camera import CameraPanel
 from mvla_tui.panels.log import LogPanel
 from mvla_tui.panels.monitor import MonitorPanel
-from mvla_tui.panels.policy import PolicyPanel
+from mvla_tui.panels.policy import PolicyPanel, stop_line
 from mvla_tui.panels.recording import RecordingPanel
 from mvla_tui.panels.status import StatusPanel
 from mvla_tui.panels.teleop import TeleopPanel
@@ -179,7 +179,7 @@ class MvlaApp(App):
                 f"policy loaded: {policy.label}, {policy.describe}" if policy and policy.label else None,
             ),
             ("warning", policy.error if policy else None),
-            ("warning", f"policy stopped: {policy.stop_reason}" if policy and policy.stop_reason else None),
+            stop_line(policy),
             *(("warning", w) for w in robot.warnings),
         ):
             if text and text not in self._said:

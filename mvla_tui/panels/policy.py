@@ -20,6 +20,16 @@ from mvla_tui.panels.format import arrow, ms, triple
 NO_POLICY = "no policy: `load CKPT` (or start with --policy CKPT), or train one with `mvla train`"
 
 
+def stop_line(p: PolicyState | None) -> tuple[str, str | None]:
+    """(level, text) of the log line saying how the last run ended: info when the policy finished by
+    predicting a stop, a warning otherwise; no text while nothing ended."""
+    if p is None or not p.stop_reason:
+        return "info", None
+    if p.ended == "done":
+        return "info", f"policy done: {p.stop_reason}"
+    return "warning", f"policy stopped: {p.stop_reason}"
+
+
 class CommandInput(Input):
     """An input that remembers what was entered (up / down walk the history)."""
 
@@ -111,15 +121,18 @@ class PolicyPanel(Vertical):
             text.append(f"load failed: {p.load_error}\n", style="red")
         text.append(f"instruction: {p.instruction or '(none yet: type one)'}\n")
         control = p.control + (f", resumes in {p.resumes_in_s:.1f} s" if p.resumes_in_s is not None else "")
-        text.append(f"control {control}   steps {p.steps}   ")
+        text.append(f"control {control}   steps {p.steps}/{p.max_steps}   ")
         text.append(f"action {arrow(p.command)} {triple(p.command)}\n")
         hz = "-" if p.effective_hz is None else f"{p.effective_hz:.2f} Hz"
         text.append(
             f"latency {ms(p.latency_ms)} (p50 {ms(p.latency_p50_ms)}, p99 {ms(p.latency_p99_ms)})  "
-            f"{hz}  missed {p.missed_deadlines}"
+            f"{hz}  missed {p.missed_deadlines}  stale frames {p.stale_frames}"
         )
         if p.stop_reason:
-            text.append(f"\nstopped: {p.stop_reason}", style="yellow")
+            done = p.ended == "done"
+            text.append(
+                f"\n{'done' if done else 'stopped'}: {p.stop_reason}", style="green" if done else "yellow"
+            )
         if p.error:
             text.append(f"\n{p.error}", style="yellow")
         return text
