@@ -33,6 +33,7 @@ from mvla_tui.robot.ros_messages import (
     choose_cmd_topic,
     compressed_msg_to_rgb,
     image_msg_to_rgb,
+    taken_at,
     topic_is_compressed,
     twist_to_msg,
     watchdog_warning,
@@ -255,15 +256,16 @@ class Ros2Link:
             self._camera.open()
 
     def _on_image(self, convert: Callable[[Any], Any]) -> Callable[[Any], None]:
-        slot, rotate = self._slot, self.config.camera.rotate_180
+        slot, rotate, clock = self._slot, self.config.camera.rotate_180, self.clock
 
         def callback(msg: Any) -> None:
+            arrived = clock()
             try:
                 image = convert(msg)
             except RobotLinkError as exc:  # an encoding we cannot read will not fix itself: tell the reader
                 slot.fail(str(exc))
                 return
-            slot.put(rotate_180(image) if rotate else image)
+            slot.put(rotate_180(image) if rotate else image, taken_at(msg, arrived, time.time() - arrived))
 
         return callback
 
@@ -272,9 +274,10 @@ class Ros2Link:
         if self._get_image is None:
             raise RobotLinkError("ROS 2 link: latest_frame() before connect()")
         response = self._call(self._get_image, self._service_types[0].Request(), cam.service)
-        stamp = self.clock()
+        arrived = self.clock()
         image = image_msg_to_rgb(response.image)
-        self._service_rate.add(stamp)
+        self._service_rate.add(arrived)
+        stamp = taken_at(response.image, arrived, time.time() - arrived)
         return Frame(rotate_180(image) if cam.rotate_180 else image, stamp)
 
     def _call(self, client: Any, request: Any, name: str) -> Any:

@@ -41,6 +41,25 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
     return raw_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
 
 
+# A header stamp this far before its arrival is not believed (a camera whose clock is not the robot's).
+HEADER_TRUST_S = 10.0
+
+
+def taken_at(msg: Any, arrived: float, wall_minus_clock: float) -> float:
+    """When an image message was taken, on the link's clock: its header stamp (ROS time: the system clock,
+    moved onto the link's by `wall_minus_clock` = `time.time()` - clock at arrival), so a frame that spent
+    time in a driver or on the wire is judged by its age, not by when it arrived; the arrival time when the
+    header is empty (0) or not believable (after the arrival, or more than `HEADER_TRUST_S` before it)."""
+    stamp = msg.header.stamp
+    seconds = stamp.sec + stamp.nanosec * 1e-9
+    if seconds <= 0:
+        return arrived
+    taken = seconds - wall_minus_clock
+    if taken > arrived or taken < arrived - HEADER_TRUST_S:
+        return arrived
+    return taken
+
+
 def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
     """A `sensor_msgs/CompressedImage` (JPEG or PNG) as RGB uint8 (H, W, 3)."""
     return compressed_to_rgb(msg.data)

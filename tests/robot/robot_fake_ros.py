@@ -156,8 +156,19 @@ class Twist:
         self.linear, self.angular = Vector3(), Vector3()
 
 
+class Time:
+    def __init__(self) -> None:
+        self.sec = self.nanosec = 0
+
+
+class Header:
+    def __init__(self) -> None:
+        self.stamp, self.frame_id = Time(), ""
+
+
 class Image:
     def __init__(self) -> None:
+        self.header = Header()
         self.height = self.width = self.step = 0
         self.encoding = ""
         self.is_bigendian = 0
@@ -166,6 +177,7 @@ class Image:
 
 class CompressedImage:
     def __init__(self) -> None:
+        self.header = Header()
         self.format = ""
         self.data = b""
 

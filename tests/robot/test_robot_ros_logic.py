@@ -14,6 +14,7 @@ from mvla_tui.robot.ros2 import Ros2Link
 from mvla_tui.robot.ros_messages import (
     choose_camera_mode,
     choose_cmd_topic,
+    taken_at,
     topic_is_compressed,
     twist_from_msg,
     twist_to_msg,
@@ -83,3 +84,24 @@ def test_ros2_link_without_rclpy_says_to_source_ros(monkeypatch: pytest.MonkeyPa
     assert "\n" not in str(info.value)
     link.stop()  # a link that never connected stops without error
     link.close()
+
+
+def stamped(seconds: float) -> SimpleNamespace:
+    sec = int(seconds)
+    return SimpleNamespace(
+        header=SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=round((seconds - sec) * 1e9)))
+    )
+
+
+@pytest.mark.parametrize(
+    ("header_s", "taken"),
+    [
+        (1_700_000_099.7, 99.7),  # taken 0.3 s before it arrived (at 100.0 on the link's clock)
+        (0.0, 100.0),  # no stamp: when it arrived
+        (1_700_000_100.5, 100.0),  # from the future: a camera clock not the robot's
+        (1_700_000_080.0, 100.0),  # 20 s old: not believed either
+    ],
+)
+def test_an_image_is_stamped_when_its_header_says_it_was_taken(header_s: float, taken: float) -> None:
+    wall_minus_clock = 1_700_000_000.0  # time.time() - the link's clock when it arrived
+    assert taken_at(stamped(header_s), 100.0, wall_minus_clock) == pytest.approx(taken, abs=1e-6)
