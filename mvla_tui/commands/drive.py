@@ -214,8 +214,13 @@ def _summary(session) -> None:
         hz = f"{policy.effective_hz:.2f} Hz" if policy.effective_hz else "-"
         print(
             f"policy: {policy.steps} steps, latency p50 {policy.latency_p50_ms:.1f} ms p99 "
-            f"{policy.latency_p99_ms:.1f} ms, {hz}, {policy.missed_deadlines} missed deadlines"
-            + (f"; stopped: {policy.stop_reason}" if policy.stop_reason else "")
+            f"{policy.latency_p99_ms:.1f} ms, {hz}, {policy.missed_deadlines} missed deadlines, "
+            f"{policy.stale_frames} stale frames, {robot.guard_stops} guard stops"
+            + (
+                f"; {'done' if policy.ended == 'done' else 'stopped'}: {policy.stop_reason}"
+                if policy.stop_reason
+                else ""
+            )
         )
     recording = state.recording
     if recording is not None:
