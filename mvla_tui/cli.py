@@ -2,22 +2,20 @@
 
 A user error (`MvlaError`), or a missing optional module (`configs.extras`), is printed as one line on
 stderr with exit status 2; a traceback is only shown for a bug, or for anything when `MVLA_DEBUG=1`.
-Every command, the app included, runs with `faulthandler` on stderr: a crash inside a native library
-(MuJoCo and Mesa, torch, ONNX Runtime, TensorRT, h5py) prints the Python stack of every thread before the
-process dies, instead of a bare "Segmentation fault".
+Every command, the app included, runs with `faulthandler` on stderr (`configs.crashes`): a crash inside
+a native library prints the Python stack of every thread before the process dies.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import faulthandler
 import importlib
 import os
 import pkgutil
 import sys
 
 from configs import MvlaError
+from configs.crashes import enable_faulthandler
 from configs.extras import missing_module_line
 from mvla_tui import __version__, commands
 from mvla_tui.launch import add_app_options, run_app
@@ -40,17 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         module.register(sub)
     return parser
-
-
-def enable_faulthandler() -> None:
-    """Python stacks on a fatal signal (SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL), written to the
-    process's stderr file descriptor, which stays the terminal while the app draws. Left as it is when
-    already on (`python -X faulthandler`, pytest)."""
-    if faulthandler.is_enabled() or sys.__stderr__ is None:
-        return
-    # OSError, ValueError: stderr has no file descriptor (an embedding host), nowhere to write a stack.
-    with contextlib.suppress(OSError, ValueError):
-        faulthandler.enable(file=sys.__stderr__, all_threads=True)
 
 
 def main(argv: list[str] | None = None) -> int:
