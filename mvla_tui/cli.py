@@ -2,6 +2,8 @@
 
 A user error (`MvlaError`), or a missing optional module (`configs.extras`), is printed as one line on
 stderr with exit status 2; a traceback is only shown for a bug, or for anything when `MVLA_DEBUG=1`.
+Every command, the app included, runs with `faulthandler` on stderr (`configs.crashes`): a crash inside
+a native library prints the Python stack of every thread before the process dies.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pkgutil
 import sys
 
 from configs import MvlaError
+from configs.crashes import enable_faulthandler
 from configs.extras import missing_module_line
 from mvla_tui import __version__, commands
 from mvla_tui.launch import add_app_options, run_app
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    enable_faulthandler()
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None) or run_app

@@ -9,7 +9,9 @@ keeps one child process (a fresh Python, started once) that runs the job on each
 the answer as JSON (never a pickle: the child has just read an untrusted file); when the child dies or does not answer within `timeout_s`, it is killed, the file is
 reported with the problem kind `unreadable` and the reason, and a fresh child takes the next file.
 The child's address space is capped (`memory_limit_gb`) so a runaway allocation fails there, not on
-the machine. Jobs are named (`JOBS`), not pickled functions: the child only ever runs these.
+the machine. Jobs are named (`JOBS`), not pickled functions: the child only ever runs these. The child
+runs with `faulthandler`, so a crash names where it happened: the problem says the signal and the
+innermost Python frame of the crashed thread (e.g. `in _hl/dataset.py line 758 (read_direct)`).
 
 `mvla dataset check` (`inspect`), `mvla dataset stats` (`info`) and the trainer's index (`summaries`)
 all read every file this way. This module never modifies a file.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -42,6 +45,8 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_GB = 16.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+# A frame of faulthandler's dump: `  File "/x/h5py/_hl/dataset.py", line 758 in read_direct`.
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class IsolatedReader:
         limit = "" if self.memory_limit_gb is None else repr(float(self.memory_limit_gb))
         code = f"from recorder.isolated import _serve; _serve({limit or 'None'})"
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", code],
+            [sys.executable, "-X", "faulthandler", "-c", code],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -195,16 +200,12 @@ class IsolatedReader:
                 pass  # _kill below ends it
         self._kill()
 
-    def _last_error_line(self) -> str:
+    def _error_lines(self) -> list[str]:
         if self._stderr is None:
-            return ""
+            return []
         self._stderr.seek(0)
-        lines = [
-            line.strip()
-            for line in self._stderr.read().decode("utf-8", "replace").splitlines()
-            if line.strip()
-        ]
-        return lines[-1][:200] if lines else ""
+        text = self._stderr.read().decode("utf-8", "replace")
+        return [line.strip() for line in text.splitlines() if line.strip()]
 
     def run(self, job: str, path: Path) -> dict:
         """The job's answer: {"status": "ok", ...}, {"status": "error", "why"} when it raised, or
@@ -230,17 +231,21 @@ class IsolatedReader:
                 code = proc.wait(2.0)
             except subprocess.TimeoutExpired:
                 code = None
+            lines = self._error_lines()
             if code is not None and code < 0:
                 try:
                     name = signal.Signals(-code).name
                 except ValueError:
                     name = f"signal {-code}"
                 why = f"reading it crashed the HDF5 library ({name})"
+                site = _crash_site(lines)
             else:
                 why = f"reading it killed the reading process (exit status {code})"
-            detail = self._last_error_line()
-            if detail:
-                why += f": {detail}"
+                site = ""
+            if site:
+                why += f" {site}"
+            elif lines:
+                why += f": {lines[-1][:200]}"
         self.restarts += 1
         self._kill()
         return {"status": "unreadable", "why": why}
@@ -281,6 +286,19 @@ class IsolatedReader:
                 actions=np.asarray(header["actions"], np.float32).reshape(-1, 3),
             )
         return Summary(_report_from(answer["report"]), header)
+
+
+def _crash_site(lines: list[str]) -> str:
+    """'in _hl/dataset.py line 758 (read_direct)': the innermost Python frame of the thread that crashed,
+    from faulthandler's dump in a crashed process's stderr lines; '' when there is no dump."""
+    for i, line in enumerate(lines):
+        if line.startswith("Current thread"):
+            match = _FRAME.search(lines[i + 1]) if i + 1 < len(lines) else None
+            if match is None:
+                return ""
+            where = "/".join(Path(match["file"]).parts[-2:])
+            return f"in {where} line {match['line']} ({match['func']})"
+    return ""
 
 
 def _unreadable(path: Path, answer: dict) -> FileReport:

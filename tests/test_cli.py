@@ -50,3 +50,20 @@ def test_a_missing_optional_module_is_one_line_naming_the_extra(monkeypatch, cap
     monkeypatch.setattr(bench, "run", broken)
     with pytest.raises(ModuleNotFoundError):  # not an optional module: a bug, with its traceback
         cli.main(["bench", "--policy", "default"])
+
+
+def test_a_native_crash_prints_the_python_stack() -> None:
+    """A segfault inside a native library (here: the signal itself, raised inside a command) is not a
+    bare "Segmentation fault": `mvla` runs with faulthandler on, which names the Python frames."""
+    crash = (
+        "import os, signal, sys\n"
+        "from mvla_tui import cli\n"
+        "def native_library_call(args):\n"
+        "    os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "cli.run_app = native_library_call\n"
+        "sys.exit(cli.main([]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=60)
+    assert result.returncode == -11
+    assert "Fatal Python error: Segmentation fault" in result.stderr
+    assert "in native_library_call" in result.stderr and "in main" in result.stderr

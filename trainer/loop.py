@@ -51,6 +51,7 @@ import torch
 import yaml
 
 from configs import ConfigError, MvlaError, to_dict
+from configs.crashes import enable_faulthandler
 from policies import registry
 from policies.base import Policy
 from policies.batch import EpisodeSteps, collate
@@ -251,6 +252,27 @@ class _StopFlag:
 def _worker_init(_: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
     torch.set_num_threads(1)
+    # Torch's worker replaces the inherited handler with one that prints no Python stack; this one prints
+    # the stack, then hands the signal on to torch's.
+    enable_faulthandler(replace=True)
+
+
+@contextlib.contextmanager
+def _loader_deaths(step: Callable[[], int]) -> Iterator[None]:
+    """A data loader worker that dies (a crash reading or decoding an episode) is one line naming the
+    step. Torch reports it as a RuntimeError, raised wherever the training process is when it notices:
+    while waiting for a batch, or from its SIGCHLD handler in the middle of a step."""
+    try:
+        yield
+    except RuntimeError as exc:
+        text = str(exc).strip()
+        if not text.startswith("DataLoader worker"):
+            raise
+        raise MvlaError(
+            f"step {step()}: a data loader worker process died ({text.rstrip('.')}); a crash prints its "
+            "Python stack above; the checkpoints already written are complete; data.workers=0 reads in "
+            "this process"
+        ) from None
 
 
 def _batches(
@@ -462,7 +484,7 @@ def train(
             out[f"val_mae_{axis}"] = a.mae
         return out
 
-    with _StopFlag() as stop:
+    with _StopFlag() as stop, _loader_deaths(lambda: state.step + 1):
         while state.step < config.steps:
             step_loss = 0.0
             step_windows = 0

@@ -6,7 +6,8 @@ thread-safe and knows nothing of real time; `mvla_tui.sim.link.SimLink` adds the
 
 Headless rendering: unless the caller set `MUJOCO_GL`, it is set before MuJoCo is imported, to `egl`
 when libEGL is installed, else to `osmesa`; a backend MuJoCo cannot load (at import) or a renderer
-that cannot start (at the first frame) raises a one-line `RobotLinkError` naming MUJOCO_GL.
+that cannot start (at the first frame) raises a one-line `RobotLinkError` naming MUJOCO_GL. Libraries
+that must be loaded before Mesa are loaded before MuJoCo (`mvla_tui.sim.native_order`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import numpy as np
 from mvla_tui.robot.link import RobotLinkError
 from mvla_tui.sim.config import SimConfig
 from mvla_tui.sim.layout import Layout
+from mvla_tui.sim.native_order import load_before_renderer
 from mvla_tui.sim.scene import scene_xml
 from mvla_tui.sim.success import EpisodeResult, EpisodeTracker, Pose
 
 if "MUJOCO_GL" not in os.environ:
     os.environ["MUJOCO_GL"] = "egl" if ctypes.util.find_library("EGL") else "osmesa"
+load_before_renderer()  # before Mesa: with osmesa, importing MuJoCo opens it
 
 try:
     import mujoco  # noqa: E402  (the backend must be chosen before the import)

@@ -5,6 +5,7 @@ and never crashes. `mvla dataset check` goes through it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -70,6 +71,41 @@ def test_a_reader_process_that_dies_is_reported(tmp_path: Path) -> None:
     assert (
         "killed the reading process" in report.problems[0].message or "crashed" in report.problems[0].message
     )
+
+
+def test_a_segfault_in_the_reader_is_one_line_naming_where(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A file that segfaults the HDF5 library (here a stand-in: the child's `inspect_file` raises the
+    signal for files named crash*) is one problem line naming the signal and the innermost Python frame
+    (the child runs with faulthandler); the next file is read by a fresh child."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, signal\n"
+        "import recorder.check\n"
+        "_inspect = recorder.check.inspect_file\n"
+        "def segfault_in_hdf5(path):\n"
+        "    os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "def inspect_file(path):\n"
+        "    return segfault_in_hdf5(path) if path.name.startswith('crash') else _inspect(path)\n"
+        "recorder.check.inspect_file = inspect_file\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    data = tmp_path / "data"
+    data.mkdir()
+    good, _ = v4_file(data, "episode_20251030_132725_1box_vert_left_core_close", n=3)
+    crash = data / "crash_20251030_132726_1box_vert_left_core_far.h5"
+    shutil.copy(good, crash)
+    with IsolatedReader(timeout_s=20.0) as reader:
+        report = reader.inspect(crash)
+        assert reader.inspect(good).ok
+    assert [p.kind for p in report.problems] == ["unreadable"]
+    message = report.problems[0].message
+    assert message.startswith("reading it crashed the HDF5 library (SIGSEGV) in ")
+    assert "sitecustomize.py line 5 (segfault_in_hdf5)" in message and "\n" not in message
+    assert main(["dataset", "check", str(crash), "--json"]) == 1
+    (problem,) = json.loads(capsys.readouterr().out)["files"][0]["problems"]
+    assert problem["message"].endswith("(SIGSEGV) in site/sitecustomize.py line 5 (segfault_in_hdf5)")
 
 
 def test_dataset_check_reports_a_hanging_file_and_goes_on(tmp_path: Path, capsys) -> None:
