@@ -323,7 +323,7 @@ def _print_table(rows, label: str, config, args) -> None:
                 str(row.guard_stops),
             ]
         table.add_row(*cells, style="bold" if row.scenario == "all" else None)
-    Console(width=max(100, Console().width)).print(table)
+    Console(width=max(140 if args.realtime else 100, Console().width)).print(table)
     sim = config.sim
     print(
         "side ok: alongside the obstacle only on the instructed side; steps: mean steps of the successes; "
