@@ -167,7 +167,7 @@ class MvlaApp(App):
 
     def _report(self, state: ControlState) -> None:
         """New errors go to the log once; the ones that stop things also as notifications."""
-        robot, rec, policy = state.robot, state.recording, state.policy
+        robot, rec, policy, sim = state.robot, state.recording, state.policy, state.sim_result
         for level, text in (
             ("error", robot.estop_reason if robot.estop and robot.estop_reason != "e-stop pressed" else None),
             ("warning", robot.last_error),
@@ -180,6 +180,7 @@ class MvlaApp(App):
             ),
             ("warning", policy.error if policy else None),
             stop_line(policy),
+            ("info" if sim and sim.success else "warning", f"sim: {sim.reason}" if sim else None),
             *(("warning", w) for w in robot.warnings),
         ):
             if text and text not in self._said:

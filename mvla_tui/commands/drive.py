@@ -222,6 +222,8 @@ def _summary(session) -> None:
                 else ""
             )
         )
+    if state.sim_result is not None:
+        print(f"sim: {state.sim_result.reason}")
     recording = state.recording
     if recording is not None:
         if recording.last_saved:

@@ -25,6 +25,7 @@ from mvla_tui.core.part import SessionPart
 from mvla_tui.core.policy_driver import PolicyDriver
 from mvla_tui.core.policy_worker import PolicyWorker, RuntimeOptions
 from mvla_tui.core.recording import RecordingSession
+from mvla_tui.core.sim_verdict import SimVerdict
 from mvla_tui.core.state import ControlState
 from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.control import ControlLoop
@@ -115,6 +116,10 @@ class Session:
                 self.loop, worker, config.policy, config.teleop, default_instruction=self.default_instruction
             )
             self.parts.append(self.policy)
+        self.verdict: SimVerdict | None = None
+        if self.policy is not None and config.kind == "sim":
+            self.verdict = SimVerdict(self.link.result, self.policy)  # type: ignore[attr-defined]
+            self.parts.append(self.verdict)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._serving = False
@@ -220,6 +225,7 @@ class Session:
             link_reason=self.link_reason,
             recording=self.recording.snapshot() if self.recording is not None else None,
             policy=self.policy.snapshot(robot.t) if self.policy is not None else None,
+            sim_result=self.verdict.result if self.verdict is not None else None,
         )
 
     def default_instruction(self) -> str | None:

@@ -64,3 +64,19 @@ def test_in_real_time_the_camera_draws_a_fresh_frame_when_asked_for_one() -> Non
         assert link.latest_frame().stamp < asked + 0.25, "the camera drew frames nobody asked for"
     finally:
         link.close()
+
+
+def test_the_sim_judges_a_policy_run_when_it_ends() -> None:
+    """The session's verdict is what `mvla eval --sim` would count: here, the box the policy drove into."""
+    config = sim_config("1box_left", "close", "center", seed=0, width=48, height=32)
+    session = Session(config, link=SimLink(config))
+    session.worker.adopt(ScriptedRuntime([(1.15, 0.0, 0.0)]), "straight ahead")
+    session.submit(SetInstruction(INSTRUCTION))
+    wait_until(lambda: (session.loop.tick(), session.policy.loaded)[1])
+    assert session.state.sim_result is None
+    session.submit(RunPolicy())
+    give_up = time.monotonic() + 30.0
+    session.run(should_stop=lambda: session.state.sim_result is not None or time.monotonic() > give_up)
+    result = session.state.sim_result
+    assert result is not None and not result.success and result.collision.startswith("box")
+    assert result.reason.startswith("hit box")

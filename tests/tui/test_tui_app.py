@@ -192,3 +192,26 @@ async def test_the_episodes_screen_replays_a_file_through_the_policy(tmp_path: P
         shown = str(app.screen.query_one("#episode-actions").render())
         assert "frame 2/4" in shown and "policy" in shown and "agreement over the episode" in shown
         assert len(app.screen.replayed.predicted) == 4
+
+
+async def test_a_policy_that_predicts_its_stop_ends_the_run_and_the_log_says_done() -> None:
+    """What the README says a new user sees: the run ends by itself, the robot at rest, 'policy done' in the
+    log and 'done:' in the policy panel; a step budget would have said 'stopped' instead."""
+    from tests.core.core_helpers import ScriptedRuntime
+
+    app, session, link = make_app(
+        runtime=ScriptedRuntime([(0.5, 0.0, 0.0), (0.5, 0.0, 0.0), (0.02, 0.0, 0.0)])
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await wait_for(pilot, lambda: bool(app.state.policy.label))
+        app.commands.run("go around the box on the left and reach the cup")
+        app.commands.run("run")
+        await wait_for(pilot, lambda: app.state.policy.ended is not None, what="the end of the run")
+        await pilot.pause(0.2)
+        policy = app.state.policy
+        assert policy.ended == "done" and policy.steps == 2 and not app.state.robot.estop
+        assert link.last_twist == STOP
+        log = " ".join(" ".join(str(line.text) for line in app.query_one("#log").lines).split())
+        assert "policy done: predicted a stop after 2 steps; the robot is at rest" in log
+        assert "done: predicted a stop after 2 steps" in str(app.policy_panel._summary(policy))
