@@ -138,7 +138,10 @@ class SimLink:
             return Frame(world.render(), world.time)
         frame, drawing = self._frame, self._capturing_at
         if not_before is not None:
-            newest = max(frame.stamp if frame is not None else float("-inf"), drawing or float("-inf"))
+            newest = max(
+                frame.stamp if frame is not None else float("-inf"),
+                drawing if drawing is not None else float("-inf"),
+            )
             if newest < not_before:
                 self._wanted_after = max(self._wanted_after, not_before)
                 self._wake.set()

@@ -163,3 +163,15 @@ def test_a_collision_the_link_reports_stops_the_policy_like_an_estop() -> None:
     assert not state.policy.running and state.policy.ended == "collision"
     run_for(session, clock, 0.72, 1.5)
     assert action_starts(link) == [0.0, 0.6]  # nothing moved after it
+
+
+def test_continuous_mode_acts_only_on_a_frame_at_most_max_frame_age_old() -> None:
+    # Frames 0.3 s late, at most 0.25 s old when the step is due: each step waits 0.05 s for a frame that
+    # young enough, never acting on an older one.
+    session, link, clock, runtime = lagging_session(0.3, execution="continuous", period_s=0.3)
+    at(session, clock, 0.0, SetInstruction(INSTRUCTION), RunPolicy())
+    run_for(session, clock, 0.01, 1.0)
+    asked = [round(stamp + 0.3, 3) for stamp in runtime.stamps]  # when each frame was read
+    assert asked[:3] == pytest.approx([0.05, 0.35, 0.65], abs=0.011)
+    assert session.state.policy.frame_age_ms == pytest.approx(300.0)
+    assert session.state.policy.stale_frames == 0
