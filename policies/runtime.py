@@ -468,6 +468,21 @@ class PolicyRuntime:
         self._previous = None
         self._step = 0
 
+    def warm_up(self, steps: int = 2, size: tuple[int, int] = (64, 48)) -> None:
+        """Run `steps` steps on a black frame of `size` (width, height) and forget them, so that the first
+        step of an episode does not pay for what runs once per thread and process (the allocator, kernel
+        choice, the resize path): on a 2-core CPU the default policy's first step in the app took 40-70 ms
+        against 5 ms for the next, and missed its deadline. Nothing when `auto` precision is still to choose
+        (it would choose on these frames). Call it on the thread that will step."""
+        if self.precision_pending:
+            return
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        self.reset("warm up")
+        for _ in range(steps):
+            self.step(frame)
+        self.reset("warm up")
+        self._instruction = None  # a step before the episode's reset stays an error
+
     def step(self, frame: np.ndarray) -> ActionChunk:
         """RGB uint8 (H, W, 3) frame -> the chunk and the command to send now."""
         if self._closed:

@@ -82,6 +82,7 @@ def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any
         config = dataclasses.replace(config, device="cpu", precision="fp32")
         label = f", {options.runtime}"
     runtime = PolicyRuntime(policy, normalisation, config)
+    runtime.warm_up()  # on the worker thread, which steps it: the first real step is then as fast as the next
     return runtime, f"{info.name} ({Path(source).name}, {info.provenance.steps} steps{label})"
 
 

@@ -431,3 +431,18 @@ def test_a_stop_predicted_by_the_previous_chunk_is_honoured() -> None:
         third = runtime.step(frames[2])  # chunk of step 1 said "stop" next
         np.testing.assert_allclose(third.command, expected, atol=1e-6)
         assert third.stop_predicted == predicts_stop and third.error is None
+
+
+def test_warm_up_leaves_no_trace_in_the_next_episode() -> None:
+    """The worker warms a runtime up after loading it (the first step in the app otherwise missed its
+    deadline); the episode after it acts exactly as on a runtime never warmed up."""
+    policy = _policy()
+    warmed, fresh = _runtime(policy), _runtime(policy)
+    warmed.warm_up()
+    with pytest.raises(RuntimeError, match="before reset"):
+        warmed.step(_frames(1)[0])
+    for runtime in (warmed, fresh):
+        runtime.reset("go left")
+    for frame in _frames(4):
+        a, b = warmed.step(frame), fresh.step(frame)
+        assert np.array_equal(a.actions, b.actions) and a.step == b.step
