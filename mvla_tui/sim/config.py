@@ -43,6 +43,7 @@ class SimConfig:
     shadows: bool = True
     multisamples: int = 0  # anti-aliasing; expensive with a software renderer
     realtime_fps: float = 15.0  # real time: at most this many frames a second for readers of any recent frame
+    render_threads: int | None = 1  # real time: Mesa's software rasteriser threads (None: one per core)
     max_presses: int = 40  # the scripted expert gets at most this many presses (a policy: policy.max_steps)
 
     def __post_init__(self) -> None:
@@ -72,6 +73,8 @@ class SimConfig:
             raise ValueError(f"sim.camera_hfov_deg must be 10..150, got {self.camera_hfov_deg}")
         if not 0 <= self.multisamples <= 16:
             raise ValueError(f"sim.multisamples must be 0..16, got {self.multisamples}")
+        if self.render_threads is not None and not 0 <= self.render_threads <= 64:
+            raise ValueError(f"sim.render_threads must be 0..64 or null, got {self.render_threads}")
         if self.max_presses <= 0:
             raise ValueError(f"sim.max_presses must be positive, got {self.max_presses}")
 

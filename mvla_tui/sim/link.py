@@ -11,7 +11,15 @@ Owns one `SimWorld` and its clock; built by `make_link` from a robot config whos
   (`latest_frame()`), at most `realtime_fps` times a second for readers that take any recent frame (the
   display), and at once for a reader that names the time its frame must be taken after (`not_before`: the
   policy after the robot came to rest). `latest_frame()` never waits: it returns the newest frame (None
-  before the first) and the reader looks again for a newer one.
+  before the first) and the reader looks again for a newer one. Mesa's software rasteriser (llvmpipe) starts
+  one drawing thread per core by default; in real time it gets `sim.render_threads` (1), through
+  `LP_NUM_THREADS` unless the caller set it, so a frame being drawn leaves a core to the control thread, the
+  policy and the app. On a 2-core machine one thread draws a fresh 1280x720 frame in about 31 ms against 19
+  ms with two, well inside the 0.65 s step. In benchmarks/bench_app_closed_loop.py (12 episodes, quiet
+  machine) the app's policy step p99 read 13.9 and 16.0 ms with one thread, 14.9 and 17.6 ms with two: a
+  p99 of 195 steps is within noise of either, so the reason is the bound (a frame never takes both cores
+  from the policy), not a measured gain. Mesa reads it when a renderer is made, so it holds for the
+  renderers this process makes later; a GPU renderer ignores it.
 
 `Frame.stamp` is the simulated time in simulated-time mode and, in real time, the `time.monotonic()`
 instant the physics stood at when the scene was copied for the frame (not when drawing it finished), so
@@ -61,6 +69,13 @@ def _yield_to_the_control_thread() -> None:
         log.debug("sim camera thread: cannot lower its priority (%s)", exc)
 
 
+def _limit_render_threads(threads: int | None) -> None:
+    """Set Mesa's llvmpipe thread count (`LP_NUM_THREADS`) for the renderers made from now on, unless the
+    caller set it (theirs wins) or `threads` is None (Mesa's default: one per core)."""
+    if threads is not None and "LP_NUM_THREADS" not in os.environ:
+        os.environ["LP_NUM_THREADS"] = str(threads)
+
+
 class SimLink:
     def __init__(
         self, config: RobotConfig | None = None, clock: Callable[[], float] = time.monotonic
@@ -101,6 +116,7 @@ class SimLink:
             return
         self._world = SimWorld(self.layout, self.config, self.width, self.height)
         if self.realtime:
+            _limit_render_threads(self.config.render_threads)  # before the camera thread makes its renderer
             self._wall0, self._sim0 = self.clock(), self._world.time
             self._wanted = True  # the first frame at once: the camera is ready when connect returns
             self._thread = threading.Thread(target=self._run_realtime, name="sim camera", daemon=True)

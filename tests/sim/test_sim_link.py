@@ -4,13 +4,18 @@ requested size, motion in the robot frame, and a real-time mode for the TUI."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mvla_tui.robot.link import RobotLink, RobotLinkError, Twist
 from mvla_tui.robot.safety import UnsafeCommandError
+from mvla_tui.sim.config import SimConfig
 from mvla_tui.sim.link import SimLink
 from tests.sim.sim_configs import sim_config
 
@@ -128,3 +133,47 @@ def test_realtime_mode_moves_with_the_wall_clock() -> None:
     finally:
         sim.close()
     sim.stop()
+
+
+_COUNT_RASTER_THREADS = """
+import os, sys
+from tests.sim.sim_configs import sim_config
+from mvla_tui.sim.link import SimLink
+link = SimLink(sim_config(realtime=True))
+link.connect()
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print(os.environ.get("LP_NUM_THREADS"), sum(n.startswith("llvmpipe") for n in names))
+link.close()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads through /proc")
+@pytest.mark.parametrize(("preset", "expected"), [(None, "1"), ("2", "2")])
+def test_realtime_camera_draws_with_one_software_raster_thread_unless_the_caller_set_one(
+    preset: str | None, expected: str
+) -> None:
+    """Mesa's llvmpipe starts a drawing thread per core; in real time the sim camera keeps to
+    `sim.render_threads` (1) so a frame never takes every core from the policy, and a caller's own
+    LP_NUM_THREADS wins. Counted in a fresh process, where the renderer is made by the camera thread."""
+    env = {k: v for k, v in os.environ.items() if k != "LP_NUM_THREADS"}
+    if preset is not None:
+        env["LP_NUM_THREADS"] = preset
+    result = subprocess.run(
+        [sys.executable, "-c", _COUNT_RASTER_THREADS],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    value, threads = result.stdout.split()
+    assert value == expected
+    if int(threads):  # 0: a GPU's EGL or a Mesa without llvmpipe threads, which ignore the setting
+        assert int(threads) == int(expected)
+
+
+def test_render_threads_must_be_a_small_count_or_null() -> None:
+    with pytest.raises(ValueError, match="sim.render_threads"):
+        SimConfig(render_threads=-1)
+    assert SimConfig(render_threads=None).render_threads is None
