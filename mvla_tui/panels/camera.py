@@ -5,6 +5,9 @@ slow SSH link stays responsive."""
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -12,6 +15,9 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from mvla_tui.robot.link import Frame
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 
 def overlay_action(image: np.ndarray, action: tuple[float, float, float] | None) -> np.ndarray:
@@ -37,6 +43,35 @@ def overlay_action(image: np.ndarray, action: tuple[float, float, float] | None)
     return out
 
 
+@functools.cache
+def _frame_image_class() -> type:
+    """textual-image's `Image`, told that a camera's frames keep their size. Its `image` setter asks for a
+    layout of the whole screen on every new image (the size might have changed): with a frame 4 times a
+    second that was about a third of the UI thread's work while a policy drove, time in which the policy's
+    thread waits for the GIL. A frame of the size of the one before only repaints the image. Imported on
+    first use: textual-image asks the terminal about its graphics when it is imported."""
+    from textual_image.widget import Image
+
+    class FrameImage(
+        Image, Renderable=Image._Renderable
+    ):  # the renderer textual-image chose for this terminal
+        _same_size = False
+
+        def show(self, image: PILImage.Image) -> None:
+            self._same_size = self.image is not None and getattr(self.image, "size", None) == image.size
+            try:
+                self.image = image
+            finally:
+                self._same_size = False
+
+        def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
+            return super().refresh(
+                *regions, repaint=repaint, layout=layout and not self._same_size, recompose=recompose
+            )
+
+    return FrameImage
+
+
 class CameraPanel(Vertical):
     shown = reactive(True)
     frame: reactive[Frame | None] = reactive(None, always_update=True)
@@ -52,9 +87,7 @@ class CameraPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield self._caption
         if self.graphics:
-            from textual_image.widget import Image
-
-            self._image = Image(id="camera-image")
+            self._image = _frame_image_class()(id="camera-image")
             yield self._image
 
     def on_mount(self) -> None:
@@ -75,4 +108,4 @@ class CameraPanel(Vertical):
         if self._image is not None:
             from PIL import Image as PILImage
 
-            self._image.image = PILImage.fromarray(overlay_action(frame.image, self.action))
+            self._image.show(PILImage.fromarray(overlay_action(frame.image, self.action)))
