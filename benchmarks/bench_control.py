@@ -111,7 +111,7 @@ def key_latency(way: str, presses: int, threads: int | None) -> np.ndarray:
 
 
 def _is_key(twist: Twist, key: str) -> bool:
-    from mvla_tui.robot.teleop import KEYMAP
+    from recorder.catalogue import KEYMAP
 
     want = np.sign(KEYMAP[key])
     got = np.sign(np.round(twist.as_array(), 3))

@@ -21,7 +21,6 @@ from collections import Counter, defaultdict
 from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
 from mvla_tui.options import add_set_option
 from mvla_tui.robot.config import load_robot_config
-from mvla_tui.sim.layout import DISTANCES, SCENARIOS
 from recorder.catalogue import load_catalogue
 
 
@@ -29,14 +28,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pattern", choices=["core", "variant"], default="core")
+    parser.add_argument("--pattern", choices=load_catalogue().patterns, default="core")
     parser.add_argument("--noise", type=float, default=0.0)
     add_set_option(parser, "the sim robot config", "--set sim.speed_per_unit=0.8")
     args = parser.parse_args()
 
     config = load_robot_config("sim", ["sim.camera_width=32", "sim.camera_height=32", *args.overrides])
     catalogue = load_catalogue()
-    specs = plan_episodes(args.episodes, SCENARIOS, [args.pattern], DISTANCES, args.seed)
+    specs = plan_episodes(args.episodes, catalogue.ids, [args.pattern], catalogue.distances, args.seed)
     rows: dict[str, list] = defaultdict(list)
     start = time.perf_counter()
     for spec in specs:
@@ -53,7 +52,7 @@ def main() -> int:
     )
     total = succeeded = side_ok = 0
     failures = []
-    for scenario in SCENARIOS:
+    for scenario in catalogue.ids:
         runs = rows.get(scenario, [])
         if not runs:
             continue

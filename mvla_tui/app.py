@@ -37,8 +37,7 @@ from mvla_tui.panels.teleop import TeleopPanel
 from mvla_tui.robot.intents import ChangeThrottle, ClearEStop, EStop, ReleaseKey, TeleopKey
 from mvla_tui.telemetry.protocol import Telemetry
 from mvla_tui.telemetry.sampler import BackgroundSampler
-
-MOVE_KEYS = "wasdqezcrt"
+from recorder.catalogue import MOVE_KEYS, STOP_KEY
 
 
 def settle_heap() -> None:
@@ -55,7 +54,7 @@ class MvlaApp(App):
         Binding("escape", "estop", "E-STOP", priority=True),
         Binding("ctrl+e", "clear_estop", "clear e-stop", priority=True),
         *[Binding(k, f"key('{k}')", k, show=False) for k in MOVE_KEYS],
-        Binding("space", "key('space')", "stop", show=False),
+        Binding(STOP_KEY, f"key('{STOP_KEY}')", "stop", show=False),
         Binding("f", "throttle(-1)", "slower", show=False),
         Binding("g", "throttle(1)", "faster", show=False),
         Binding("n", "new_episode", "new episode"),

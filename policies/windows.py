@@ -32,8 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STEP_EVENT = "start_action"
-START_EVENT = "episode_start"
+from recorder.catalogue import STEP_EVENT
 
 
 def step_frames(event_types: Sequence[str]) -> np.ndarray:

@@ -1,21 +1,77 @@
-"""The scenario catalogue: scenario ids (current and older), patterns, distances, default instructions
-and collection targets, loaded from `configs/scenarios.yaml`.
+"""The data's vocabulary, in one place: scenario ids (current and older) with their file-name tokens,
+patterns and their aliases, distances, default instructions and collection targets (loaded from
+`configs/scenarios.yaml`), the frame event types, and the operators' key map (DATA_FORMAT.md).
 
-It owns what the ids mean; it does not know file names (`recorder.naming`) or count episodes
+Every other list of these words derives from here: the simulator's layouts, file-name parsing, argparse
+choices, the app's bindings and key panel, the trainer's key scale, the guide. It owns what the words
+mean; it does not know file names (`recorder.naming`), decode files (`recorder.reader.read_meta`, which
+resolves the aliases defined here) or count episodes
 (`recorder.stats`). Scenario ids of older file names map onto the same catalogue so that every
-generation of episode stays readable.
+generation of episode stays readable. No h5py here: policies import the key map and event types.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
 
 from configs import ConfigError, config_path, load, load_yaml
 from recorder.errors import RecorderError
 
 Targets = dict[str, dict[str, int]]  # pattern -> distance -> episodes wanted
+
+# The event type of each recorded frame: frame 0 before moving, one per key press (a policy step), and
+# the rare stop (space while moving).
+EVENT_TYPES = ("episode_start", "start_action", "stop_action")
+START_EVENT, STEP_EVENT, STOP_EVENT = EVENT_TYPES
+
+# The operators' keys, as the earlier collector recorded them: 1.15 (as float32) on each axis a key moves,
+# [linear_x, linear_y, angular_z] in the robot frame (REP 103).
+KEY_SPEED = 1.15
+STOP_KEY = "space"
+_S = KEY_SPEED
+KEYMAP: dict[str, tuple[float, float, float]] = {
+    "w": (_S, 0.0, 0.0),
+    "s": (-_S, 0.0, 0.0),
+    "a": (0.0, _S, 0.0),
+    "d": (0.0, -_S, 0.0),
+    "q": (_S, _S, 0.0),
+    "e": (_S, -_S, 0.0),
+    "z": (-_S, _S, 0.0),
+    "c": (-_S, -_S, 0.0),
+    "r": (0.0, 0.0, _S),
+    "t": (0.0, 0.0, -_S),
+    STOP_KEY: (0.0, 0.0, 0.0),
+}
+MOVE_KEYS = tuple(k for k in KEYMAP if k != STOP_KEY)
+_KEY_NAMES = tuple(KEYMAP)
+_KEY_ACTIONS = np.asarray([KEYMAP[k] for k in _KEY_NAMES], np.float32)  # (11, 3), the stop key zeros
+
+
+def normalise_key(key: str) -> str:
+    """Terminal key names to KEYMAP keys, lower-case: `" "` and `"SPACE"` (the older collector's files) are
+    the stop key."""
+    key = key.lower()
+    return STOP_KEY if key in (" ", "space") else key
+
+
+def key_action(key: str) -> np.ndarray:
+    """The recorded action of a key, float32 (3,). Raises KeyError for a key that is not in KEYMAP."""
+    return np.array(KEYMAP[normalise_key(key)], dtype=np.float32)
+
+
+def key_of(action: np.ndarray, tolerance: float = 1e-3) -> str | None:
+    """The key whose recorded action is nearest to `action` (largest difference on any axis, key units),
+    if that difference is at most `tolerance`; else None. The default tells recorded presses apart
+    exactly; 0.3 names a policy's action by the press it stands for; `math.inf` names the nearest."""
+    action = np.asarray(action, np.float32).reshape(-1)[: _KEY_ACTIONS.shape[1]]
+    gaps = np.abs(_KEY_ACTIONS[:, : action.shape[0]] - action[None]).max(axis=1)
+    best = int(np.argmin(gaps))
+    return _KEY_NAMES[best] if gaps[best] <= tolerance else None
 
 
 @dataclass(frozen=True)
@@ -79,6 +135,21 @@ class Catalogue:
     def current_ids(self) -> tuple[str, ...]:
         return tuple(s.id for s in self.scenarios)
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every scenario id, the current ones first, in the file's order (layout seeds depend on it)."""
+        return tuple(s.id for s in self.all_scenarios)
+
+    @property
+    def pattern_spellings(self) -> tuple[str, ...]:
+        """Every way a file may spell a pattern: the patterns, then their older aliases."""
+        return self.patterns + tuple(self.pattern_aliases or {})
+
+    def read_pattern(self, pattern: str) -> str:
+        """A pattern as found in a file, its alias resolved (`exception` reads as `variant`); an unknown
+        word is kept as found, for `check` to name."""
+        return (self.pattern_aliases or {}).get(pattern, pattern)
+
     def get(self, scenario_id: str) -> ScenarioSpec:
         for spec in self.all_scenarios:
             if spec.id == scenario_id:
@@ -102,7 +173,7 @@ class Catalogue:
 
     def normalise_pattern(self, pattern: str) -> str:
         """`exception` (an older name) reads as `variant`; an unknown pattern is an error."""
-        pattern = (self.pattern_aliases or {}).get(pattern, pattern)
+        pattern = self.read_pattern(pattern)
         if pattern not in self.patterns:
             raise RecorderError(f"unknown pattern {pattern!r}; known patterns: {', '.join(self.patterns)}")
         return pattern
@@ -131,8 +202,13 @@ class Catalogue:
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """The packaged catalogue, or the one at `path`; a malformed file is a `ConfigError`."""
-    return load(Catalogue, path if path is not None else config_path("scenarios.yaml"))
+    """The packaged catalogue (read once), or the one at `path`; a malformed file is a `ConfigError`."""
+    return _packaged() if path is None else load(Catalogue, path)
+
+
+@functools.cache
+def _packaged() -> Catalogue:
+    return load(Catalogue, config_path("scenarios.yaml"))
 
 
 SIDES = ("left", "right")

@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from recorder.episode import EVENT_TYPES
+from recorder.catalogue import EVENT_TYPES
 from recorder.naming import parse_episode_name
 from recorder.reader import (
     H5_ERRORS,
@@ -24,6 +24,7 @@ from recorder.reader import (
     detect_layout,
     images_key,
     open_problem,
+    read_meta,
     structure_problems,
 )
 
@@ -98,12 +99,8 @@ def inspect_file(path: Path) -> FileReport:
 def _inspect_open(f: h5py.File, report: FileReport) -> None:
     add = report.problems.append
     if not attr_problems(f):  # a malformed attribute is reported below and never shown as metadata
-        for key in ("scenario", "pattern", "distance"):
-            value = f.attrs.get(key)
-            if value:
-                setattr(report, key, value.decode() if isinstance(value, bytes) else str(value))
-    if report.pattern == "exception":  # the older name of `variant`
-        report.pattern = "variant"
+        meta = read_meta(f, report.path)
+        report.scenario, report.pattern, report.distance = meta.scenario, meta.pattern, meta.distance
     found = structure_problems(f)
     for kind, message in found:
         add(Problem(kind, message))

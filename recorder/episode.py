@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-EVENT_TYPES = ("episode_start", "start_action", "stop_action")
 # How an episode ended, as the operator (or the simulator) judged it when saving; a recording that was
 # never saved (a crash, a session ended mid-episode) is salvaged as "unspecified".
 OUTCOMES = ("success", "failure", "unspecified")
@@ -43,7 +42,7 @@ class Episode:
     name: str
     images: np.ndarray  # (N, H, W, 3) uint8 RGB
     actions: np.ndarray  # (N, 3) float32
-    event_types: list[str]  # N of EVENT_TYPES (V5 files have none: all "start_action" but frame 0)
+    event_types: list[str]  # N of catalogue.EVENT_TYPES (V5 files have none: all "start_action" but frame 0)
     meta: EpisodeMeta
     timestamps: np.ndarray | None = None  # (N,) float64 s since episode start, when the file has them
 

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from isal import isal_zlib
 
-from recorder.episode import EVENT_TYPES
+from recorder.catalogue import EVENT_TYPES
 
 MAGIC = b"MVLA-JOURNAL 1\n"
 JOURNAL_SUFFIX = ".h5.partial"  # `.<name>.h5.partial`: frames as they come

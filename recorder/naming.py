@@ -9,7 +9,9 @@ when pattern and distance were not yet recorded). This module never opens a file
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,11 +22,21 @@ from recorder.errors import RecorderError
 
 TIME_FORMAT = "%Y%m%d_%H%M%S"
 
-_NAME = re.compile(
-    r"^episode_(?P<ts>\d{8}_\d{6})"
-    r"(?:_(?P<boxes>\d)box_(?P<layout>vert|hori)_(?P<side>left|right)"
-    r"(?:_(?P<pattern>core|variant|exception)_(?P<distance>close|medium|far))?)?$"
-)
+
+@functools.cache
+def _name_pattern() -> re.Pattern[str]:
+    """File names of every generation, spelt with the catalogue's words (patterns with their aliases)."""
+    catalogue = load_catalogue()
+    specs = catalogue.all_scenarios
+
+    def one_of(words: Iterable[str]) -> str:
+        return "|".join(re.escape(w) for w in dict.fromkeys(words))
+
+    return re.compile(
+        r"^episode_(?P<ts>\d{8}_\d{6})"
+        rf"(?:_(?P<boxes>\d)box_(?P<layout>{one_of(s.layout for s in specs)})_(?P<side>{one_of(s.side for s in specs)})"
+        rf"(?:_(?P<pattern>{one_of(catalogue.pattern_spellings)})_(?P<distance>{one_of(catalogue.distances)}))?)?$"
+    )
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,7 @@ def parse_episode_name(name: str | Path) -> ParsedName | None:
     stem = Path(name).name
     if stem.endswith(".h5"):
         stem = stem[: -len(".h5")]
-    match = _NAME.match(stem)
+    match = _name_pattern().match(stem)
     if match is None:
         return None
     try:
@@ -67,9 +79,9 @@ def parse_episode_name(name: str | Path) -> ParsedName | None:
     token = f"{match['boxes']}box_{match['layout']}_{match['side']}"
     if match["pattern"] is None:
         return ParsedName("8-scenario", started, token, None, None)
-    pattern = "variant" if match["pattern"] == "exception" else match["pattern"]
-    if match["layout"] == "hori":
-        return ParsedName(
-            "current", started, f"{match['boxes']}box_{match['side']}", pattern, match["distance"]
-        )
+    catalogue = load_catalogue()
+    pattern = catalogue.read_pattern(match["pattern"])
+    for spec in catalogue.scenarios:
+        if spec.name_token == token:
+            return ParsedName("current", started, spec.id, pattern, match["distance"])
     return ParsedName("pattern-distance", started, token, pattern, match["distance"])

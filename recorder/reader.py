@@ -24,7 +24,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recorder.episode import EVENT_TYPES, Episode, EpisodeMeta
+from recorder.catalogue import EVENT_TYPES, load_catalogue
+from recorder.episode import Episode, EpisodeMeta
 from recorder.errors import EpisodeFileError
 from recorder.naming import parse_episode_name
 
@@ -203,12 +204,11 @@ def read_header(path: str | Path) -> EpisodeHeader:
             raise EpisodeFileError(path, *found[0])
         layout = detect_layout(f)
         assert layout is not None
-        attrs = {k: _plain(v) for k, v in f.attrs.items()}
         actions = f["actions"][()].astype(np.float32, copy=False)
         events = _events(path, f, len(actions))
-        instruction = _attr_str(f["language_instruction"][0]) or None if "language_instruction" in f else None
         frames = int(f[images_key(layout)].shape[0])
-    return EpisodeHeader(path, layout, frames, events, meta_from(path, attrs, instruction), actions)
+        meta = read_meta(f, path)
+    return EpisodeHeader(path, layout, frames, events, meta, actions)
 
 
 def _events(path: Path, f: h5py.File, count: int) -> list[str]:
@@ -242,9 +242,6 @@ def _read(path: Path, f: h5py.File) -> Episode:
     actions = f["actions"][()].astype(np.float32, copy=False)
     events = _events(path, f, len(actions))
     timestamps = f["timestamps"][()].astype(np.float64, copy=False) if "timestamps" in f else None
-    instruction = None
-    if "language_instruction" in f:
-        instruction = _attr_str(f["language_instruction"][0]) or None
     return Episode(
         path=path,
         layout=layout,
@@ -252,22 +249,30 @@ def _read(path: Path, f: h5py.File) -> Episode:
         images=images,
         actions=actions,
         event_types=events,
-        meta=meta_from(path, attrs, instruction),
+        meta=read_meta(f, path),
         timestamps=timestamps,
     )
 
 
-def meta_from(path: Path, attrs: dict[str, Any], instruction: str | None) -> EpisodeMeta:
-    """Metadata from root attributes, the gaps filled from the file name."""
+def read_meta(f: h5py.File, path: Path | None = None) -> EpisodeMeta:
+    """What an episode file says it is about: its root attributes decoded to plain values, the gaps
+    filled from the file name (`path`, else the file's own), the pattern's older alias resolved
+    (`exception` reads as `variant`, `Catalogue.read_pattern`) and its instruction. The one reader of
+    episode metadata: `read_episode`, `check` and `stats` all use it. Call it on a file whose
+    `attr_problems` are none (a malformed attribute would be shown as metadata)."""
+    path = Path(path if path is not None else f.filename)
+    attrs = {k: _plain(v) for k, v in f.attrs.items()}
     parsed = parse_episode_name(path.name)
     scenario = attrs.get("scenario") or (parsed.scenario if parsed else None)
     pattern = attrs.get("pattern") or (parsed.pattern if parsed else None)
-    if pattern == "exception":
-        pattern = "variant"
+    text = f.get("language_instruction")
+    instruction = None
+    if isinstance(text, h5py.Dataset) and text.ndim == 1 and text.shape[0] > 0:
+        instruction = _attr_str(text[0]) or None
     known = {"scenario", "pattern", "distance", "robot", "camera", "collector", "recovered", "outcome"}
     return EpisodeMeta(
         scenario=scenario,
-        pattern=pattern,
+        pattern=load_catalogue().read_pattern(pattern) if pattern else pattern,
         distance=attrs.get("distance") or (parsed.distance if parsed else None),
         instruction=instruction,
         robot=attrs.get("robot"),

@@ -21,12 +21,11 @@ from datetime import datetime
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from recorder.catalogue import Catalogue
 from recorder.h5write import time_period
 from recorder.naming import parse_episode_name
-from recorder.reader import H5_ERRORS, attr_problems, detect_layout, images_key
+from recorder.reader import H5_ERRORS, attr_problems, detect_layout, images_key, read_meta
 
 PERIODS = ("dawn", "morning", "evening", "night")
 PROGRESS_FILE = "scenario_progress.json"
@@ -112,22 +111,14 @@ def episode_info(path: Path) -> EpisodeInfo:
             images = f.get(images_key(layout)) if layout else None
             if not isinstance(images, h5py.Dataset) or images.ndim < 1 or attr_problems(f):
                 return info  # frames stay None: unreadable
-            for key in ("scenario", "pattern", "distance"):
-                value = _text(f.attrs.get(key))
-                if value:
-                    setattr(info, key, "variant" if value == "exception" else value)
-            period = _text(f.attrs.get("time_period"))
+            meta = read_meta(f, path)
+            info.scenario, info.pattern, info.distance = meta.scenario, meta.pattern, meta.distance
+            period = meta.attrs.get("time_period")
             info.period = period if period in PERIODS else info.period
             info.frames = int(images.shape[0])
     except H5_ERRORS:
         info.frames = None  # an LFS pointer, a truncated file: unreadable, not collected
     return info
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, (bytes, np.bytes_)):
-        return bytes(value).decode("utf-8", "replace")
-    return value if isinstance(value, str) else None
 
 
 def progress_files(stats: DatasetStats, catalogue: Catalogue, now: datetime) -> dict[str, dict]:

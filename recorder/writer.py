@@ -36,8 +36,8 @@ from types import TracebackType
 import numpy as np
 
 from recorder import h5write, journal
-from recorder.catalogue import Catalogue, load_catalogue
-from recorder.episode import EVENT_TYPES, OUTCOMES, EpisodeMeta
+from recorder.catalogue import EVENT_TYPES, Catalogue, load_catalogue
+from recorder.episode import OUTCOMES, EpisodeMeta
 from recorder.errors import RecorderError
 from recorder.naming import episode_name
 

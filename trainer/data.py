@@ -25,13 +25,11 @@ import numpy as np
 from policies.batch import EpisodeSteps
 from policies.normalisation import ActionNormalisation
 from policies.windows import step_targets
-from recorder.catalogue import load_side_instructions
+from recorder.catalogue import KEY_SPEED, load_side_instructions
 from recorder.reader import read_episode
 from trainer.augment import Augmented, augment_episode
 from trainer.config import AugmentConfig
 from trainer.index import EpisodeRecord
-
-KEY_SCALE = 1.15  # a full key press, the `normalisation: keys` scale
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class EpochSchedule:
 
 def normalisation_from(records: Sequence[EpisodeRecord], kind: str, action_dim: int) -> ActionNormalisation:
     if kind == "keys":
-        return ActionNormalisation((KEY_SCALE,) * action_dim)
+        return ActionNormalisation((KEY_SPEED,) * action_dim)  # a full key press
     actions = np.concatenate([r.step_actions()[:, :action_dim] for r in records])
     return ActionNormalisation.from_actions(actions)
 

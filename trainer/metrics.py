@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recorder.catalogue import STOP_KEY, key_of
+
 AXES = ("linear_x", "linear_y", "angular_z")
 THRESHOLDS = (0.3, 0.2, 0.15, 0.1)
 DEAD_ZONE = 0.1
@@ -118,15 +120,11 @@ def per_group(
     return out
 
 
-def key_namer(keymap: dict[str, Sequence[float]], tolerance: float = 0.3) -> Callable[[np.ndarray], str]:
-    """A function naming an action by its key of `keymap` (`mvla_tui.robot.teleop.KEYMAP`), the
-    zero action as "stop", anything else as "other"."""
-    names = [(k if any(v) else "stop", np.asarray(v, np.float64)) for k, v in keymap.items()]
+KEY_TOLERANCE = 0.3  # key units: a press is 1.15 on an axis, so 0.3 tells the presses apart
 
-    def name(action: np.ndarray) -> str:
-        for key, vector in names:
-            if np.abs(vector[: len(action)] - action).max() <= tolerance:
-                return key
-        return "other"
 
-    return name
+def key_name(action: np.ndarray) -> str:
+    """An action named by its operator's key (`recorder.catalogue.key_of` within `KEY_TOLERANCE`), the zero
+    action as "stop", anything else as "other"."""
+    key = key_of(action, KEY_TOLERANCE)
+    return "other" if key is None else "stop" if key == STOP_KEY else key

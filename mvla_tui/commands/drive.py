@@ -83,13 +83,13 @@ def run(args: argparse.Namespace) -> int:
         args.policy = str(resolve(args.policy))
     keys = None
     if args.keys is not None:
-        from mvla_tui.robot.teleop import KEYMAP, normalize_key
+        from recorder.catalogue import KEYMAP, normalise_key
 
-        keys = [normalize_key(k) for k in args.keys.replace(",", " ").split()]
+        keys = [normalise_key(k) for k in args.keys.replace(",", " ").split()]
         bad = [k for k in keys if k not in KEYMAP]
         if not keys or bad:
             raise ConfigError(
-                f"--keys: {bad[0] if bad else args.keys!r} is not a movement key (w a s d q e z c r t space)"
+                f"--keys: {bad[0] if bad else args.keys!r} is not a movement key ({' '.join(KEYMAP)})"
             )
 
     from mvla_tui.robot.links import choose_robot, robot_config_for

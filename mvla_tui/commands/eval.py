@@ -19,8 +19,7 @@ from pathlib import Path
 
 from configs import ConfigError
 from mvla_tui.options import add_runtime_option, add_set_option
-
-_DISTANCES = ("close", "medium", "far")
+from recorder.catalogue import load_catalogue
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,8 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="ID",
         help="scenario ids (default: the 4 current ones; older ids work)",
     )
+    distances = load_catalogue().distances
     parser.add_argument(
-        "--distance", nargs="+", choices=_DISTANCES, default=list(_DISTANCES), help="default all three"
+        "--distance", nargs="+", choices=distances, default=list(distances), help="default all"
     )
     parser.add_argument(
         "--instructions",
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     from mvla_tui.core.evaluation import choose_instructions
     from mvla_tui.robot.config import load_robot_config
     from mvla_tui.sim.config import parse_size
-    from recorder.catalogue import load_catalogue, load_side_instructions
+    from recorder.catalogue import load_side_instructions
 
     catalogue = load_catalogue()
     scenarios = args.scenario or list(catalogue.current_ids)
@@ -371,13 +371,12 @@ def run_offline(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from mvla_tui.robot.teleop import KEYMAP
     from policies.checkpoint import load_checkpoint
     from policies.runtime import resolve_device
     from recorder.catalogue import load_catalogue
     from trainer.data import episode_steps
     from trainer.index import build_index
-    from trainer.metrics import key_namer, per_group
+    from trainer.metrics import key_name, per_group
     from trainer.offline import predict
 
     if args.threads:
@@ -407,7 +406,7 @@ def run_offline(args: argparse.Namespace) -> int:
     predicted = np.concatenate([p.predicted for p in preds])
     recorded = np.concatenate([p.recorded for p in preds])
     groups = [by_name[p.key].scenario or "(no scenario)" for p in preds for _ in range(len(p.predicted))]
-    key_of = key_namer(KEYMAP) if policy.head_kind == "discrete" else None
+    key_of = key_name if policy.head_kind == "discrete" else None
     results = per_group(predicted, recorded, groups, key_of)
     label = f"{info.name} ({checkpoint.name}, {info.provenance.steps} steps), {policy.head_kind} head"
     episodes_per = {

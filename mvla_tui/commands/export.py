@@ -82,7 +82,7 @@ def parity_frames(data: Path | None, count: int) -> tuple[list, str, str | None]
         from mvla_tui.sim.config import SimConfig
         from mvla_tui.sim.layout import make_layout
         from mvla_tui.sim.world import SimWorld
-        from recorder.catalogue import load_catalogue
+        from recorder.catalogue import key_action, load_catalogue
     except ImportError:
         rng = np.random.default_rng(0)
         frames = [rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8) for _ in range(count)]
@@ -91,7 +91,7 @@ def parity_frames(data: Path | None, count: int) -> tuple[list, str, str | None]
     frames = []
     for _ in range(count):
         frames.append(world.render())
-        world.set_command(np.asarray([1.15, 0.0, 0.0]))
+        world.set_command(key_action("w"))  # a full press forward, between the parity frames
         world.step(0.4)
     instruction = load_catalogue().default_instruction(SIM_SCENARIO)
     return frames, f"simulator frames, scenario {SIM_SCENARIO} medium, 320x240", instruction

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from configs import ConfigError
 from mvla_tui.options import add_set_option
+from recorder.catalogue import load_catalogue
 
-_DISTANCES = ("close", "medium", "far")
-_PATTERNS = ("core", "variant")
 _MAX_SEED = 2**32 - 1  # episode seeds derived from it stay well inside the int64 file attribute
 
 
@@ -34,6 +33,7 @@ def _seed(text: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    catalogue = load_catalogue()
     parser = subparsers.add_parser(
         "sim",
         help="MuJoCo simulation of the obstacle scenarios (collect scripted-expert episodes)",
@@ -60,9 +60,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="ID",
         help="scenario ids (default: the 4 current ones; the 8 older ids work too)",
     )
-    collect.add_argument("--pattern", nargs="+", choices=_PATTERNS, default=["core"], help="default core")
     collect.add_argument(
-        "--distance", nargs="+", choices=_DISTANCES, default=list(_DISTANCES), help="default all"
+        "--pattern", nargs="+", choices=catalogue.patterns, default=["core"], help="default core"
+    )
+    collect.add_argument(
+        "--distance",
+        nargs="+",
+        choices=catalogue.distances,
+        default=list(catalogue.distances),
+        help="default all",
     )
     collect.add_argument(
         "--seed", type=_seed, default=0, help="base seed (0..2**32-1); episode i uses a seed derived from it"
@@ -92,7 +98,6 @@ def run_collect(args: argparse.Namespace) -> int:
 
     from mvla_tui.robot.config import load_robot_config
     from mvla_tui.sim.config import parse_size
-    from recorder.catalogue import load_catalogue
 
     catalogue = load_catalogue()
     scenarios = args.scenario or list(catalogue.current_ids)

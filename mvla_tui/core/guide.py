@@ -15,14 +15,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from mvla_tui.robot.teleop import KEYMAP, STOP_KEY
-from recorder.catalogue import Catalogue
+from recorder.catalogue import KEYMAP, Catalogue, normalise_key
 
 GUIDE_FILE = "core_patterns.json"
 MAX_GUIDE_KEYS = 17
-_FILE_STOP = "SPACE"  # how the older collector spells the stop key
 
 
 def load_guides(data_dir: Path) -> tuple[dict[str, tuple[str, ...]], str | None]:
@@ -40,7 +36,7 @@ def load_guides(data_dir: Path) -> tuple[dict[str, tuple[str, ...]], str | None]
     for combo, keys in data.items():
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             return {}, f"{path}: {combo!r} is not a list of keys; using the default guides"
-        normalised = tuple(STOP_KEY if k == _FILE_STOP else k.lower() for k in keys)
+        normalised = tuple(normalise_key(k) for k in keys)  # the older collector spells the stop key SPACE
         bad = [k for k in normalised if k not in KEYMAP]
         if bad:
             return {}, f"{path}: {combo!r} has {bad[0]!r}, not a movement key; using the default guides"
@@ -58,14 +54,6 @@ def guide_for(
         if combo in guides:
             return guides[combo]
     return catalogue.get(scenario).guide_keys
-
-
-_KEY_OF_ACTION = {tuple(np.asarray(action, np.float32).tolist()): key for key, action in KEYMAP.items()}
-
-
-def key_of_action(action: np.ndarray) -> str | None:
-    """The key whose recorded action this is (`space` for zeros), or None for a policy's action."""
-    return _KEY_OF_ACTION.get(tuple(np.asarray(action, dtype=np.float32).tolist()))
 
 
 @dataclass

@@ -6,16 +6,14 @@ never while the policy drives, and leaves the runtime reset. No textual, no torc
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from mvla_tui.robot.teleop import KEYMAP, STOP_KEY
-
-_KEYS = list(KEYMAP)
-_KEY_ACTIONS = np.asarray([KEYMAP[k] for k in _KEYS], np.float32)  # (11, 3), space = zeros
+from recorder.catalogue import STOP_KEY, key_of
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,7 @@ def benchmark(
 
 def nearest_key(action: np.ndarray) -> str:
     """The operator's key whose recorded action is nearest (key units) to `action`."""
-    distances = np.abs(_KEY_ACTIONS - np.asarray(action, np.float32)[None]).sum(axis=1)
-    return _KEYS[int(np.argmin(distances))]
+    return key_of(action, math.inf) or "?"  # None only for a non-finite action
 
 
 @dataclass(frozen=True)

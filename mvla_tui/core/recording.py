@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mvla_tui.core.guide import GuideTracker, guide_for, key_of_action, load_guides
+from mvla_tui.core.guide import GuideTracker, guide_for, load_guides
 from mvla_tui.core.intents import DiscardEpisode, EpisodeSaveDone, ProgressLoaded, SaveEpisode, StartEpisode
 from mvla_tui.core.part import SessionPart
 from mvla_tui.core.saver import EpisodeSaver
@@ -202,7 +202,7 @@ class RecordingSession(SessionPart):
         elif episode.started_at is None:
             return
         else:
-            episode.guide.press("space" if step.event_type == "stop_action" else key_of_action(step.action))
+            episode.guide.press(step.key)
         try:
             episode.writer.append(
                 step.frame.image, step.action, step.event_type, timestamp=step.t - episode.started_at

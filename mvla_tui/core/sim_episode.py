@@ -36,10 +36,10 @@ from mvla_tui.core.session import Session
 from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.state import Step
 from mvla_tui.sim.expert import ScriptedExpert
-from mvla_tui.sim.layout import BIASES, DISTANCES, SCENARIOS
+from mvla_tui.sim.layout import BIASES
 from mvla_tui.sim.link import SimLink
 from mvla_tui.sim.success import EpisodeResult
-from recorder.catalogue import Catalogue
+from recorder.catalogue import Catalogue, load_catalogue
 
 log = logging.getLogger(__name__)
 DISPLAY_HZ = 4.0  # the app's camera panel asks for a frame this often (`MvlaApp.camera_hz`)
@@ -87,13 +87,17 @@ class SimEpisode:
 
 def plan_episodes(
     episodes: int,
-    scenarios: Sequence[str] = SCENARIOS[:4],
+    scenarios: Sequence[str] | None = None,
     patterns: Sequence[str] = ("core",),
-    distances: Sequence[str] = DISTANCES,
+    distances: Sequence[str] | None = None,
     seed: int = 0,
 ) -> list[EpisodeSpec]:
     """`episodes` specs cycling through every scenario x distance x pattern cell in turn, so any prefix is
-    spread evenly; the position bias is drawn per episode from `seed`."""
+    spread evenly (default: the catalogue's current scenarios and every distance); the position bias is
+    drawn per episode from `seed`."""
+    catalogue = load_catalogue()
+    scenarios = catalogue.current_ids if scenarios is None else scenarios
+    distances = catalogue.distances if distances is None else distances
     cells = list(itertools.product(distances, patterns, scenarios))
     rng = np.random.default_rng(seed)
     specs = []
@@ -256,7 +260,7 @@ def run_sim_episode(
     instruction = instruction or catalogue.default_instruction(spec.scenario)
     expert = None
     if worker is None:
-        style = spec.pattern if spec.pattern in ("core", "variant") else "core"
+        style = catalogue.normalise_pattern(spec.pattern)  # an unknown pattern is an error, not "core"
         expert = expert_driver(
             session.loop,
             link,

@@ -15,6 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from mvla_tui.robot.link import Frame
+from recorder.catalogue import KEY_SPEED
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -30,14 +31,14 @@ def overlay_action(image: np.ndarray, action: tuple[float, float, float] | None)
     out = image.copy()
     h, w = out.shape[:2]
     start = (w // 2, int(h * 0.9))
-    scale = 0.35 * min(h, w) / 1.15
+    scale = 0.35 * min(h, w) / KEY_SPEED  # a full press spans 35 % of the frame
     end = (int(start[0] - action[1] * scale), int(start[1] - action[0] * scale))
     thickness = max(2, min(h, w) // 60)
     if end != start:
         cv2.arrowedLine(out, start, end, (255, 220, 0), thickness, tipLength=0.25)
     if abs(action[2]) > 0.05:
         radius = max(6, min(h, w) // 10)
-        sweep = int(90 * min(1.0, abs(action[2]) / 1.15))
+        sweep = int(90 * min(1.0, abs(action[2]) / KEY_SPEED))
         begin, stop = (270 - sweep, 270) if action[2] > 0 else (270, 270 + sweep)
         cv2.ellipse(out, start, (radius, radius), 0, begin, stop, (255, 120, 0), thickness)
     return out

@@ -9,8 +9,23 @@ from textual.widgets import Static
 
 from mvla_tui.panels.format import triple
 from mvla_tui.robot.state import RobotState
+from recorder.catalogue import KEYMAP
 
-KEY_ROWS = (("q ↖", "w ↑", "e ↗"), ("a ←", "space ■", "d →"), ("z ↙", "s ↓", "c ↘"), ("r ↺", "", "t ↻"))
+_ARROWS = (("↖", "↑", "↗"), ("←", "■", "→"), ("↙", "↓", "↘"), ("↺", "", "↻"))
+
+
+def _sign(value: float) -> int:
+    return (value > 0) - (value < 0)
+
+
+def key_rows() -> list[list[str]]:
+    """The key map as a keyboard lays it out: each key where its motion points (forward up, left left, the
+    stop key in the middle), the two rotations on a row below."""
+    rows = [["", "", ""] for _ in _ARROWS]
+    for key, (x, y, z) in KEYMAP.items():
+        row, col = (3, 1 - _sign(z)) if z else (1 - _sign(x), 1 - _sign(y))
+        rows[row][col] = f"{key} {_ARROWS[row][col]}"
+    return rows
 
 
 class TeleopPanel(Static):
@@ -28,7 +43,7 @@ class TeleopPanel(Static):
         grid.add_column()
         grid.add_column()
         keys = Table.grid(padding=(0, 1))
-        for row in KEY_ROWS:
+        for row in key_rows():
             keys.add_row(*row)
         info = Text()
         if robot is None:

@@ -58,7 +58,7 @@ from mvla_tui.robot.link import STOP, Frame, RobotLink, RobotLinkError, Twist
 from mvla_tui.robot.motion_rules import check_policy_action, key_decision, release_stops
 from mvla_tui.robot.safety import DeadlineGuard, UnsafeCommandError, clamp_twist, run_every
 from mvla_tui.robot.state import RobotState, StateEmitter, Step
-from mvla_tui.robot.teleop import key_action
+from recorder.catalogue import STOP_KEY, key_action
 
 ZERO_ACTION = np.zeros(3, dtype=np.float32)
 # The guard stops a timed motion this long after its end; the loop itself stops it on time, so the guard
@@ -430,7 +430,7 @@ class ControlLoop:
         self._arm_guard(now)  # before the capture below, which may block
         self._action = tuple(float(v) for v in action)
         self._steps += 1
-        self._capture(action, "start_action", sent, now)
+        self._capture(action, "start_action", sent, now, key)
 
     def _scaled(self, action: np.ndarray) -> Twist | None:
         try:
@@ -451,7 +451,7 @@ class ControlLoop:
             self._stopped_at = self.clock() if now is None else now
         if event is not None and was_moving:
             self._action = (0.0, 0.0, 0.0)
-            self._capture(ZERO_ACTION, event, STOP, self.clock() if now is None else now)
+            self._capture(ZERO_ACTION, event, STOP, self.clock() if now is None else now, STOP_KEY)
 
     def _send(self, twist: Twist, now: float) -> Twist | None:
         """Send a motion command; None (and the robot stopped, the motion dropped) when it may not stand."""
@@ -498,7 +498,9 @@ class ControlLoop:
         else:
             self._guard.deadline = now + self.teleop.stall_s
 
-    def _capture(self, action: np.ndarray, event: str, twist: Twist, now: float) -> None:
+    def _capture(
+        self, action: np.ndarray, event: str, twist: Twist, now: float, key: str | None = None
+    ) -> None:
         if self.step_sink is None and self.hooks is None:
             return
         try:
@@ -510,7 +512,7 @@ class ControlLoop:
             self._last_error = f"no camera frame yet; {event} not recorded"
             return
         self._frame_stamp = frame.stamp
-        step = Step(frame, np.array(action, dtype=np.float32), event, twist, now)
+        step = Step(frame, np.array(action, dtype=np.float32), event, twist, now, key)
         if self.step_sink is not None:
             self.step_sink(step)
         if self.hooks is not None:

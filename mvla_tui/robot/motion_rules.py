@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from mvla_tui.robot.config import TeleopConfig
-from mvla_tui.robot.teleop import KEYMAP, STOP_KEY, normalize_key
+from recorder.catalogue import KEYMAP, STOP_KEY, normalise_key
 
 KeyEffect = Literal["not_a_key", "stop", "start", "restart", "extend", "keep"]
 
@@ -49,7 +49,7 @@ def key_decision(
 ) -> KeyDecision:
     """The effect of `raw_key` pressed at `now` in `mode`, when the motion in progress (if any) was started by
     `moving_key` (None when the robot is still or a policy drives it)."""
-    key = normalize_key(raw_key)
+    key = normalise_key(raw_key)
     if key not in KEYMAP:
         return KeyDecision("not_a_key", raw_key)
     if key == STOP_KEY:
@@ -70,7 +70,7 @@ def key_decision(
 def release_stops(mode: str, raw_key: str, moving_key: str | None) -> bool:
     """Whether releasing `raw_key` stops the motion in progress: in hold mode, when that key started it
     (hold-to-drive with real key release; step and latch motions run their course)."""
-    return mode == "hold" and moving_key is not None and normalize_key(raw_key) == moving_key
+    return mode == "hold" and moving_key is not None and normalise_key(raw_key) == moving_key
 
 
 @dataclass(frozen=True)

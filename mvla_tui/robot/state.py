@@ -50,9 +50,12 @@ class Step:
 
     frame: Frame
     action: np.ndarray  # (3,) float32 recorded action
-    event_type: str  # "episode_start" | "start_action" | "stop_action"
+    event_type: str  # one of recorder.catalogue.EVENT_TYPES
     twist: Twist  # what the link was actually sent
     t: float
+    key: str | None = (
+        None  # the operator's key (the stop key for stop_action); None: frame 0, a policy's action
+    )
 
 
 S = TypeVar("S")

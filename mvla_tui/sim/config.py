@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from configs import ConfigError
-from mvla_tui.sim.layout import BIASES, DISTANCES, SCENARIOS
+from mvla_tui.sim.layout import BIASES
+from recorder.catalogue import load_catalogue
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class SimConfig:
                 raise ValueError(f"sim.{name} must be a finite number > 0, got {value}")
         if self.seed < 0:
             raise ValueError(f"sim.seed must be >= 0, got {self.seed}")
-        for name, known in (("scenario", SCENARIOS), ("distance", DISTANCES), ("bias", BIASES)):
+        catalogue = load_catalogue()
+        for name, known in (("scenario", catalogue.ids), ("distance", catalogue.distances), ("bias", BIASES)):
             if getattr(self, name) not in known:
                 raise ValueError(
                     f"sim.{name} {getattr(self, name)!r} is unknown; use one of {', '.join(known)}"

@@ -26,18 +26,16 @@ import math
 import numpy as np
 
 from mvla_tui.robot.config import TeleopConfig
-from mvla_tui.robot.teleop import KEYMAP, STOP_KEY
 from mvla_tui.sim.config import SimConfig
 from mvla_tui.sim.layout import ARENA_X, ARENA_Y, ROBOT_HALF_LENGTH, ROBOT_HALF_WIDTH, Layout
 from mvla_tui.sim.success import GOAL_GAP_M, Pose, goal_gap
+from recorder.catalogue import KEYMAP, MOVE_KEYS, load_catalogue
 
 MARGIN_M = 0.04  # gap the robot keeps from boxes, cup and walls (safety check of every key)
 LANE_CLEARANCE_M = 0.06  # side gap between robot and obstacle while passing it
 PASSED_CLEARANCE_M = 0.06  # how far the rear must be past the obstacle before stepping back
 APPROACH_CLEARANCE_M = 0.10  # "core": stop driving forward this far from the obstacle's near face
 FINAL_GAP_M = 0.10  # final approach: keep driving at the cup while a press ends at least this far from it
-STYLES = ("core", "variant")
-MOVE_KEYS = tuple(k for k in KEYMAP if k != STOP_KEY)
 
 
 def _wrap(angle: float) -> float:
@@ -55,8 +53,9 @@ class ScriptedExpert:
         seed: int = 0,
     ) -> None:
         """Plans presses as the control loop will send them: `teleop.throttle` for `teleop.step_s`."""
-        if style not in STYLES:
-            raise ValueError(f"expert style must be one of {STYLES}, got {style!r}")
+        patterns = load_catalogue().patterns  # the expert drives each pattern in its own style
+        if style not in patterns:
+            raise ValueError(f"expert style must be one of {patterns}, got {style!r}")
         if not 0.0 <= noise <= 1.0:
             raise ValueError(f"noise must be a probability in [0, 1], got {noise}")
         self.layout = layout

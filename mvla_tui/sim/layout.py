@@ -17,6 +17,9 @@ like the real set-up; the scripted expert takes about 12-20 key presses per scen
 - position bias shifts the obstacle and cup across the path: left +0.12 m, center 0, right -0.12 m
   (+-0.04 m), so the obstacle sits left, centre or right in the camera image;
 - the arena is a walled floor 4.5 m x 3.2 m.
+
+What a scenario id means (boxes, layout, side) and which distances exist come from the catalogue
+(`recorder.catalogue`); its order of ids and distances seeds the layouts.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from configs import ConfigError
+from recorder.catalogue import load_catalogue
 
 ROBOT_HALF_LENGTH = 0.18  # m
 ROBOT_HALF_WIDTH = 0.16  # m
@@ -33,12 +37,6 @@ CAMERA_HEIGHT = 0.25  # m
 ARENA_X = (-1.0, 3.5)  # m, inner faces of the walls
 ARENA_Y = (-1.6, 1.6)
 
-CURRENT_SCENARIOS = ("1box_left", "1box_right", "2box_left", "2box_right")
-OLDER_SCENARIOS = tuple(
-    f"{n}_{o}_{s}" for n in ("1box", "2box") for o in ("vert", "hori") for s in ("left", "right")
-)
-SCENARIOS = CURRENT_SCENARIOS + OLDER_SCENARIOS
-DISTANCES = ("close", "medium", "far")
 BIASES = ("left", "center", "right")
 
 _DISTANCE_M = {"close": 0.35, "medium": 0.60, "far": 0.85}
@@ -111,25 +109,27 @@ class Layout:
         return (lo + hi) / 2.0
 
 
-def parse_scenario(scenario: str) -> tuple[int, str, str]:
-    """`"2box_left"` -> (2, "hori", "left"); `"1box_vert_right"` -> (1, "vert", "right")."""
-    if scenario not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-    parts = scenario.split("_")
-    nbox = int(parts[0][0])
-    orientation = parts[1] if len(parts) == 3 else "hori"
-    return nbox, orientation, parts[-1]
+def _check_words(scenario: str, distance: str, bias: str) -> None:
+    """A `ConfigError` naming the first word that is no scenario id or distance of the catalogue, or no bias."""
+    catalogue = load_catalogue()
+    for what, word, known in (
+        ("scenario", scenario, catalogue.ids),
+        ("distance", distance, catalogue.distances),
+        ("position bias", bias, BIASES),
+    ):
+        if word not in known:
+            raise ConfigError(f"unknown {what} {word!r}; known: {', '.join(known)}")
 
 
 def make_layout(scenario: str, distance: str = "medium", bias: str = "center", seed: int = 0) -> Layout:
     """The layout of `scenario` at `distance` with position `bias`; the same seed gives the same layout."""
-    nbox, orientation, side = parse_scenario(scenario)
-    if distance not in DISTANCES:
-        raise ConfigError(f"unknown distance {distance!r}; known: {', '.join(DISTANCES)}")
-    if bias not in BIASES:
-        raise ConfigError(f"unknown position bias {bias!r}; known: {', '.join(BIASES)}")
+    _check_words(scenario, distance, bias)
+    catalogue = load_catalogue()
+    spec = catalogue.get(scenario)
+    nbox, orientation, side = spec.boxes, spec.layout, spec.side
+    # The catalogue's order is part of the seed: a layout stays the same as long as the ids keep their places.
     rng = np.random.default_rng(
-        [seed, SCENARIOS.index(scenario), DISTANCES.index(distance), BIASES.index(bias)]
+        [seed, catalogue.ids.index(scenario), catalogue.distances.index(distance), BIASES.index(bias)]
     )
 
     def u(lo: float, hi: float) -> float:

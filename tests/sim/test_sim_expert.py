@@ -5,13 +5,15 @@ camera), as `mvla sim collect` and `mvla eval --sim --expert` do."""
 from __future__ import annotations
 
 from mvla_tui.core.sim_episode import EpisodeSpec, run_sim_episode
-from mvla_tui.robot.teleop import KEYMAP
-from mvla_tui.sim.layout import BIASES, DISTANCES, SCENARIOS
-from recorder.catalogue import load_catalogue
+from mvla_tui.sim.layout import BIASES
+from recorder.catalogue import KEYMAP, load_catalogue
 from tests.sim.sim_configs import sim_config
 
 CONFIG = sim_config()
 CATALOGUE = load_catalogue()
+
+SCENARIOS = CATALOGUE.ids
+DISTANCES = CATALOGUE.distances
 
 
 def run_episode(spec: EpisodeSpec, noise: float = 0.0):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from trainer.metrics import compute, key_namer, per_group
+from trainer.metrics import compute, key_name, per_group
 
 # Three steps, two axes. Errors: x [0.1, 0.25, 0.0], y [0.5, 0.0, 0.15].
 PRED = np.array([[1.05, 0.5], [0.9, 0.0], [0.0, -1.0]])
@@ -54,8 +54,7 @@ def test_direction_accuracy_uses_a_dead_zone() -> None:
 
 
 def test_per_key_confusion_and_groups() -> None:
-    keymap = {"w": (1.15, 0, 0), "a": (0, 1.15, 0), "d": (0, -1.15, 0), "space": (0, 0, 0)}
-    name = key_namer(keymap)
+    name = key_name
     pred = np.array([[1.15, 0, 0], [0, 1.15, 0], [0, 0, 0], [0, -1.15, 0]])
     true = np.array([[1.15, 0, 0], [1.15, 0, 0], [0, 0, 0], [0, -1.15, 0]])
     groups = per_group(pred, true, ["left", "left", "right", "right"], name)
