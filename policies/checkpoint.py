@@ -11,10 +11,11 @@ Layout of a checkpoint directory:
   changes), steps, creation time;
 - `manifest.json`: sha256 and size of each file above.
 
-Saving writes a hidden sibling directory, fsyncs it and renames it into place, so a crash never
-leaves a half checkpoint under the real name. Loading checks the manifest first, then the keys and
-shapes against a freshly built policy, and raises `PolicyLoadError` (one line) otherwise: it never
-continues with random weights. No pickles anywhere. This module must not import textual or h5py.
+Saving fills a hidden sibling directory that `configs.files.staged_dir` fsyncs and renames into
+place, so a crash never leaves a half checkpoint under the real name. Loading checks the manifest
+first, then the keys and shapes against a freshly built policy, and raises `PolicyLoadError` (one
+line) otherwise: it never continues with random weights. No pickles anywhere. This module must not
+import textual or h5py.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 import yaml
 
 from configs import ConfigError, MvlaError, from_dict
+from configs.files import staged_dir
 from policies import PolicyLoadError, registry
 from policies.base import Policy
 from policies.normalisation import ActionNormalisation
@@ -117,11 +117,6 @@ def save_checkpoint(
     if directory.exists() and any(directory.iterdir()) and not (directory / MANIFEST).is_file():
         # Replacing means deleting: only ever delete what is recognisably an older checkpoint.
         raise MvlaError(f"{directory}: exists and is not a checkpoint; choose another directory")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     # clone(): safetensors refuses tensors that share storage (tied weights) and non-contiguous ones.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in policy.trainable_state_dict().items()}
     metadata = {
@@ -129,25 +124,15 @@ def save_checkpoint(
         "format": str(FORMAT_VERSION),
         BACKBONES: json.dumps(policy.backbone_identity(), sort_keys=True),
     }
-    save_file(tensors, str(tmp / WEIGHTS), metadata=metadata)
     config = registry.config_to_dict(policy.name, policy.config)
-    (tmp / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    (tmp / NORMALISATION).write_text(normalisation.to_json() + "\n", encoding="utf-8")
-    (tmp / PROVENANCE).write_text(
-        json.dumps(dataclasses.asdict(provenance), indent=2) + "\n", encoding="utf-8"
-    )
-    write_manifest(tmp)
-    for name in (*CONTENT, MANIFEST):
-        fsync_path(tmp / name)
-    fsync_path(tmp)  # the directory entries themselves, before the rename publishes them
-
-    old = directory.parent / f".{directory.name}.old-{os.getpid()}"
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
-    fsync_path(directory.parent)
-    if old.exists():
-        shutil.rmtree(old)
+    with staged_dir(directory) as tmp:
+        save_file(tensors, str(tmp / WEIGHTS), metadata=metadata)
+        (tmp / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        (tmp / NORMALISATION).write_text(normalisation.to_json() + "\n", encoding="utf-8")
+        (tmp / PROVENANCE).write_text(
+            json.dumps(dataclasses.asdict(provenance), indent=2) + "\n", encoding="utf-8"
+        )
+        write_manifest(tmp)
     return directory
 
 
@@ -350,12 +335,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or a directory (its entries) by path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -21,6 +21,8 @@ import json
 import os
 from pathlib import Path
 
+from configs.files import write_atomic
+
 # Files in a model folder that never change what it computes.
 IGNORED = {".gitattributes", "README.md", "LICENSE", "LICENSE.txt"}
 _BLOCK = 1 << 20
@@ -66,9 +68,7 @@ def _save_cache(cache: dict[str, str]) -> None:
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".file_hashes.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(cache), encoding="utf-8")
-        os.replace(tmp, folder / "file_hashes.json")
+        write_atomic(folder / "file_hashes.json", json.dumps(cache))
     except OSError:
         pass  # a read-only home: hashes are recomputed next time, nothing is wrong
 

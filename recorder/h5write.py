@@ -1,15 +1,16 @@
-"""Turns a journal into a V4 episode file and makes it durable under its final name.
+"""Turns a journal into a complete, fsynced V4 episode file under its hidden build name.
 
 The file is the collector's V4 layout (BGR `images` gzip, `actions`, vlen UTF-8 `action_event_types`,
 its root attributes) plus the additions of DATA_FORMAT.md and any extra root attributes the caller
-gave the writer. Each image chunk is one channel of one frame, and its bytes
-come pre-compressed from the journal through `write_direct_chunk`, so nothing is compressed here. The file is built under a hidden name, fsynced, renamed with `os.replace` and the folder
-fsynced: a final name never carries a partial file. This module never deletes a journal.
+gave the writer. Each image chunk is one channel of one frame, and its bytes come pre-compressed from
+the journal through `write_direct_chunk`, so nothing is compressed here. h5py builds the file under
+the hidden name and it is fsynced here; the caller then publishes it with
+`configs.files.publish_file` (`os.replace`, then the folder fsynced): a final name never carries a
+partial file. This module never deletes a journal.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, BinaryIO
 import h5py
 import numpy as np
 
+from configs.files import fsync_path
 from recorder.episode import ACTION_CHUNK_SIZE
 from recorder.errors import RecorderError
 from recorder.journal import JournalFrame, read_planes
@@ -139,17 +141,3 @@ def write_episode_file(
         for key, value in {**header.get("extra_attrs", {}), **attrs}.items():
             f.attrs[key] = value
     fsync_path(path)
-
-
-def publish(built: Path, final: Path) -> None:
-    """Atomically give a complete, fsynced file its final name, and make the rename durable."""
-    os.replace(built, final)
-    fsync_path(final.parent)
-
-
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

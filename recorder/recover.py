@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from configs.files import publish_file
 from recorder import h5write, journal
 from recorder.errors import RecorderError
 
@@ -116,7 +117,7 @@ def salvage(leftover: Leftover, now: Callable[[], datetime] = datetime.now) -> P
                 total_duration=contents.frames[-1].timestamp,
                 recovered=True,
             )
-        h5write.publish(build, leftover.final)
+        publish_file(build, leftover.final)
     except KeyError as exc:
         build.unlink(missing_ok=True)
         raise RecorderError(

@@ -12,8 +12,6 @@ This module never modifies an episode.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import h5py
 
+from configs.files import write_atomic
 from recorder.catalogue import Catalogue
 from recorder.h5write import time_period
 from recorder.naming import parse_episode_name
@@ -144,16 +143,5 @@ def progress_files(stats: DatasetStats, catalogue: Catalogue, now: datetime) -> 
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write next to `path`, fsync, rename: the older collector never reads half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace `path` atomically: the older collector never reads half a file."""
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

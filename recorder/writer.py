@@ -35,6 +35,7 @@ from types import TracebackType
 
 import numpy as np
 
+from configs.files import publish_file
 from recorder import h5write, journal
 from recorder.catalogue import EVENT_TYPES, Catalogue, load_catalogue
 from recorder.episode import OUTCOMES, EpisodeMeta
@@ -227,7 +228,7 @@ class EpisodeWriter:
                     recovered=False,
                     outcome=outcome,
                 )
-            h5write.publish(build, self.path)
+            publish_file(build, self.path)
         except OSError as exc:
             # Every frame is safe in the journal; only the half-built file goes (rebuilding it needs
             # the same space again, so a full disk most likely strikes here).

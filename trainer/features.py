@@ -12,12 +12,13 @@ cache is never read. This module must not import textual.
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from configs.files import write_atomic
 from policies.base import Policy
 from policies.batch import EpisodeSteps
 
@@ -42,10 +43,9 @@ class FeatureCache:
 
     def save(self, name: str, instruction: str, features: np.ndarray) -> None:
         path = self.path(name, instruction)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as f:
-            np.save(f, features, allow_pickle=False)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.save(buffer, features, allow_pickle=False)
+        write_atomic(path, buffer.getvalue())
 
     @torch.no_grad()
     def fill(self, policy: Policy, episodes: list[EpisodeSteps], device: torch.device) -> list[EpisodeSteps]:

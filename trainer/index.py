@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from configs import ConfigError
+from configs.files import write_atomic
 from policies.windows import step_frames
 from recorder.catalogue import Catalogue
 from recorder.errors import RecorderError
@@ -203,10 +204,8 @@ def _save_cache(cache: Path | None, results: dict[str, EpisodeRecord | Skipped])
     if cache is None:
         return
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
     data = {"version": INDEX_VERSION, "files": {k: asdict(v) for k, v in results.items()}}
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, cache)
+    write_atomic(cache, json.dumps(data))
 
 
 def split(

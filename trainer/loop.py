@@ -52,6 +52,7 @@ import yaml
 
 from configs import ConfigError, MvlaError, to_dict
 from configs.crashes import enable_faulthandler
+from configs.files import write_atomic
 from policies import registry
 from policies.base import Policy
 from policies.batch import EpisodeSteps, collate
@@ -591,6 +592,4 @@ def _truncate_log(path: Path, step: int) -> None:
         for line in path.read_text(encoding="utf-8").splitlines()
         if json.loads(line).get("step", 0) <= step
     ]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, "".join(f"{line}\n" for line in kept))

@@ -6,15 +6,14 @@
   read back with `torch.load(weights_only=True)` (tensors and plain values only, no code);
 - `state.json`: step, position in the epoch schedule (epoch, batches consumed), the best validation
   value so far, the config digest.
-The folder is built under a hidden name, fsynced and renamed into place, so a crash leaves either the
-previous checkpoint or the new one, never half of one. Only the newest `keep` are kept (`best/` of the
-run is kept apart). This module must not import textual.
+The folder is built under a hidden name, fsynced and renamed into place (`configs.files.staged_dir`),
+so a crash leaves either the previous checkpoint or the new one, never half of one. Only the newest
+`keep` are kept (`best/` of the run is kept apart). This module must not import textual.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -26,8 +25,9 @@ import numpy as np
 import torch
 
 from configs import MvlaError
+from configs.files import staged_dir
 from policies.base import Policy
-from policies.checkpoint import Provenance, fsync_path, save_checkpoint, verify_checkpoint
+from policies.checkpoint import Provenance, save_checkpoint, verify_checkpoint
 from policies.normalisation import ActionNormalisation
 
 STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -92,26 +92,15 @@ def save_state(
     state: RunState,
     keep: int,
 ) -> Path:
-    folder = run / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"step-{state.step:08d}"
-    tmp = folder / f".{final.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_checkpoint(policy, tmp / "policy", normalisation, provenance)
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
-        tmp / "state.pt",
-    )
-    (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
-    for name in ("state.pt", "state.json"):
-        fsync_path(tmp / name)
-    fsync_path(tmp)
-    if final.exists():  # the same step saved again (Ctrl-C right after a periodic checkpoint)
-        shutil.rmtree(final)
-    tmp.rename(final)
-    fsync_path(folder)
+    final = run / "checkpoints" / f"step-{state.step:08d}"
+    # The same step saved again (Ctrl-C right after a periodic checkpoint) replaces the earlier one.
+    with staged_dir(final) as tmp:
+        save_checkpoint(policy, tmp / "policy", normalisation, provenance)
+        torch.save(
+            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+            tmp / "state.pt",
+        )
+        (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
     for old in step_dirs(run)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

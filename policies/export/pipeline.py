@@ -3,7 +3,8 @@
 Order matters: the PyTorch references are computed first, on the policy as loaded (LoRA adapters
 unmerged: the semantics being exported), then LoRA is merged in place and the graphs are traced (the
 policy is spent afterwards: merged, and cast to fp16 for an fp16 export). The folder is assembled in a
-hidden sibling and renamed into place, replacing an older export (never a folder that is not one).
+hidden sibling, fsynced and renamed into place by `configs.files.staged_dir`, replacing an older
+export (never a folder that is not one).
 `export.json` records the format, opset, precision, versions, the checkpoint's manifest hash, the
 graphs and every file, the frontend description and the parity report; an export whose parity missed
 a gate is written (to be inspected) but `load_exported` refuses to run it.
@@ -16,8 +17,6 @@ engines against the fp16 gates. This module must not import textual or h5py.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from configs import MvlaError
+from configs.files import staged_dir
 from policies.base import Policy
 from policies.export import EXPORT_JSON, GRAPHS, OPSET
 from policies.export.backends import DEFAULT_ORT, OrtSettings, build_engine, require_tensorrt
@@ -83,11 +83,7 @@ def export_policy(
     precision = "fp16" if fp16 or fmt == "tensorrt" else "fp32"
     out = Path(out).resolve()
     _check_replaceable(out)
-    stage = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
-    try:
+    with staged_dir(out) as stage:
         result = _export(
             policy,
             normalisation,
@@ -101,15 +97,6 @@ def export_policy(
             opset,
             settings,
         )
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    stage.rename(out)
-    if old.exists():
-        shutil.rmtree(old)
     result.folder = out
     return result
 
