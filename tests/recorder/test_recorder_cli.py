@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -12,27 +10,19 @@ import numpy as np
 from recorder_builders import record, v4_file, v5_file
 
 from recorder import journal
-
-
-def _mvla(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mvla_tui", "dataset", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.cli_helpers import mvla
 
 
 def test_check_names_each_problem_and_fails(tmp_path: Path) -> None:
     good = record(tmp_path, 3)
     lfs = tmp_path / "episode_20250808_123136_1box_vert_left.h5"
     lfs.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 9\n")
-    result = _mvla("check", str(tmp_path))
+    result = mvla("dataset", "check", str(tmp_path))
     assert result.returncode == 1, result.stderr
     assert "Git LFS pointer" in result.stdout and good.name in result.stdout
     assert "2 file(s): 1 sound, 1 with problems (1 Git LFS pointer)" in result.stdout
 
-    report = json.loads(_mvla("check", str(tmp_path), "--json").stdout)
+    report = json.loads(mvla("dataset", "check", str(tmp_path), "--json").stdout)
     by_file = {Path(f["file"]).name: f for f in report["files"]}
     assert by_file[good.name]["problems"] == [] and by_file[good.name]["frames"] == 3
     assert by_file[good.name]["layout"] == "v4" and by_file[good.name]["scenario"] == "1box_left"
@@ -40,10 +30,11 @@ def test_check_names_each_problem_and_fails(tmp_path: Path) -> None:
     assert report["summary"]["with_problems"] == 1
 
     lfs.unlink()
-    assert _mvla("check", str(tmp_path)).returncode == 0
+    assert mvla("dataset", "check", str(tmp_path)).returncode == 0
     journal.journal_path(tmp_path, "episode_20251112_131153_1box_hori_left_core_far").write_bytes(b"x")
-    assert _mvla("check", str(tmp_path)).returncode == 0  # a temporary file with no frame is no loss
-    missing = _mvla("check", str(tmp_path / "nope"))
+    # a temporary file with no frame is no loss
+    assert mvla("dataset", "check", str(tmp_path)).returncode == 0
+    missing = mvla("dataset", "check", str(tmp_path / "nope"))
     assert (
         missing.returncode == 2 and "Traceback" not in missing.stderr and "no such folder" in missing.stderr
     )
@@ -60,7 +51,7 @@ def test_stats_shows_what_is_left_and_keeps_the_collector_files(tmp_path: Path) 
     )
     truncated = record(tmp_path, 6, scenario="2box_left")
     truncated.write_bytes(truncated.read_bytes()[:3000])
-    result = _mvla("stats", str(tmp_path))
+    result = mvla("dataset", "stats", str(tmp_path))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "7 episode file(s), 2 unreadable (not counted)" in out
@@ -94,7 +85,7 @@ def test_stats_counts_malformed_files_as_unreadable(tmp_path: Path) -> None:
                 f.create_group("images")
             else:
                 f["images"] = images
-    result = _mvla("stats", str(tmp_path), "--no-write")
+    result = mvla("dataset", "stats", str(tmp_path), "--no-write")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "3 episode file(s), 2 unreadable" in result.stdout and "1/75" in result.stdout
 
@@ -103,14 +94,14 @@ def test_check_refuses_a_folder_without_episode_files(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("no episodes here")
     for folder in (tmp_path, tmp_path / "empty"):
         folder.mkdir(exist_ok=True)
-        result = _mvla("check", str(folder))
+        result = mvla("dataset", "check", str(folder))
         assert result.returncode == 2, result.stdout
         assert result.stderr.count("\n") == 1 and "no episode files" in result.stderr
 
 
 def test_stats_no_write_and_bad_folder(tmp_path: Path) -> None:
     record(tmp_path, 3)
-    assert _mvla("stats", str(tmp_path), "--no-write").returncode == 0
+    assert mvla("dataset", "stats", str(tmp_path), "--no-write").returncode == 0
     assert not (tmp_path / "scenario_progress.json").exists()
-    bad = _mvla("stats", str(tmp_path / "missing"))
+    bad = mvla("dataset", "stats", str(tmp_path / "missing"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such folder" in bad.stderr

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ from recorder.recover import (
     salvage,
 )
 from recorder.writer import EpisodeWriter, RecorderError
+from tests.cli_helpers import mvla
 
 NAME = "episode_20251112_131153_1box_hori_right_core_far"
 HEADER = {
@@ -109,47 +108,38 @@ def test_a_running_recording_is_left_alone(tmp_path: Path) -> None:
         assert leftover.state == IN_USE
         with pytest.raises(RecorderError, match="still being recorded"):
             salvage(leftover)
-        result = _mvla("recover", str(tmp_path))
+        result = mvla("dataset", "recover", str(tmp_path))
         assert result.returncode == 0 and "left alone" in result.stdout
         path = writer.finish()
     assert len(read_episode(path)) == 1
 
 
-def _mvla(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mvla_tui", "dataset", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def test_recover_command_without_a_terminal(tmp_path: Path) -> None:
     earlier = record(tmp_path, 3)
     _journal(tmp_path, 3, tail=b"torn")
-    dry = _mvla("recover", str(tmp_path), "--dry-run")
+    dry = mvla("dataset", "recover", str(tmp_path), "--dry-run")
     assert (
         dry.returncode == 0 and f"{NAME}: 3 complete frame(s)" in dry.stdout and "(recovered)" in dry.stdout
     )
     assert journal.journal_path(tmp_path, NAME).exists()
 
-    asked = _mvla("recover", str(tmp_path))  # no terminal and no -y: the plan, and no change
+    asked = mvla("dataset", "recover", str(tmp_path))  # no terminal and no -y: the plan, and no change
     assert asked.returncode == 1 and "Nothing changed" in asked.stdout and " -y" in asked.stdout
     assert "(recovered)" in asked.stdout and journal.journal_path(tmp_path, NAME).exists()
 
-    done = _mvla("recover", str(tmp_path), "-y")
+    done = mvla("dataset", "recover", str(tmp_path), "-y")
     assert done.returncode == 0, done.stderr
     assert "saved 1 recovered episode" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([earlier.name, f"{NAME}.h5"])
     assert read_episode(tmp_path / f"{NAME}.h5").meta.recovered
 
     _journal(tmp_path, 0).rename(journal.journal_path(tmp_path, NAME + "_x"))
-    assert _mvla("recover", str(tmp_path), "--discard").returncode == 1  # no terminal, no -y
+    assert mvla("dataset", "recover", str(tmp_path), "--discard").returncode == 1  # no terminal, no -y
     assert journal.journal_path(tmp_path, NAME + "_x").exists()
-    gone = _mvla("recover", str(tmp_path), "--discard", "-y")
+    gone = mvla("dataset", "recover", str(tmp_path), "--discard", "-y")
     assert gone.returncode == 0 and "delete" in gone.stdout
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
-    assert _mvla("recover", str(tmp_path / "nope")).returncode == 2
+    assert mvla("dataset", "recover", str(tmp_path / "nope")).returncode == 2
 
 
 def test_a_temporary_name_that_is_not_a_journal_is_left_alone(tmp_path: Path) -> None:
@@ -159,8 +149,8 @@ def test_a_temporary_name_that_is_not_a_journal_is_left_alone(tmp_path: Path) ->
     assert leftover.state == NOT_JOURNAL and "not a journal" in leftover.describe()
     assert salvage(leftover) is None and foreign.exists()
 
-    kept = _mvla("recover", str(tmp_path), "-y")
+    kept = mvla("dataset", "recover", str(tmp_path), "-y")
     assert kept.returncode == 0 and "not a journal" in kept.stdout and "--discard" in kept.stdout
     assert foreign.exists()
-    gone = _mvla("recover", str(tmp_path), "--discard", "-y")
+    gone = mvla("dataset", "recover", str(tmp_path), "--discard", "-y")
     assert gone.returncode == 0 and not foreign.exists()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
-import sys
 
 import pytest
 
@@ -15,6 +13,7 @@ from configs import MvlaError
 from mvla_tui.commands import watchdog as watchdog_command
 from mvla_tui.robot.link import STOP, Twist
 from mvla_tui.robot.watchdog import WatchdogRelay
+from tests.cli_helpers import mvla
 
 
 class Clock:
@@ -135,16 +134,12 @@ def test_sensible_timeouts_are_accepted(timeout: float) -> None:
     assert WatchdogRelay(timeout).timeout_s == timeout
 
 
-def _mvla(*args: str, hide_rclpy: bool = False) -> subprocess.CompletedProcess[str]:
-    # Hidden, rclpy cannot import (None in sys.modules), as where ROS 2 is not sourced. The other calls fail
-    # on their arguments before ROS 2 is touched, so none of these puts DDS on the network.
-    hide = "import sys; sys.modules['rclpy'] = None; " if hide_rclpy else ""
-    code = f"{hide}from mvla_tui.cli import main; raise SystemExit(main({list(args)!r}))"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+# With rclpy hidden, `mvla watchdog` finds no ROS 2, as where it is not sourced; the other calls fail on
+# their arguments before ROS 2 is touched, so none of these puts DDS on the network.
 
 
 def test_watchdog_command_without_ros_is_one_line() -> None:
-    result = _mvla("watchdog", "--timeout", "0.3", hide_rclpy=True)
+    result = mvla("watchdog", "--timeout", "0.3", hide_rclpy=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "ROS 2" in result.stderr and "source" in result.stderr
     assert "Traceback" not in result.stderr
@@ -152,10 +147,10 @@ def test_watchdog_command_without_ros_is_one_line() -> None:
 
 def test_watchdog_command_rejects_bad_arguments() -> None:
     for bad in ("-1", "inf", "nan", "1e-9", "0.1", "3.5"):
-        result = _mvla("watchdog", "--timeout", bad)
+        result = mvla("watchdog", "--timeout", bad)
         assert result.returncode == 2 and "--timeout" in result.stderr and "Traceback" not in result.stderr
         assert result.stderr.count("\n") == 1
-    result = _mvla("watchdog", "--in", "/cmd_vel", "--out", "/cmd_vel")
+    result = mvla("watchdog", "--in", "/cmd_vel", "--out", "/cmd_vel")
     assert result.returncode == 2 and "feed itself" in result.stderr
-    result = _mvla("watchdog", "--report-every", "0")
+    result = mvla("watchdog", "--report-every", "0")
     assert result.returncode == 2 and "--report-every" in result.stderr and result.stderr.count("\n") == 1
