@@ -117,6 +117,9 @@ class NamespacedRun:
                 "pytest",
                 "-p",
                 "no:cacheprovider",
+                # This session already selected them: addopts' `-m "not slow"` must not deselect any.
+                "-m",
+                "",
                 *self.nodeids,
             ]
             child = subprocess.Popen(

@@ -46,11 +46,18 @@ def _imported_after(modules: list[str]) -> set[str]:
     return {line.split(".")[0] for line in out.stdout.split()}
 
 
-@pytest.mark.parametrize("package", HEADLESS)
+# The packages that import torch (and transformers) take seconds each in a fresh process.
+TORCH_IMPORTERS = {"policies", "trainer"}
+
+
+@pytest.mark.parametrize(
+    "package", [pytest.param(p, marks=pytest.mark.slow) if p in TORCH_IMPORTERS else p for p in HEADLESS]
+)
 def test_headless_packages_do_not_import_textual(package: str) -> None:
     assert "textual" not in _imported_after(_modules(package))
 
 
+@pytest.mark.slow
 def test_policies_do_not_import_h5py() -> None:
     assert "h5py" not in _imported_after(_modules("policies"))
 

@@ -23,6 +23,7 @@ from trainer.config import load_train_config
 from trainer.loop import train
 
 
+@pytest.mark.slow
 def test_a_policy_trained_in_the_test_drives_eval_sim(tmp_path: Path, capsys) -> None:
     catalogue = load_catalogue()
     data = tmp_path / "episodes"

@@ -212,6 +212,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_mid_episode_leaves_a_journal_that_recover_salvages(tmp_path: Path, capsys) -> None:
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=Path(__file__).parents[2])
     try:

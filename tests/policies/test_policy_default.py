@@ -95,6 +95,7 @@ def test_the_default_policy_drives_the_same_episodes_on_onnx_runtime(tmp_path: P
     assert onnx_runs == torch_runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fp16", [False, True])
 def test_the_default_policy_exports_within_both_gates(fp16: bool, tmp_path: Path, capsys) -> None:
     """The trained weights (not random ones, which hide fp16 overflow), through `mvla export`."""

@@ -108,6 +108,7 @@ def test_a_segfault_in_the_reader_is_one_line_naming_where(tmp_path: Path, monke
     assert problem["message"].endswith("(SIGSEGV) in site/sitecustomize.py line 5 (segfault_in_hdf5)")
 
 
+@pytest.mark.slow
 def test_dataset_check_reports_a_hanging_file_and_goes_on(tmp_path: Path, capsys) -> None:
     v4_file(tmp_path, "episode_20251030_132725_1box_vert_left_core_close", n=3)
     shutil.copy(
@@ -122,6 +123,7 @@ def test_dataset_check_reports_a_hanging_file_and_goes_on(tmp_path: Path, capsys
     assert kinds in (["unreadable"], ["truncated"])
 
 
+@pytest.mark.slow
 def test_dataset_stats_counts_a_hanging_file_as_unreadable(tmp_path: Path, capsys) -> None:
     v4_file(tmp_path, "episode_20251030_132725_1box_vert_left_core_close", n=3)
     shutil.copy(

@@ -294,7 +294,7 @@ def test_kill_9_mid_motion_stops_the_robot_within_the_timeout_every_time(rig) ->
     assert watchdog.log().count("stop: no command on /mvla/cmd_vel") == 20, report
 
 
-@pytest.mark.parametrize("route", ["relay", "direct"])
+@pytest.mark.parametrize("route", [pytest.param("relay", marks=pytest.mark.slow), "direct"])
 def test_sighup_stops_the_robot_at_once(rig, route: str) -> None:
     _watchdog, listener = rig
     rng = random.Random(1)
@@ -323,6 +323,7 @@ def test_watchdog_relays_faithfully_and_logs_the_rate() -> None:
         assert watchdog.stop() == 0
 
 
+@pytest.mark.slow
 def test_watchdog_zeroes_after_the_timeout_and_keeps_zeroing_while_silent() -> None:
     from mvla_tui.robot.watchdog import ZERO_HOLD_S, ZERO_REPEAT_S
 

@@ -79,6 +79,7 @@ def test_failed_expert_episodes_are_not_saved(tmp_path: Path, capsys) -> None:
     assert not list(out.glob("*.h5")) and not list(out.glob(".*"))
 
 
+@pytest.mark.slow
 def test_kept_failures_are_marked_so_training_can_drop_them(tmp_path: Path, capsys) -> None:
     from recorder.check import check
     from recorder.reader import read_episode
@@ -95,6 +96,7 @@ def test_kept_failures_are_marked_so_training_can_drop_them(tmp_path: Path, caps
         assert attrs["sim_seed"] in (3_000_009, 3_000_010)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -128,6 +130,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], mess
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", ["-1", "2.5"])
 def test_a_bad_seed_is_refused_by_argument_parsing(tmp_path: Path, seed: str) -> None:
     cmd = [
@@ -147,6 +150,7 @@ def test_a_bad_seed_is_refused_by_argument_parsing(tmp_path: Path, seed: str) ->
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_an_unknown_mujoco_gl_is_a_one_line_error(tmp_path: Path) -> None:
     cmd = [
         sys.executable,

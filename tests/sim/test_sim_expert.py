@@ -4,6 +4,8 @@ camera), as `mvla sim collect` and `mvla eval --sim --expert` do."""
 
 from __future__ import annotations
 
+import pytest
+
 from mvla_tui.core.sim_episode import EpisodeSpec, run_sim_episode
 from mvla_tui.sim.layout import BIASES
 from recorder.catalogue import KEYMAP, load_catalogue
@@ -30,6 +32,7 @@ def _specs(count: int, pattern: str = "core", offset: int = 0) -> list[EpisodeSp
     ]
 
 
+@pytest.mark.slow
 def test_expert_succeeds_on_the_instructed_side() -> None:
     specs = _specs(24)
     assert {s.scenario for s in specs} == set(SCENARIOS) and {s.distance for s in specs} == set(DISTANCES)
@@ -72,6 +75,7 @@ def test_variant_style_uses_diagonals_and_succeeds() -> None:
     assert any({"q", "e"} & set(r.keys) for r in results)
 
 
+@pytest.mark.slow
 def test_noise_injects_wrong_keys_and_the_expert_recovers() -> None:
     specs = _specs(12, offset=200)
     clean = [run_episode(s) for s in specs]

@@ -35,6 +35,7 @@ def folder(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow  # two indexes, each waiting out the hanging file's 3 s
 def test_damaged_files_are_skipped_with_a_reason_each(folder: Path) -> None:
     index = build_index([folder], load_catalogue(), timeout_s=3.0)
     assert len(index.episodes) == 9  # 8 + the one with its own instruction; not the failure

@@ -38,6 +38,7 @@ def _losses(config_path: Path, stop_at: int | None = None) -> dict[int, float]:
     return losses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [3, 4])  # 3: at the end of epoch 0; 4: inside epoch 1
 def test_resumed_run_matches_the_uninterrupted_one_bit_for_bit(data: Path, tmp_path: Path, k: int) -> None:
     whole = _losses(train_config(tmp_path / "whole", [data], augment=AUGMENT, steps=7))
@@ -46,6 +47,7 @@ def test_resumed_run_matches_the_uninterrupted_one_bit_for_bit(data: Path, tmp_p
     assert resumed == whole  # exact float equality at every step
 
 
+@pytest.mark.slow
 def test_resume_with_lora_dropout_and_accumulation(data: Path, tmp_path: Path) -> None:
     """Tiny Kosmos-2 with LoRA (dropout 0.1 draws from the torch RNG) and two batches per step."""
     import yaml
@@ -64,6 +66,7 @@ def test_resume_with_lora_dropout_and_accumulation(data: Path, tmp_path: Path) -
     assert resumed == whole
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_a_resumable_checkpoint(data: Path, tmp_path: Path) -> None:
     config = load_train_config(train_config(tmp_path, [data], steps=50))
 

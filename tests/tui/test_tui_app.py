@@ -166,6 +166,7 @@ async def test_a_key_overrides_a_driving_policy_at_once() -> None:
         assert app.state.policy.resumes_in_s > 20
 
 
+@pytest.mark.slow
 async def test_the_episodes_screen_replays_a_file_through_the_policy(tmp_path: Path) -> None:
     app, session, link = make_app(tmp_path, runtime=tiny_runtime())
     async with app.run_test(size=SIZE) as pilot:
