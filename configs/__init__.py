@@ -84,7 +84,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "<config>", pref
     """Build dataclass `cls` from a mapping; unknown keys and wrong types are `ConfigError`s."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {prefix or 'config'} must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]  # T: a dataclass
     unknown = sorted(set(data) - set(fields))
     if unknown:
         key = f"{prefix}{unknown[0]}"
@@ -141,7 +141,7 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
             choices = ", ".join(repr(a) for a in args)
             raise ConfigError(f"{source}: {key} must be one of {choices}, got {value!r}")
         return value
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_dict(hint, value, source, prefix=f"{key}.")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

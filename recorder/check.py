@@ -9,6 +9,7 @@ truncated chunk shows up too. This module only reports; it never moves, repairs 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def _inspect_open(f: h5py.File, report: FileReport) -> None:
     _check_images(images, report.layout == "v5-jpeg", add)
 
 
-def _check_values(f: h5py.File, add) -> None:
+def _check_values(f: h5py.File, add: Callable[[Problem], None]) -> None:
     try:
         actions = f["actions"][()]
         if not np.isfinite(actions).all():
@@ -149,7 +150,7 @@ def _check_values(f: h5py.File, add) -> None:
         add(Problem("truncated", f"actions or events unreadable ({str(exc).splitlines()[0]})"))
 
 
-def _check_images(images: h5py.Dataset, jpeg: bool, add) -> None:
+def _check_images(images: h5py.Dataset, jpeg: bool, add: Callable[[Problem], None]) -> None:
     # One frame at a time: a truncated or corrupt chunk shows up without holding the episode in RAM.
     placeholders = []
     first_shape = None

@@ -285,7 +285,7 @@ def read_meta(f: h5py.File, path: Path | None = None) -> EpisodeMeta:
 
 
 def _decode_all(path: Path, dataset: h5py.Dataset) -> np.ndarray:
-    frames = []
+    frames: list[np.ndarray] = []
     for i, row in enumerate(dataset):
         frame = decode_jpeg(row)
         if frame is None:

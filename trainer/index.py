@@ -167,12 +167,16 @@ def build_index(
             if on_file is not None:
                 on_file(path)
         _save_cache(cache, {_cache_key(Path(p), Path(p).stat()): r for p, r in results.items()})
-    episodes, skipped = [], []
+    episodes: list[EpisodeRecord] = []
+    skipped: list[Skipped] = []
     for path in files:
         result = results[str(path)]
         if isinstance(result, EpisodeRecord) and result.outcome == "failure" and not include_failed:
             result = Skipped(str(path), "failed", "outcome failure (set data.include_failed to train on it)")
-        (episodes if isinstance(result, EpisodeRecord) else skipped).append(result)
+        if isinstance(result, EpisodeRecord):
+            episodes.append(result)
+        else:
+            skipped.append(result)
     return DatasetIndex(episodes, skipped)
 
 
@@ -217,7 +221,8 @@ def split(
     groups: dict[str, list[EpisodeRecord]] = {}
     for e in sorted(episodes, key=lambda e: e.name):
         groups.setdefault(e.scenario or "(no scenario)", []).append(e)
-    train, val = [], []
+    train: list[EpisodeRecord] = []
+    val: list[EpisodeRecord] = []
     for scenario in sorted(groups):
         group = groups[scenario]
         # Seeded by the scenario's name, so adding another scenario never reshuffles this one.

@@ -111,10 +111,10 @@ def per_group(
     key_of: Callable[[np.ndarray], str] | None = None,
 ) -> dict[str, Metrics]:
     """Metrics per group (scenario) in order first seen, then "all"."""
-    groups = np.asarray(list(groups), dtype=object)
+    names = np.asarray(list(groups), dtype=object)
     out = {}
-    for g in dict.fromkeys(groups.tolist()):
-        rows = groups == g
+    for g in dict.fromkeys(names.tolist()):
+        rows = names == g
         out[g] = compute(predicted[rows], recorded[rows], key_of)
     out["all"] = compute(predicted, recorded, key_of)
     return out
