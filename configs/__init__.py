@@ -17,17 +17,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from configs.errors import ConfigError as ConfigError  # re-exported: every package imports them from here
+from configs.errors import MvlaError as MvlaError
+
 CONFIG_DIR = Path(__file__).resolve().parent
 
 T = TypeVar("T")
-
-
-class MvlaError(Exception):
-    """A user error: its message is one line that says what was wrong and what to do."""
-
-
-class ConfigError(MvlaError):
-    """A config file or override is malformed, or names an unknown key."""
 
 
 def config_path(name: str) -> Path:

@@ -3,8 +3,6 @@
 Importing this package is light (no torch): the TUI imports it to list policies and catch errors.
 """
 
-from configs import MvlaError
+from configs.errors import PolicyLoadError
 
-
-class PolicyLoadError(MvlaError):
-    """A checkpoint or backbone cannot be loaded as it is; the message says which file and why."""
+__all__ = ["PolicyLoadError"]

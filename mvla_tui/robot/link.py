@@ -18,11 +18,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from configs import MvlaError
-
-
-class RobotLinkError(MvlaError):
-    """The robot (or its camera) cannot be reached or refused a command."""
+from configs.errors import (
+    RobotLinkError as RobotLinkError,  # re-exported: the links and their users import it here
+)
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from configs import MvlaError
+from configs.errors import UnsafeCommandError
 from configs.limits import LimitsConfig
 from mvla_tui.robot.link import Twist
 
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 log = logging.getLogger(__name__)
-
-
-class UnsafeCommandError(MvlaError):
-    """A command that must not reach the robot (NaN or infinite velocity)."""
 
 
 def clamp_twist(twist: Twist, limits: LimitsConfig) -> Twist:
