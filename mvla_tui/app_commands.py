@@ -113,7 +113,12 @@ class AppCommands:
             self.panel.say(problem, "red")
             return
         session = self.app.session
-        instruction = self.app.state.policy.instruction or session.default_instruction() or "reach the cup"
+        instruction = self.app.state.policy.instruction or session.default_instruction()
+        if not instruction:  # never an invented one: the latency of the policy depends on what it reads
+            self.panel.say(
+                "benchmark: no instruction yet; type one (or set up an episode), then benchmark", "red"
+            )
+            return
         post = self.app.post_message
         post(messages.BenchmarkProgressed(0, steps))
 
@@ -170,7 +175,15 @@ class AppCommands:
         if problem is not None:
             self.app.notify(problem, severity="warning")
             return
-        instruction = episode.meta.instruction or self.app.session.default_instruction() or "reach the cup"
+        instruction = episode.meta.instruction or self.app.session.default_instruction()
+        if (
+            not instruction
+        ):  # never an invented one: the replay would score the policy on words it was not given
+            self.app.notify(
+                f"replay: {episode.name} stores no instruction and none is set; type one, then replay",
+                severity="warning",
+            )
+            return
         app = self.app
 
         def done(result, error) -> None:

@@ -127,6 +127,8 @@ async def test_typed_commands_with_a_tiny_policy() -> None:
             panel.post_message(PolicyPanel.CommandEntered(line))
             await pilot.pause(0.05)
 
+        await type_line("benchmark 5")  # no instruction yet: an error on screen, not an invented one
+        assert "benchmark: no instruction yet" in said(app)
         await type_line("navigate around the obstacle on the left side")
         await wait_for(
             pilot, lambda: app.state.policy.instruction == "navigate around the obstacle on the left side"
