@@ -27,6 +27,7 @@ from mvla_tui.core.intents import DiscardEpisode, LoadPolicy, SaveEpisode
 from mvla_tui.core.session import Session
 from mvla_tui.core.state import ControlState
 from mvla_tui.key_release import KeyboardReport, KeyReleased
+from mvla_tui.operator_commands import palette_commands
 from mvla_tui.panels.camera import CameraPanel
 from mvla_tui.panels.log import LogPanel
 from mvla_tui.panels.monitor import MonitorPanel
@@ -294,16 +295,7 @@ class MvlaApp(App):
         from textual.app import SystemCommand
 
         yield from super().get_system_commands(screen)
-        for title, line, help_text in (
-            ("Infer", "infer", "one policy step on the current frame, without moving"),
-            ("Run policy", "run", "let the policy drive"),
-            ("Stop policy", "stop", "stop the policy"),
-            ("Benchmark policy", "benchmark", "time 50 policy steps on the current frame"),
-            ("Memory", "memory", "RAM, swap, process, GPU and the CUDA allocator"),
-            ("Clear caches", "clear", "garbage-collect and empty the CUDA cache"),
-            ("Episodes", "episodes", "the episodes of the data folder"),
-            ("Help", "help", "the commands of the policy panel"),
-        ):
+        for title, line, help_text in palette_commands():
             yield SystemCommand(title, help_text, lambda line=line: self.commands.run(line))
 
     def on_unmount(self) -> None:

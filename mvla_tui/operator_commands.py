@@ -68,6 +68,16 @@ def parse_command(text: str) -> OperatorCommand | None:
     return OperatorCommand(name)
 
 
+def palette_commands() -> list[tuple[str, str, str]]:
+    """(title, line, help) of the commands the app's command palette offers: every command that needs no
+    argument (an optional one, in brackets, takes its default); `quit` is the palette's own."""
+    return [
+        (name.capitalize(), name, what)
+        for name, (usage, what) in COMMANDS.items()
+        if name != "quit" and all(token.startswith("[") for token in usage.split()[1:])
+    ]
+
+
 def help_lines() -> list[str]:
     return [f"{usage:<16} {what}" for usage, what in COMMANDS.values()] + [
         f"{'anything else':<16} becomes the instruction (e.g. navigate around the obstacle on the left side)"

@@ -42,3 +42,16 @@ def test_empty_lines_mean_nothing_and_help_lists_every_command() -> None:
     assert parse_command("   ") is None
     text = "\n".join(help_lines())
     assert all(usage.split()[0] in text for usage, _ in COMMANDS.values()) and "anything else" in text
+
+
+def test_every_palette_entry_runs_its_command_and_none_needs_an_argument() -> None:
+    """The command palette is built from COMMANDS: each entry's line parses as that command (not as an
+    instruction or an error), every argument-free command is offered, and `quit` stays the palette's own."""
+    from mvla_tui.operator_commands import palette_commands
+
+    offered = [line for _title, line, _help in palette_commands()]
+    for line in offered:
+        assert parse_command(line).name == line
+    assert {"infer", "run", "stop", "benchmark", "memory", "clear", "episodes", "help"} <= set(offered)
+    assert not {"load", "mode", "quit"} & set(offered)
+    assert set(offered) <= set(COMMANDS)
