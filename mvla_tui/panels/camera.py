@@ -53,9 +53,8 @@ def _frame_image_class() -> type:
     first use: textual-image asks the terminal about its graphics when it is imported."""
     from textual_image.widget import Image
 
-    class FrameImage(
-        Image, Renderable=Image._Renderable
-    ):  # the renderer textual-image chose for this terminal
+    # Renderable: the renderer textual-image chose for this terminal (Kitty, Sixel or half-cells).
+    class FrameImage(Image, Renderable=Image._Renderable):
         _same_size = False
 
         def show(self, image: PILImage.Image) -> None:

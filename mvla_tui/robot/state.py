@@ -53,9 +53,8 @@ class Step:
     event_type: str  # one of recorder.catalogue.EVENT_TYPES
     twist: Twist  # what the link was actually sent
     t: float
-    key: str | None = (
-        None  # the operator's key (the stop key for stop_action); None: frame 0, a policy's action
-    )
+    # The operator's key (the stop key for stop_action); None for frame 0 and a policy's action.
+    key: str | None = None
 
 
 S = TypeVar("S")
