@@ -8,7 +8,7 @@ frames `auto` precision runs in fp32 before it chooses (`RuntimeConfig.auto_fram
 every measured step runs the chosen precision. Peak RSS is sampled with psutil after every step;
 CUDA memory is the peak allocated by torch, including that of the auto choice. With
 `--compare naive` both runtimes step in turn on the same frames, so the ratio is fair on a busy
-machine; they share the one policy (same device and precision, see `policies.runtime`), so the model
+machine; they share the one policy (same device and precision, see `policies.precision`), so the model
 is in memory once and an auto choice made by one applies to both; the memory figures cover both.
 This module must not import textual or h5py; `mvla bench` (mvla_tui/commands/bench.py) is its
 command line.

@@ -92,7 +92,7 @@ class PolicyConfig:
     loss: Literal["huber", "mse"] = "huber"
     head: HeadConfig = field(default_factory=HeadConfig)
     # Trained with stop targets: when the chunk of the previous step predicted a stop for this step,
-    # the runtime stops here (policies/runtime.py, "Stopping")
+    # the runtime stops here (policies/execution.py, "Stopping")
     predicts_stop: bool = False
 
     def __post_init__(self) -> None:

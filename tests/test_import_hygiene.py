@@ -73,6 +73,12 @@ def test_the_operating_core_imports_no_torch() -> None:
     assert "torch" not in loaded and "textual" not in loaded
 
 
+def test_chunks_and_their_execution_import_no_torch() -> None:
+    """The operating core holds an `ActionChunk` and uses the executor's stop rule; both are numpy only."""
+    loaded = _imported_after(["policies.chunk", "policies.execution"])
+    assert "torch" not in loaded and "textual" not in loaded
+
+
 def test_the_walk_reaches_nested_modules() -> None:
     assert "policies.kosmos2.model" in _modules("policies") and "mvla_tui.core.session" in _modules(
         "mvla_tui.core"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from policies.chunk import ActionChunk
 
 # ---- recording -------------------------------------------------------------------------------------------
 
@@ -111,5 +112,5 @@ class PolicyStepDone:
     """The policy worker's answer to step request `request`: an `ActionChunk`, or the error it raised."""
 
     request: int
-    chunk: Any = field(compare=False)  # policies.runtime.ActionChunk (no torch import here)
+    chunk: ActionChunk | None = field(compare=False)  # None when the step raised (`error`)
     error: str | None = None

@@ -431,9 +431,9 @@ class PolicyDriver(SessionPart):
             self._latencies.append(self._latency or 0.0)
             self._stop(f"predicted a stop after {self._steps} steps; the robot is at rest", "done")
             return
-        self._execute(chunk, scheduled, now)
+        self._execute(scheduled, now)
 
-    def _execute(self, chunk, scheduled: float, now: float) -> None:
+    def _execute(self, scheduled: float, now: float) -> None:
         step_mode = self.config.execution == "step"
         period = self.config.period_s
         budget = period - self.teleop.step_s - self.teleop.settle_s if step_mode else period

@@ -20,13 +20,17 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from configs import MvlaError
 from configs.extras import missing_module_line
+from configs.limits import LimitsConfig
 from mvla_tui.core.intents import PolicyLoadDone, PolicyStepDone
+
+if TYPE_CHECKING:  # the runtime imports torch: this module must not, until a policy is loaded
+    from policies.runtime import PolicyRuntime
 
 log = logging.getLogger(__name__)
 _CLOSE = object()
@@ -45,7 +49,9 @@ class RuntimeOptions:
     command_resolution: float = 0.01  # key units: the command sent is rounded to a multiple of it
 
 
-def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any, str]:
+def load_runtime(
+    source: str, options: RuntimeOptions, limits: LimitsConfig | None
+) -> tuple[PolicyRuntime, str]:
     """(PolicyRuntime, label) from a checkpoint directory. Raises `MvlaError` subclasses for user errors."""
     from pathlib import Path
 
@@ -63,7 +69,7 @@ def load_runtime(source: str, options: RuntimeOptions, limits: Any) -> tuple[Any
         device=options.device,
         precision=options.precision,
         execution=options.execution,
-        limits=limits,
+        limits=limits if limits is not None else LimitsConfig(),  # None: the default limits
         command_resolution=options.command_resolution,
     )
     if options.runtime == "torch":
@@ -90,15 +96,17 @@ class PolicyWorker:
     def __init__(
         self,
         options: RuntimeOptions | None = None,
-        limits: Any = None,
-        loader: Callable[[str, RuntimeOptions, Any], tuple[Any, str]] = load_runtime,
+        limits: LimitsConfig | None = None,
+        loader: Callable[
+            [str, RuntimeOptions, LimitsConfig | None], tuple[PolicyRuntime, str]
+        ] = load_runtime,
     ) -> None:
         self.options = options or RuntimeOptions()
         self.limits = limits
         self.loader = loader
         self._post: Callable[[object], None] | None = None
         self._jobs: queue.Queue[object] = queue.Queue()
-        self.runtime: Any = None  # read by the worker thread only, but for `describe` below
+        self.runtime: PolicyRuntime | None = None  # read by the worker thread only, but for `describe` below
         self.label: str | None = None
         self._thread = threading.Thread(target=self._serve, name="mvla-policy", daemon=True)
         self._thread.start()
@@ -130,7 +138,7 @@ class PolicyWorker:
         finally:
             self._post = previous
 
-    def adopt(self, runtime: Any, label: str) -> None:
+    def adopt(self, runtime: PolicyRuntime, label: str) -> None:
         """Use a runtime built elsewhere (a test, a benchmark); answered like a load."""
         self._jobs.put(("adopt", (runtime, label)))
 
@@ -140,7 +148,7 @@ class PolicyWorker:
     def step(self, request: int, image: np.ndarray) -> None:
         self._jobs.put(("step", (request, image)))
 
-    def call(self, job: Callable[[Any], Any], done: Callable[[Any, str | None], None]) -> None:
+    def call(self, job: Callable[[PolicyRuntime], Any], done: Callable[[Any, str | None], None]) -> None:
         """Run `job(runtime)` on this thread, in turn with the steps (a benchmark, a replay), then
         `done(result, None)`, or `done(None, error)` when there is no policy or the job raised."""
         self._jobs.put(("call", (job, done)))
@@ -199,7 +207,7 @@ class PolicyWorker:
         self.runtime, self.label = runtime, label
         self._answer(PolicyLoadDone(source, label, runtime.describe(), None))
 
-    def _call(self, job: Callable[[Any], Any], done: Callable[[Any, str | None], None]) -> None:
+    def _call(self, job: Callable[[PolicyRuntime], Any], done: Callable[[Any, str | None], None]) -> None:
         if self.runtime is None:
             done(None, "no policy loaded")
             return

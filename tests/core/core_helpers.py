@@ -14,7 +14,7 @@ import numpy as np
 from mvla_tui.core.session import Session
 from mvla_tui.robot.config import FakeConfig, PolicyDriveConfig, RobotConfig, TeleopConfig
 from mvla_tui.robot.fake import FakeLink
-from policies.runtime import ActionChunk
+from policies.chunk import ActionChunk
 
 
 class Clock:

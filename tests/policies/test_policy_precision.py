@@ -20,14 +20,8 @@ from policies import runtime as runtime_module
 from policies.bench import run_benchmark
 from policies.compact.model import CompactPolicy
 from policies.normalisation import ActionNormalisation
-from policies.runtime import (
-    PolicyRuntime,
-    PrecisionChoice,
-    RuntimeConfig,
-    choose_precision,
-    stream_chunks,
-    windowed_chunk,
-)
+from policies.precision import PrecisionChoice, auto_candidates, choose_precision, stream_chunks
+from policies.runtime import PolicyRuntime, RuntimeConfig, windowed_chunk
 from tests.policies.conftest import tiny_compact_config
 
 CPU = torch.device("cpu")
@@ -66,7 +60,8 @@ def _half_precisions_lose_the_signal(policy: CompactPolicy, offset: float = 1e5)
 
 @pytest.fixture
 def cuda_candidates_on_cpu(monkeypatch):
-    """`auto` on a CPU behaves as on a CUDA GPU with bf16: fp32 first, then fp16, bf16 compared."""
+    """`auto` on a CPU behaves as on a CUDA GPU with bf16: fp32 first, then fp16, bf16 compared (the
+    runtime's own name for `auto_candidates` is replaced: that is the one it calls)."""
     monkeypatch.setattr(runtime_module, "auto_candidates", lambda device: ("fp16", "bf16"))
 
 
@@ -326,7 +321,7 @@ def test_auto_on_cuda_falls_back_when_fp16_overflows() -> None:
     runtime.reset(LEFT)
     for frame in _cuda_frames(6):
         assert not runtime.step(frame).stop
-    expected = "bf16" if "bf16" in runtime_module.auto_candidates(runtime.device) else "fp32"
+    expected = "bf16" if "bf16" in auto_candidates(runtime.device) else "fp32"
     assert runtime.precision == expected and runtime.precision_note.startswith("fp16 was not finite")
 
 
