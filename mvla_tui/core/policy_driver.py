@@ -21,9 +21,10 @@ scales them by the throttle, the one place where they become m/s for the link.
   driver asks the link for one (`not_before`, so the simulator renders it) and looks again each few ms for
   up to `frame_wait_s`; then it counts a stale frame (the state's `stale_frames`) and waits again, and
   `stale_limit` stale frames in a row stop the policy with the reason. A stale frame is never used.
-- A run ends by itself when the policy predicts a stop (every axis of its command below `stop_below`:
-  "done", the robot stays at rest, nothing latches), after `max_steps` actions without one, on a stop the
-  loop latched (a collision the simulator reports, an e-stop), or on stale frames; all but "done" latch.
+- A run ends by itself when the policy predicts a stop (`policies.execution.is_stop`: every axis of its
+  command below `stop_below`, the rule and threshold of the runtime's own predicted stop: "done", the
+  robot stays at rest, nothing latches), after `max_steps` actions without one, on a stop the loop
+  latched (a collision the simulator reports, an e-stop), or on stale frames; all but "done" latch.
 - Hybrid: a teleop key overrides the policy at once (an answer in flight is dropped); the policy resumes
   `hybrid.resume_s` after the last key, or never with 0 (manual until `run` again).
 - An e-stop stops a running policy. A non-finite output, or an error raised by the model, latches a stop
@@ -58,6 +59,7 @@ from mvla_tui.robot.config import PolicyDriveConfig, TeleopConfig
 from mvla_tui.robot.control import ControlLoop
 from mvla_tui.robot.intents import ClearEStop, EStop, PolicyAction, TeleopKey
 from mvla_tui.robot.link import Frame
+from policies.execution import is_stop
 
 _STATS_STEPS = 200  # latency percentiles and rate over this many recent steps
 # Request ids unique in the process: a worker shared by consecutive sessions (evaluation) may answer a
@@ -427,7 +429,7 @@ class PolicyDriver(SessionPart):
         if infer:
             self._error = None
             return
-        if np.abs(self._command).max() < self.config.stop_below:
+        if is_stop(self._command, self.config.stop_below):
             self._latencies.append(self._latency or 0.0)
             self._stop(f"predicted a stop after {self._steps} steps; the robot is at rest", "done")
             return

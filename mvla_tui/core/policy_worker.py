@@ -28,6 +28,7 @@ from configs import MvlaError
 from configs.extras import missing_module_line
 from configs.limits import LimitsConfig
 from mvla_tui.core.intents import PolicyLoadDone, PolicyStepDone
+from policies.execution import STOP_BELOW
 
 if TYPE_CHECKING:  # the runtime imports torch: this module must not, until a policy is loaded
     from policies.runtime import PolicyRuntime
@@ -47,6 +48,7 @@ class RuntimeOptions:
     runtime: str = "torch"  # torch | onnx | trt: what computes the policy (`policies.export.exported`)
     export: str | None = None  # the export folder of onnx | trt (None: CKPT/onnx or CKPT/tensorrt)
     command_resolution: float = 0.01  # key units: the command sent is rounded to a multiple of it
+    stop_below: float = STOP_BELOW  # key units: the predicted stop's threshold (`policies.execution.is_stop`)
 
 
 def load_runtime(
@@ -71,6 +73,7 @@ def load_runtime(
         execution=options.execution,
         limits=limits if limits is not None else LimitsConfig(),  # None: the default limits
         command_resolution=options.command_resolution,
+        stop_below=options.stop_below,
     )
     if options.runtime == "torch":
         policy, normalisation, info = load_checkpoint(Path(source))

@@ -48,6 +48,7 @@ def runtime_options(config: RobotConfig, runtime: str = "torch", export: str | N
         runtime=runtime,
         export=export,
         command_resolution=p.command_resolution,
+        stop_below=p.stop_below,  # the runtime's predicted stop and the driver's "done" share the threshold
     )
 
 

@@ -15,6 +15,7 @@ from typing import Literal, get_args
 from configs import ConfigError, MvlaError, config_path, load
 from configs.limits import LimitsConfig
 from mvla_tui.sim.config import SimConfig
+from policies.execution import STOP_BELOW
 
 Mode = Literal["step", "hold", "latch"]  # teleop modes, see `mvla_tui.robot.control`
 MODES: tuple[str, ...] = get_args(Mode)
@@ -196,8 +197,9 @@ class PolicyDriveConfig:
     Frames: in step mode a policy acts only on a frame taken after the settle (the robot at rest), in both
     modes only on one at most `max_frame_age_s` old when its step was due; it waits up to `frame_wait_s`
     for one, then counts a stale frame and waits again; `stale_limit` stale frames in a row stop the policy.
-    A run ends when the policy predicts a stop (every axis of its command below `stop_below` key units),
-    or after `max_steps` actions without one (the stop latches, like an e-stop).
+    A run ends when the policy predicts a stop (every axis of its command below `stop_below` key units,
+    `policies.execution.is_stop`; the runtime's predicted stop uses the same threshold), or after
+    `max_steps` actions without one (the stop latches, like an e-stop).
     `device`, `precision` and `chunk_execution` are the policy runtime's (`policies.runtime`), and so is
     `command_resolution`: each command sent is rounded to a multiple of it (0.01 key units is
     5 mm/s at throttle 50 %, below what a base's motor controllers resolve), so that runtimes differing
@@ -212,7 +214,7 @@ class PolicyDriveConfig:
     threads: int | None = None  # CPU threads for torch (None: torch's choice; 1 is steadiest on a busy CPU)
     command_resolution: float = 0.01  # key units (a press is 1.15): the command sent is rounded to it
     max_steps: int = 60  # actions per run without a predicted stop before the policy is stopped
-    stop_below: float = 0.1  # key units: a command below this on every axis is the policy's "done"
+    stop_below: float = STOP_BELOW  # key units: a command below this on every axis is the policy's "done"
     frame_wait_s: float = 0.3  # how long a due step waits for a fresh frame before counting it stale
     max_frame_age_s: float = 0.25  # the oldest frame a step may act on, counted from when it was due
     stale_limit: int = 3  # stale frames in a row that stop the policy (the camera is not delivering)

@@ -150,6 +150,22 @@ def test_a_predicted_stop_ends_the_run_without_latching() -> None:
     assert not state.robot.estop
 
 
+@pytest.mark.parametrize(("stop_below", "ends"), [(0.1, False), (0.2, True), (0.0, False)])
+def test_the_stop_threshold_is_the_runtimes(stop_below: float, ends: bool) -> None:
+    """`policy.stop_below` (`eval --stop-below`) decides when a small command is "done" in the driver and
+    is the threshold the runtime's own predicted stop is built with: one rule, one number."""
+    from mvla_tui.core.session import runtime_options
+
+    session, link, clock, runtime = lagging_session(
+        0.0, commands=[FORWARD, (0.15, 0.0, -0.15)], stop_below=stop_below, max_steps=2
+    )
+    assert runtime_options(session.config).stop_below == stop_below
+    at(session, clock, 0.0, SetInstruction(INSTRUCTION), RunPolicy())
+    run_for(session, clock, 0.01, 2.0)
+    assert session.state.policy.ended == ("done" if ends else "budget")
+    assert action_starts(link) == ([0.0] if ends else [0.0, 0.6])
+
+
 def test_a_collision_the_link_reports_stops_the_policy_like_an_estop() -> None:
     session, link, clock, runtime = lagging_session(0.0)
     at(session, clock, 0.0, SetInstruction(INSTRUCTION), RunPolicy())

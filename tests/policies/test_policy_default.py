@@ -36,6 +36,23 @@ def test_the_shipped_default_policy_loads_and_is_small() -> None:
     assert info.name == "compact" and policy.config.predicts_stop and norm.action_dim == 3
 
 
+def test_the_robot_configs_stop_threshold_reaches_the_runtime() -> None:
+    """`policy.stop_below` (which `eval --stop-below` sets) is the threshold of the runtime's predicted
+    stop as well as of the driver's "done": the default policy predicts stops."""
+    from mvla_tui.core.policy_worker import load_runtime
+    from mvla_tui.core.session import runtime_options
+    from mvla_tui.robot.config import PolicyDriveConfig, RobotConfig
+
+    config = RobotConfig(
+        kind="fake", policy=PolicyDriveConfig(device="cpu", precision="fp32", stop_below=0.25)
+    )
+    runtime, _ = load_runtime(str(DEFAULT_DIR), runtime_options(config), config.limits)
+    try:
+        assert runtime.config.stop_below == 0.25
+    finally:
+        runtime.close()
+
+
 @pytest.mark.slow
 def test_the_default_policy_reaches_the_cup_on_the_instructed_side(capsys) -> None:
     import json
