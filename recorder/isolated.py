@@ -14,7 +14,10 @@ runs with `faulthandler`, so a crash names where it happened: the problem says t
 innermost Python frame of the crashed thread (e.g. `in _hl/dataset.py line 758 (read_direct)`).
 
 `mvla dataset check` (`inspect`), `mvla dataset stats` (`info`) and the trainer's index (`summaries`)
-all read every file this way. This module never modifies a file.
+all read every file this way, and so does the app that drives the robot: the saver's count of the data
+folder (`info`) and the episodes screen (`inspect`, and `episode` to open one). An episode's arrays come
+back through a `.npz` file the child writes in a folder the parent made, loaded without pickles.
+This module never modifies an episode file.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from recorder.check import FileReport, Problem, inspect_file
-from recorder.episode import EpisodeMeta
+from recorder.episode import Episode, EpisodeMeta
 from recorder.errors import EpisodeFileError
-from recorder.reader import EpisodeHeader, read_header
+from recorder.reader import EpisodeHeader, read_episode, read_header
 
 T = TypeVar("T")
 
@@ -77,6 +80,13 @@ def _inspect(path: Path) -> dict:
     return {"report": _report_json(inspect_file(path))}
 
 
+def _meta_json(meta: EpisodeMeta) -> dict:
+    """The metadata as JSON; of the other root attributes only plain values travel."""
+    data = asdict(meta)
+    data["attrs"] = {k: v for k, v in data["attrs"].items() if isinstance(v, (str, int, float, bool))}
+    return data
+
+
 def _summary(path: Path) -> dict:
     report = inspect_file(path)
     header = None
@@ -87,16 +97,35 @@ def _summary(path: Path) -> dict:
             report.problems.append(Problem(exc.kind, exc.detail))
     out: dict[str, Any] = {"report": _report_json(report), "header": None}
     if header is not None:
-        meta = asdict(header.meta)
-        meta["attrs"] = {k: v for k, v in meta["attrs"].items() if isinstance(v, (str, int, float, bool))}
         out["header"] = {
             "layout": header.layout,
             "frames": header.frames,
             "event_types": header.event_types,
-            "meta": meta,
+            "meta": _meta_json(header.meta),
             "actions": header.actions.tolist(),
         }
     return out
+
+
+def _episode(path: Path, out: str) -> dict:
+    """`read_episode`: the arrays into the `.npz` file `out`, the rest in the answer; the reader's own
+    refusal (an `EpisodeFileError`) travels as `problem`."""
+    try:
+        episode = read_episode(path)
+    except EpisodeFileError as exc:
+        return {"problem": {"kind": exc.kind, "detail": exc.detail}}
+    arrays = {"images": episode.images, "actions": episode.actions}
+    if episode.timestamps is not None:
+        arrays["timestamps"] = episode.timestamps
+    np.savez(out, **arrays)
+    return {
+        "episode": {
+            "layout": episode.layout,
+            "name": episode.name,
+            "event_types": episode.event_types,
+            "meta": _meta_json(episode.meta),
+        }
+    }
 
 
 def _info(path: Path) -> dict:
@@ -107,7 +136,12 @@ def _info(path: Path) -> dict:
     return {"info": data}
 
 
-JOBS: dict[str, Callable[[Path], dict]] = {"inspect": _inspect, "summary": _summary, "info": _info}
+JOBS: dict[str, Callable[..., dict]] = {
+    "inspect": _inspect,
+    "summary": _summary,
+    "info": _info,
+    "episode": _episode,
+}
 
 
 def _serve(memory_limit_gb: float | None) -> None:
@@ -125,7 +159,7 @@ def _serve(memory_limit_gb: float | None) -> None:
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            answer = {"status": "ok", **JOBS[request["job"]](Path(request["path"]))}
+            answer = {"status": "ok", **JOBS[request["job"]](Path(request["path"]), **request["params"])}
         except MemoryError:
             answer = {
                 "status": "error",
@@ -207,16 +241,17 @@ class IsolatedReader:
         text = self._stderr.read().decode("utf-8", "replace")
         return [line.strip() for line in text.splitlines() if line.strip()]
 
-    def run(self, job: str, path: Path) -> dict:
+    def run(self, job: str, path: Path, **params: str) -> dict:
         """The job's answer: {"status": "ok", ...}, {"status": "error", "why"} when it raised, or
-        {"status": "unreadable", "why"} when the child crashed or did not answer in time."""
+        {"status": "unreadable", "why"} when the child crashed or did not answer in time. `params` are
+        the job's keyword arguments besides the path (JSON values)."""
         if job not in JOBS:
             raise ValueError(f"unknown job {job!r}; known: {', '.join(JOBS)}")
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         proc = self._proc
         try:
-            proc.stdin.write(json.dumps({"job": job, "path": str(path)}) + "\n")
+            proc.stdin.write(json.dumps({"job": job, "path": str(path), "params": params}) + "\n")
             proc.stdin.flush()
             ready, _, _ = select.select([proc.stdout], [], [], self.timeout_s)
             line = proc.stdout.readline() if ready else None
@@ -287,6 +322,38 @@ class IsolatedReader:
             )
         return Summary(_report_from(answer["report"]), header)
 
+    def episode(self, path: Path) -> Episode:
+        """`recorder.reader.read_episode` of `path`: the same `Episode` (of the other root attributes,
+        only plain values) or the same `EpisodeFileError`; a file that crashes or hangs the child is an
+        `EpisodeFileError` of kind `unreadable`, one line."""
+        path = Path(path)
+        with tempfile.TemporaryDirectory(prefix="mvla-episode-") as folder:
+            out = Path(folder) / "episode.npz"
+            answer = self.run("episode", path, out=str(out))
+            if answer["status"] != "ok":
+                raise EpisodeFileError(path, "unreadable", _message(answer))
+            if "problem" in answer:
+                raise EpisodeFileError(path, answer["problem"]["kind"], answer["problem"]["detail"])
+            try:
+                with np.load(out, allow_pickle=False) as arrays:
+                    images, actions = arrays["images"], arrays["actions"]
+                    timestamps = arrays["timestamps"] if "timestamps" in arrays.files else None
+            except (OSError, ValueError, KeyError) as exc:
+                raise EpisodeFileError(
+                    path, "unreadable", f"the reading process's answer is damaged ({exc})"
+                ) from None
+        found = answer["episode"]
+        return Episode(
+            path=path,
+            layout=found["layout"],
+            name=found["name"],
+            images=images,
+            actions=actions,
+            event_types=found["event_types"],
+            meta=EpisodeMeta(**found["meta"]),
+            timestamps=timestamps,
+        )
+
 
 def _crash_site(lines: list[str]) -> str:
     """'in _hl/dataset.py line 758 (read_direct)': the innermost Python frame of the thread that crashed,
@@ -301,10 +368,14 @@ def _crash_site(lines: list[str]) -> str:
     return ""
 
 
-def _unreadable(path: Path, answer: dict) -> FileReport:
+def _message(answer: dict) -> str:
+    """The one line of a failed job's answer."""
     why = answer["why"]
-    message = why if answer["status"] == "unreadable" else f"reading it raised {why}"
-    return FileReport(Path(path), problems=[Problem("unreadable", message)])
+    return why if answer["status"] == "unreadable" else f"reading it raised {why}"
+
+
+def _unreadable(path: Path, answer: dict) -> FileReport:
+    return FileReport(Path(path), problems=[Problem("unreadable", _message(answer))])
 
 
 def check_files(

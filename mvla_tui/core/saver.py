@@ -9,6 +9,11 @@ counts the folder once at start and hands the count to the saver thread. Each re
 control thread as an intent through `post` (`EpisodeSaveDone`, `ProgressLoaded`), all from the saver
 thread and in order, so the counts the control thread keeps never count an episode twice. `close()` waits for every save handed over: nothing the
 operator saved is lost when the session ends. This module never touches the robot and imports no textual.
+
+The files already in the folder are untrusted (copied from elsewhere, fuzzed, half-synced): they are
+counted in a child process (`recorder.isolated`), since a damaged HDF5 file can crash or hang the
+library, and this is the process that drives the robot; one that does is counted as unreadable. The
+files this saver wrote itself are read in-process.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from mvla_tui.core.intents import EpisodeSaveDone, ProgressLoaded
 from recorder.catalogue import Catalogue
 from recorder.errors import RecorderError
+from recorder.isolated import IsolatedReader
 from recorder.stats import (
     DatasetStats,
     collect,
@@ -140,7 +146,8 @@ class EpisodeSaver:
 
     def _count(self) -> None:
         try:
-            stats = collect(episode_files(self.data_dir))
+            with IsolatedReader() as reader:
+                stats = collect(episode_files(self.data_dir), info=reader.info)
         except OSError as exc:
             log.error("cannot count the episodes in %s: %s", self.data_dir, exc)
             stats = DatasetStats()

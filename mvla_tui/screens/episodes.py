@@ -3,8 +3,10 @@ with the recorded action of each, and, with a policy loaded, replay it through t
 action next to the recorded one at every frame, and the agreement rate. The first thing to look at when a
 policy misbehaves.
 
-Reading and checking files runs in thread workers (a damaged file must not freeze the screen); the replay
-runs on the policy worker through the app. The screen only displays; the robot keeps its keys (the e-stop
+Reading and checking files runs in thread workers (a damaged file must not freeze the screen), and each
+file is opened in a child process (`recorder.isolated`): the files are untrusted and a damaged HDF5 file
+can crash or hang the library, in the process that drives the robot. Such a file is a one-line status in
+the list, or a one-line notification when opened. The replay runs on the policy worker through the app. The screen only displays; the robot keeps its keys (the e-stop
 is the app's priority binding).
 """
 
@@ -60,17 +62,15 @@ class EpisodesScreen(Screen):
 
     @work(thread=True, exclusive=True, group="episode-list", exit_on_error=False)
     def _list(self) -> None:
-        from recorder.check import check
+        from recorder.isolated import IsolatedReader
         from recorder.stats import episode_files
 
-        for path in episode_files(self.data_dir):
-            try:
-                problems = check(path)
-            except Exception as exc:  # noqa: BLE001 - reported as the file's status, the list goes on
-                problems = [f"unreadable ({exc})"]
-            status = "ok" if not problems else "; ".join(str(p) for p in problems)[:60]
-            info = _frames(path)
-            self.app.call_from_thread(self._add_row, path, info, status)
+        with IsolatedReader() as reader:
+            for path in episode_files(self.data_dir):
+                report = reader.inspect(path)
+                status = "ok" if report.ok else "; ".join(str(p) for p in report.problems)[:60]
+                frames = "?" if report.frames is None else str(report.frames)
+                self.app.call_from_thread(self._add_row, path, frames, status)
 
     def _add_row(self, path: Path, frames: str, status: str) -> None:
         style = "" if status == "ok" else "red"
@@ -85,10 +85,11 @@ class EpisodesScreen(Screen):
     @work(thread=True, exclusive=True, group="episode-open", exit_on_error=False)
     def _open(self, path: Path) -> None:
         from configs import MvlaError
-        from recorder.reader import read_episode
+        from recorder.isolated import IsolatedReader
 
         try:
-            episode = read_episode(path)
+            with IsolatedReader() as reader:
+                episode = reader.episode(path)
         except MvlaError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
@@ -140,16 +141,3 @@ class EpisodesScreen(Screen):
         else:
             text.append("p: replay through the loaded policy\n", style="dim")
         self.query_one("#episode-actions", Static).update(text)
-
-
-def _frames(path: Path) -> str:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            for key in ("images", "observations/images"):
-                if key in f:
-                    return str(len(f[key]))
-    except (OSError, KeyError, ValueError):
-        return "?"
-    return "?"

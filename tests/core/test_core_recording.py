@@ -20,11 +20,14 @@ import numpy as np
 import pytest
 
 from mvla_tui.cli import main
-from mvla_tui.core.intents import DiscardEpisode, SaveEpisode, StartEpisode
+from mvla_tui.core.intents import DiscardEpisode, ProgressLoaded, SaveEpisode, StartEpisode
+from mvla_tui.core.saver import EpisodeSaver
 from mvla_tui.robot.intents import TeleopKey
+from recorder.catalogue import load_catalogue
 from recorder.check import check
 from recorder.reader import read_episode
 from tests.core.core_helpers import at, fake_session, wait_until
+from tests.recorder.recorder_builders import damaged_folder
 
 F115 = np.float32(1.15)
 LEFT = "Navigate around the obstacle on the left side and reach the cup"
@@ -177,6 +180,19 @@ def test_a_second_session_resumes_the_progress_counts(tmp_path: Path) -> None:
     at(second, clock2, 2.0, SaveEpisode())
     done = {(c.scenario, c.pattern, c.distance): c.done for c in second.state.recording.progress}
     assert done[cell] == 3
+
+
+def test_the_count_of_a_folder_with_damaged_files_reads_them_in_a_child(tmp_path: Path, monkeypatch) -> None:
+    """A Git LFS pointer, a truncated file and one that crashes the HDF5 library are counted as
+    unreadable; the crash happens in the reading child, never in the process that drives the robot."""
+    damaged_folder(tmp_path / "data", monkeypatch)
+    posted: list[object] = []
+    saver = EpisodeSaver(tmp_path / "data", load_catalogue(), posted.append, side_files=False)
+    wait_until(lambda: bool(posted), timeout_s=60.0)
+    saver.close()
+    (loaded,) = posted
+    assert isinstance(loaded, ProgressLoaded)
+    assert loaded.unreadable == 3 and loaded.counts == {("1box_vert_left", "core", "close"): 1}
 
 
 def test_a_session_that_ends_mid_episode_keeps_a_recoverable_journal(tmp_path: Path, capsys) -> None:

@@ -97,3 +97,39 @@ def record(folder: Path, n: int = 3, scenario: str = "1box_left", **writer_kwarg
         for image, action in zip(rgb_frames(n), key_actions(n), strict=True):
             writer.append(image, action, "start_action" if len(writer) else "episode_start")
         return writer.finish()
+
+
+# Read in a child process, h5py raises SIGSEGV on opening a file named crash*: a stand-in for the damaged
+# files that crash the HDF5 library (benchmarks/fuzz_reader.py found some). The test process itself never
+# loads it, so an in-process read of that file succeeds and the test can tell where the file was read.
+_CRASHING_H5PY = """\
+import os, signal
+import h5py
+_File = h5py.File
+class File(_File):
+    def __init__(self, name, *args, **kwargs):
+        if os.path.basename(str(name)).startswith("crash"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        super().__init__(name, *args, **kwargs)
+h5py.File = File
+"""
+
+
+def damaged_folder(folder: Path, monkeypatch) -> dict[str, Path]:
+    """A data folder with one sound V4 episode and three damaged files: a Git LFS pointer, a truncated
+    copy and a copy that crashes the HDF5 library when a child process (`recorder.isolated`) reads it
+    (`_CRASHING_H5PY`, through a `sitecustomize` on the children's PYTHONPATH). Keys: good, lfs,
+    truncated, crash."""
+    site = folder.parent / f"{folder.name}-site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_CRASHING_H5PY, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    folder.mkdir(parents=True, exist_ok=True)
+    good, _ = v4_file(folder, "episode_20251030_132725_1box_vert_left_core_close", n=3)
+    lfs = folder / "episode_20251030_132726_1box_vert_left_core_far.h5"
+    lfs.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 9\n")
+    truncated = folder / "episode_20251030_132727_1box_vert_left_core_medium.h5"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    crash = folder / "crash_20251030_132728_1box_vert_left_core_far.h5"
+    crash.write_bytes(good.read_bytes())
+    return {"good": good, "lfs": lfs, "truncated": truncated, "crash": crash}

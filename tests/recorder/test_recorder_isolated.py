@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mvla_tui.cli import main
@@ -18,7 +19,7 @@ from recorder.check import inspect_file
 from recorder.errors import EpisodeFileError
 from recorder.isolated import IsolatedReader, check_files
 from recorder.reader import read_episode
-from tests.recorder.recorder_builders import v4_file
+from tests.recorder.recorder_builders import v4_file, v5_file
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -32,6 +33,33 @@ def test_child_answers_match_the_in_process_check(tmp_path: Path) -> None:
         local = inspect_file(path)
         assert (report.layout, report.frames, report.scenario) == (local.layout, local.frames, local.scenario)
         assert [(p.kind, p.message) for p in report.problems] == [(p.kind, p.message) for p in local.problems]
+
+
+def test_an_episode_read_in_the_child_is_the_in_process_one(tmp_path: Path) -> None:
+    v4, _ = v4_file(tmp_path, "episode_20251030_132725_1box_vert_left_core_close", n=4, instruction="go left")
+    v5, _ = v5_file(tmp_path, "episode_20250808_123136_2box_right", jpeg=True)
+    with IsolatedReader(timeout_s=20) as reader:
+        for path in (v4, v5):
+            child, local = reader.episode(path), read_episode(path)
+            assert (child.layout, child.name, child.event_types) == (
+                local.layout,
+                local.name,
+                local.event_types,
+            )
+            assert child.meta == local.meta
+            for a, b in ((child.images, local.images), (child.actions, local.actions)):
+                assert a.dtype == b.dtype and np.array_equal(a, b)
+            assert (child.timestamps is None) == (local.timestamps is None)
+        bad = tmp_path / "episode_20251030_132726_1box_vert_left_core_close.h5"
+        bad.write_bytes(v4.read_bytes()[:3000])
+        with pytest.raises(EpisodeFileError) as child_error:
+            reader.episode(bad)
+    with pytest.raises(EpisodeFileError) as local_error:
+        read_episode(bad)
+    assert (child_error.value.kind, str(child_error.value)) == (
+        local_error.value.kind,
+        str(local_error.value),
+    )
 
 
 def test_runtime_errors_of_h5py_are_the_readers_own_error() -> None:

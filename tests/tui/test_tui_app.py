@@ -1,8 +1,8 @@
 """The app as an operator uses it, with real key presses (Pilot) on the fake robot and fixed telemetry:
 teleop keys reach the link with the right Twist, e-stop works from any focus (also while typing a
 command), the scenario -> record -> save flow writes the right episode, discard leaves nothing, the typed
-commands work with a tiny policy, a key overrides a driving policy, and the episodes screen replays a
-recorded file through the policy."""
+commands work with a tiny policy, a key overrides a driving policy, the episodes screen replays a
+recorded file through the policy, and damaged files there are one line each, never a crash."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from mvla_tui.panels.policy import PolicyPanel
 from mvla_tui.robot.link import STOP, Twist
 from recorder.check import check
 from recorder.reader import read_episode
+from tests.recorder.recorder_builders import damaged_folder
 from tests.tui.tui_helpers import make_app, tiny_runtime, wait_for
 
 pytestmark = pytest.mark.asyncio
@@ -195,6 +196,42 @@ async def test_the_episodes_screen_replays_a_file_through_the_policy(tmp_path: P
         shown = str(app.screen.query_one("#episode-actions").render())
         assert "frame 2/4" in shown and "policy" in shown and "agreement over the episode" in shown
         assert len(app.screen.replayed.predicted) == 4
+
+
+async def test_the_episodes_screen_shows_damaged_files_in_one_line_each(tmp_path: Path, monkeypatch) -> None:
+    """A Git LFS pointer, a truncated file and one that crashes the HDF5 library (when read in a child
+    process; the app reads episode files only there): each is a one-line status in the list, opening one
+    is a one-line notification, and the app goes on driving and opens the sound file."""
+    files = damaged_folder(tmp_path / "data", monkeypatch)
+    app, session, link = make_app(tmp_path / "data")
+    notes: list[str] = []
+    app.notify = lambda message, **kwargs: notes.append(str(message))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await pilot.press("ctrl+o")
+        table = app.screen.query_one("#episode-list")
+        await wait_for(pilot, lambda: table.row_count == 4, timeout_s=60.0, what="the episode list")
+        rows = [table.get_row_at(i) for i in range(4)]
+        status = {name: str(state) for name, _, state in rows}
+        assert [name for name, _, _ in rows] == sorted(f.name for f in files.values())
+        assert status[files["good"].name] == "ok"
+        assert status[files["lfs"].name].startswith("Git LFS pointer")
+        assert status[files["truncated"].name].startswith("truncated or unreadable")
+        assert status[files["crash"].name].startswith("unreadable (crashed, hung or broke the reader)")
+        table.focus()
+        for name in ("crash", "truncated", "lfs"):
+            table.move_cursor(row=[r[0] for r in rows].index(files[name].name))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: any(files[name].name in n for n in notes), timeout_s=60.0)  # noqa: B023
+        crash, truncated, lfs = notes[-3:]
+        assert "reading it crashed the HDF5 library (SIGSEGV)" in crash
+        assert "truncated or unreadable" in truncated and "git lfs pull" in lfs
+        assert all("\n" not in n for n in notes)
+        table.move_cursor(row=[r[0] for r in rows].index(files["good"].name))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.episode is not None, timeout_s=60.0, what="the episode")
+        assert app.screen.episode.name == files["good"].stem and len(app.screen.episode) == 3
+        assert app.state.robot.running
 
 
 async def test_a_policy_that_predicts_its_stop_ends_the_run_and_the_log_says_done() -> None:
