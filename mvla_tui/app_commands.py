@@ -84,10 +84,10 @@ class AppCommands:
 
     def load(self, source: str) -> None:
         from configs import MvlaError
-        from mvla_tui.policy_source import resolve_policy
+        from policies.default_policy import resolve
 
         try:
-            path = resolve_policy(source)
+            path = resolve(source, "load")
         except MvlaError as exc:
             self.panel.say(str(exc), "red")
             return

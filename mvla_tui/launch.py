@@ -31,8 +31,8 @@ def add_app_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_app(args: argparse.Namespace) -> int:
-    from mvla_tui.policy_source import resolve_policy
     from mvla_tui.robot.links import choose_robot, robot_config_for
+    from policies.default_policy import resolve
 
     choice = choose_robot(args.robot)
     config = robot_config_for(choice, args.robot_config, args.overrides)
@@ -40,7 +40,7 @@ def run_app(args: argparse.Namespace) -> int:
         o.replace(" ", "").startswith("sim.realtime=") for o in args.overrides
     ):
         config = dataclasses.replace(config, sim=dataclasses.replace(config.sim, realtime=True))
-    policy = str(resolve_policy(args.policy)) if args.policy else None
+    policy = str(resolve(args.policy)) if args.policy else None
     if args.data is not None:
         try:
             args.data.mkdir(parents=True, exist_ok=True)

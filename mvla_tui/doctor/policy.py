@@ -27,7 +27,8 @@ EXPORT_RECORD = "export.json"
 
 
 def resolve_policy(source: str | None) -> tuple[Path | None, Check | None]:
-    """(checkpoint folder, None), or (None, the failing `policy` line) when `source` names none."""
+    """(checkpoint folder, None), or (None, the failing `policy` line) when `source` names none: the one
+    resolver's answer (`policies.default_policy.resolve`) as a doctor line."""
     if source is None:
         return None, None
     from policies.default_policy import resolve

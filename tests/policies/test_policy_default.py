@@ -1,6 +1,6 @@
-"""`--policy default`: one resolver for every command; the packaged checkpoint loads, is small enough to
-ship (at most 20 MB), and drives: closed loop in the simulator it reaches the cup on the instructed side
-(README "The default policy" has its 80-seed table; a few seeds here)."""
+"""`--policy default`: one resolver for every command, the app and its `load`; the packaged checkpoint
+loads, is small enough to ship (at most 20 MB), and drives: closed loop in the simulator it reaches the
+cup on the instructed side (README "The default policy" has its 80-seed table; a few seeds here)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ from policies.default_policy import DEFAULT_DIR, resolve
 
 def test_a_checkpoint_directory_resolves_to_itself(tmp_path: Path) -> None:
     assert resolve(str(tmp_path)) == tmp_path
-    with pytest.raises(ConfigError, match="no such checkpoint directory"):
+    with pytest.raises(ConfigError, match="no such checkpoint directory") as err:
         resolve(str(tmp_path / "missing"))
+    assert str(err.value).startswith(f"--policy {tmp_path / 'missing'}: ")
+    with pytest.raises(ConfigError, match="no such checkpoint directory") as err:
+        resolve(str(tmp_path / "missing"), "load")  # the app's typed command: same words, its own name
+    assert str(err.value).startswith(f"load {tmp_path / 'missing'}: ")
 
 
 def test_default_without_a_shipped_policy_is_a_one_line_error(tmp_path: Path, monkeypatch) -> None:
