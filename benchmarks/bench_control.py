@@ -27,11 +27,11 @@ import numpy as np
 
 from mvla_tui.core.intents import RunPolicy, SetInstruction, StartEpisode
 from mvla_tui.core.session import Session
+from mvla_tui.options import parse_size
 from mvla_tui.robot.config import PolicyDriveConfig, RobotConfig, TeleopConfig, load_robot_config
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import TeleopKey
 from mvla_tui.robot.link import Twist
-from mvla_tui.sim.config import parse_size
 
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the cup"
 
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the policy (default 1)")
     parser.add_argument("--size", default="224x224", help="sim camera size (default 224x224)")
     args = parser.parse_args()
-    size = parse_size(args.size)
+    size = parse_size(args.size, "--size", "224x224")
     print(
         f"{os.cpu_count()} CPUs, torch threads {args.threads}, MUJOCO_GL={os.environ.get('MUJOCO_GL', 'auto')}"
     )

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from configs import MvlaError
-    from mvla_tui.commands.bench import parse_frame_size
+    from mvla_tui.options import parse_size
     from policies import registry
     from policies.bench import device_name, input_size, resize_note, synthetic_frames
     from policies.normalisation import ActionNormalisation
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     path = args.config or CONFIGS[args.size]
     try:
-        frame_size = parse_frame_size(args.frame_size)
+        width, height = parse_size(args.frame_size, "--frame-size")
+        frame_size = (height, width)  # frames are shaped (h, w)
         name, config = registry.load_config(path)
         start = time.perf_counter()
         policy = registry.build_policy(name, config)

@@ -9,12 +9,11 @@ app are imported here, only when the app runs; torch only when a policy loads.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_robot_option, add_runtime_option, add_set_option
+from mvla_tui.options import add_robot_option, add_runtime_option, add_set_option, realtime_sim
 
 
 def add_app_options(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +35,7 @@ def run_app(args: argparse.Namespace) -> int:
 
     choice = choose_robot(args.robot)
     config = robot_config_for(choice, args.robot_config, args.overrides)
-    if config.kind == "sim" and not any(
-        o.replace(" ", "").startswith("sim.realtime=") for o in args.overrides
-    ):
-        config = dataclasses.replace(config, sim=dataclasses.replace(config.sim, realtime=True))
+    config = realtime_sim(config, args.overrides)
     policy = str(resolve(args.policy)) if args.policy else None
     if args.data is not None:
         try:

@@ -1,14 +1,25 @@
-"""Command-line options that several `mvla` commands share, defined once: `--set KEY=VALUE` and `--robot`.
+"""Command-line options that several `mvla` commands share, defined once: `--set KEY=VALUE`, `--robot`,
+`--runtime`, and the few rules that turn their values into a config: a `WxH` size (`parse_size`, always
+(width, height)), a sim robot config at a camera size (`with_camera_size`), and the app's real-time sim
+unless `--set sim.realtime` says otherwise (`realtime_sim`).
 
-Only argparse here (the parsers are built for `mvla --help`, so nothing heavy may be imported); what the
-values mean is `configs.apply_overrides` and `mvla_tui.robot.links.choose_robot`.
+Only argparse and dataclasses here (the parsers are built for `mvla --help`, so nothing heavy may be
+imported); what the values mean is `configs.apply_overrides` and `mvla_tui.robot.links.choose_robot`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from configs import ConfigError
 from mvla_tui.robot.links import ROBOT_CHOICES
+
+if TYPE_CHECKING:
+    from mvla_tui.robot.config import RobotConfig
 
 
 def add_set_option(parser: argparse.ArgumentParser, what: str, example: str) -> None:
@@ -57,3 +68,30 @@ def add_runtime_option(parser: argparse.ArgumentParser) -> None:
         help="the export folder for --runtime onnx|trt (default: CKPT/onnx, or CKPT/tensorrt for trt, "
         "where `mvla export` writes); it must have been exported from this checkpoint",
     )
+
+
+def parse_size(text: str, option: str, example: str = "1280x720") -> tuple[int, int]:
+    """`WIDTHxHEIGHT` (e.g. 1280x720) -> (width, height), in the order it is written; a one-line
+    `ConfigError` naming `option` otherwise. Frames are shaped (height, width): swap where they are made."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or min(int(match[1]), int(match[2])) < 1:
+        raise ConfigError(f"{option} {text!r}: expected WIDTHxHEIGHT in pixels, e.g. {example}")
+    return int(match[1]), int(match[2])
+
+
+def with_camera_size(config: RobotConfig, size: str, option: str = "--size") -> RobotConfig:
+    """The sim robot `config` with its camera at `size` (WxH); the range is `SimConfig`'s own check."""
+    width, height = parse_size(size, option)
+    try:
+        sim = dataclasses.replace(config.sim, camera_width=width, camera_height=height)
+    except ValueError as exc:
+        raise ConfigError(f"{option} {size!r}: {exc}") from None
+    return dataclasses.replace(config, sim=sim)
+
+
+def realtime_sim(config: RobotConfig, overrides: Sequence[str]) -> RobotConfig:
+    """`config` as the app and `mvla drive` run it: a sim on the wall clock, unless a `--set sim.realtime=`
+    override (any value, as YAML reads it: false, no, off) already decided."""
+    if config.kind != "sim" or any(o.replace(" ", "").startswith("sim.realtime=") for o in overrides):
+        return config
+    return dataclasses.replace(config, sim=dataclasses.replace(config.sim, realtime=True))

@@ -1,12 +1,17 @@
-"""The `mvla` command: help for every sub-command, one-line errors without a traceback."""
+"""The `mvla` command: help for every sub-command, one-line errors without a traceback, and the rules the
+commands share (a WxH size, the app's real-time sim)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
+from configs import ConfigError
 from mvla_tui.cli import build_parser
 from tests.cli_helpers import mvla
+from mvla_tui.options import parse_size, realtime_sim, with_camera_size
 
 
 def test_every_subcommand_has_help() -> None:
@@ -64,3 +69,24 @@ def test_a_native_crash_prints_the_python_stack() -> None:
     assert result.returncode == -11
     assert "Fatal Python error: Segmentation fault" in result.stderr
     assert "in native_library_call" in result.stderr and "in main" in result.stderr
+
+
+def test_a_size_is_width_by_height_everywhere() -> None:
+    assert parse_size("1280x720", "--size") == (1280, 720)
+    assert parse_size(" 64 X 48 ", "--frame-size") == (64, 48)
+    for bad in ("64", "0x48", "x", "64x48x3", "-1x4"):
+        with pytest.raises(ConfigError, match=f"--frame-size '{bad}': expected WIDTHxHEIGHT"):
+            parse_size(bad, "--frame-size")
+
+
+def test_the_app_runs_the_sim_in_real_time_unless_set_says_otherwise() -> None:
+    from mvla_tui.robot.config import load_robot_config
+
+    assert realtime_sim(load_robot_config("sim", []), []).sim.realtime
+    for value in ("false", "no", "off", " False"):  # whatever YAML reads as false is honoured
+        overrides = [f"sim.realtime={value}"]
+        assert not realtime_sim(load_robot_config("sim", overrides), overrides).sim.realtime
+    sized = with_camera_size(load_robot_config("sim", []), "320x240")
+    assert (sized.sim.camera_width, sized.sim.camera_height) == (320, 240)
+    fake = load_robot_config("fake", [])
+    assert realtime_sim(fake, []) == fake

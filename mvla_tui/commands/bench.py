@@ -10,11 +10,10 @@ import argparse
 import dataclasses
 import importlib.util
 import json
-import re
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_runtime_option, add_set_option
+from mvla_tui.options import add_runtime_option, add_set_option, parse_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--threads must be >= 1")
     if args.overrides and args.policy is not None:
         raise ConfigError("--set applies to --config only; a checkpoint's config is fixed")
-    frame_size = parse_frame_size(args.frame_size)
+    width, height = parse_size(args.frame_size, "--frame-size")
 
     import torch
 
@@ -137,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             compare_naive=args.compare == "naive",
             label=label,
-            frame_size=frame_size,
+            frame_size=(height, width),  # frames are shaped (h, w)
             compare_policy=second,
             compare_config=second_config,
         )
@@ -183,11 +182,3 @@ def _exported(args, runtime: str, policy, normalisation, temp):
     if not result.parity.passed:
         raise ConfigError(f"the {runtime} export missed parity: {'; '.join(result.parity.failures())}")
     return ExportedPolicy(policy.name, policy.config, folder, runtime, settings), temp
-
-
-def parse_frame_size(text: str) -> tuple[int, int]:
-    """WIDTHxHEIGHT (e.g. 1280x720) -> (height, width), the order frames are shaped in."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match or min(int(match[1]), int(match[2])) < 1:
-        raise ConfigError(f"--frame-size {text!r}: give WIDTHxHEIGHT in pixels, e.g. 1280x720")
-    return int(match[2]), int(match[1])

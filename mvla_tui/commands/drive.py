@@ -20,7 +20,7 @@ from pathlib import Path
 
 from configs import ConfigError
 from mvla_tui.core.part import SessionPart
-from mvla_tui.options import add_robot_option, add_set_option
+from mvla_tui.options import add_robot_option, add_set_option, realtime_sim
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,10 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     choice = choose_robot(args.robot)
     config = robot_config_for(choice, args.robot_config, args.overrides)
-    if config.kind == "sim" and "sim.realtime=false" not in [
-        o.replace(" ", "").lower() for o in args.overrides
-    ]:
-        config = dataclasses.replace(config, sim=dataclasses.replace(config.sim, realtime=True))
+    config = realtime_sim(config, args.overrides)
     if args.device:
         config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, device=args.device))
     print(f"robot: {choice.reason}", flush=True)

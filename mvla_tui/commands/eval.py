@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_runtime_option, add_set_option
+from mvla_tui.options import add_runtime_option, add_set_option, with_camera_size
 from recorder.catalogue import load_catalogue
 
 
@@ -149,7 +149,6 @@ def run(args: argparse.Namespace) -> int:
 
     from mvla_tui.core.evaluation import choose_instructions
     from mvla_tui.robot.config import load_robot_config
-    from mvla_tui.sim.config import parse_size
     from recorder.catalogue import load_side_instructions
 
     catalogue = load_catalogue()
@@ -175,10 +174,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stop-below: {exc}") from None
     config = dataclasses.replace(config, policy=policy)
     if args.size:
-        width, height = parse_size(args.size)
-        config = dataclasses.replace(
-            config, sim=dataclasses.replace(config.sim, camera_width=width, camera_height=height)
-        )
+        config = with_camera_size(config, args.size)
     if args.video is not None:
         try:
             args.video.mkdir(parents=True, exist_ok=True)

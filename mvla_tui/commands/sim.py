@@ -9,13 +9,12 @@ stays light.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 from collections import Counter
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_set_option
+from mvla_tui.options import add_set_option, with_camera_size
 from recorder.catalogue import load_catalogue
 
 _MAX_SEED = 2**32 - 1  # episode seeds derived from it stay well inside the int64 file attribute
@@ -97,7 +96,6 @@ def run_collect(args: argparse.Namespace) -> int:
         raise ConfigError(f"--noise must be a probability between 0 and 1, got {args.noise}")
 
     from mvla_tui.robot.config import load_robot_config
-    from mvla_tui.sim.config import parse_size
 
     catalogue = load_catalogue()
     scenarios = args.scenario or list(catalogue.current_ids)
@@ -107,10 +105,7 @@ def run_collect(args: argparse.Namespace) -> int:
     if config.kind != "sim":
         raise ConfigError(f"--config {args.config}: kind is {config.kind!r}; sim collect needs a sim config")
     if args.size:
-        width, height = parse_size(args.size)
-        config = dataclasses.replace(
-            config, sim=dataclasses.replace(config.sim, camera_width=width, camera_height=height)
-        )
+        config = with_camera_size(config, args.size)
     width, height = config.sim.camera_width, config.sim.camera_height
     # MuJoCo loads its GL backend here: a bad MUJOCO_GL is reported before any folder is created.
     from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode

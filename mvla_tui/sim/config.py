@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from configs import ConfigError
 from mvla_tui.sim.layout import BIASES
 from recorder.catalogue import load_catalogue
 
@@ -90,14 +89,3 @@ class SimConfig:
         `throttle` (a fraction, 0.5 for 50 %) for `step_s` seconds."""
         scale = np.array([self.speed_per_unit, self.speed_per_unit, self.turn_rate_per_unit])
         return np.asarray(action, dtype=np.float64) * throttle * scale * step_s
-
-
-def parse_size(text: str, source: str = "--size") -> tuple[int, int]:
-    """`"224x224"` -> (width, height); a `ConfigError` naming `source` otherwise."""
-    width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit():
-        raise ConfigError(f"{source} {text!r}: expected WIDTHxHEIGHT, e.g. 224x224")
-    w, h = int(width), int(height)
-    if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise ConfigError(f"{source} {text!r}: width and height must be 16..4096 pixels")
-    return w, h

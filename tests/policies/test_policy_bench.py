@@ -73,7 +73,7 @@ def test_bench_frames_are_camera_size_and_resized_by_preprocess(tmp_path: Path, 
     out = capsys.readouterr().out
     assert "camera frames 64x48 resized to 32x24 (latency includes preprocess)" in out
     assert main(["bench", "--config", str(path), "--frame-size", "64"]) == 2
-    assert "--frame-size '64': give WIDTHxHEIGHT" in capsys.readouterr().err
+    assert "--frame-size '64': expected WIDTHxHEIGHT" in capsys.readouterr().err
 
 
 def test_default_bench_frames_are_the_robot_camera_size() -> None:

@@ -103,6 +103,7 @@ def test_kept_failures_are_marked_so_training_can_drop_them(tmp_path: Path, caps
         (["--episodes", "0"], "--episodes must be at least 1"),
         (["--episodes", "1", "--scenario", "3box_left"], "unknown scenario '3box_left'"),
         (["--episodes", "1", "--size", "big"], "--size 'big': expected WIDTHxHEIGHT"),
+        (["--episodes", "1", "--size", "8x8"], "--size '8x8': sim camera size must be 16..4096 pixels"),
         (["--episodes", "1", "--noise", "1.5"], "--noise must be a probability"),
         (["--episodes", "1", "--set", "teleop.throttle=300"], "teleop.throttle must be within"),
         (
