@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
@@ -83,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from mvla_tui.progress import quiet_transformers
     from policies import registry
     from policies.bench import format_report, run_benchmark
     from policies.checkpoint import load_checkpoint
@@ -91,11 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    if importlib.util.find_spec("transformers") is not None:
-        # Its per-load "Loading weights" progress bars would bury the figures.
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
+    quiet_transformers()
     if args.policy is not None:
         from policies.default_policy import resolve
 

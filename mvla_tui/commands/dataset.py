@@ -11,11 +11,8 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,8 +99,12 @@ def _check(args: argparse.Namespace) -> int:
         raise RecorderError(f"{path}: no such folder or file")
     if not args.timeout > 0:
         raise RecorderError(f"--timeout must be > 0 seconds, got {args.timeout}")
-    with IsolatedReader(timeout_s=args.timeout) as reader:
-        reports = _with_progress(files, reader.inspect, "Checking")
+    reports = []
+    with IsolatedReader(timeout_s=args.timeout) as reader, _progress("dataset check", files) as progress:
+        task = progress.add_task("files", total=len(files), status="")
+        for file in files:
+            reports.append(reader.inspect(file))
+            progress.advance(task)
     bad = [r for r in reports if not r.ok]
     kinds = Counter(p.kind for r in bad for p in r.problems)
     unfinished = [lo for lo in leftovers if lo.state == SALVAGE]
@@ -188,8 +189,10 @@ def _stats(args: argparse.Namespace) -> int:
     files = episode_files(path)
     if not args.timeout > 0:
         raise RecorderError(f"--timeout must be > 0 seconds, got {args.timeout}")
-    with IsolatedReader(timeout_s=args.timeout) as reader:  # a file that hangs HDF5 is unreadable
-        stats = _collect_with_progress(files, lambda f, on_file=None: collect(f, on_file, info=reader.info))
+    # In a child process: a file that crashes or hangs HDF5 is unreadable.
+    with IsolatedReader(timeout_s=args.timeout) as reader, _progress("dataset stats", files) as progress:
+        task = progress.add_task("files", total=len(files), status="")
+        stats = collect(files, on_file=lambda _: progress.advance(task), info=reader.info)
     console = _console()
     bad = len(stats.unreadable)
     console.print(
@@ -344,33 +347,12 @@ def _console():
     return console if console.is_terminal else Console(highlight=False, width=200)
 
 
-def _with_progress(items: list[Path], work: Callable[[Path], T], label: str) -> list[T]:
-    """Run `work` on each item with a progress bar on a terminal (on stderr, gone when done)."""
-    from rich.console import Console
-    from rich.progress import Progress
+def _progress(label: str, files: list[Path]):
+    """The commands' progress bar (`mvla_tui.progress`), gone when done, and only for 20 files or more
+    (a few files are read before a bar would show)."""
+    from mvla_tui.progress import command_progress
 
-    err = Console(stderr=True)
-    if not err.is_terminal or len(items) < 20:
-        return [work(i) for i in items]
-    results = []
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task(f"{label} {len(items)} files", total=len(items))
-        for item in items:
-            results.append(work(item))
-            progress.advance(task)
-    return results
-
-
-def _collect_with_progress(files: list[Path], collect: Callable):
-    from rich.console import Console
-    from rich.progress import Progress
-
-    err = Console(stderr=True)
-    if not err.is_terminal or len(files) < 20:
-        return collect(files)
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task(f"Reading {len(files)} files", total=len(files))
-        return collect(files, on_file=lambda _: progress.advance(task))
+    return command_progress(label, transient=True, disable=len(files) < 20)
 
 
 def _length_rows(lengths: Counter[int]) -> list[tuple[str, int]]:

@@ -185,13 +185,14 @@ def run(args: argparse.Namespace) -> int:
     from mvla_tui.core.policy_worker import PolicyWorker
     from mvla_tui.core.session import runtime_options
     from mvla_tui.core.sim_episode import plan_episodes
+    from mvla_tui.progress import quiet_transformers
 
     specs = plan_episodes(args.episodes, scenarios, ["core"], args.distance, args.seed)
     chosen = choose_instructions(specs, catalogue, instructions, args.seed)
     worker = None
     label = "scripted expert"
     if args.policy is not None:
-        _quiet_transformers()
+        quiet_transformers()
         worker = PolicyWorker(runtime_options(config, args.runtime, args.export), config.limits)
         done = worker.load_and_wait(args.policy)
         if done.error is not None:
@@ -338,15 +339,6 @@ def _print_table(rows, label: str, config, args) -> None:
     )
 
 
-def _quiet_transformers() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("transformers") is not None:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-
-
 def run_offline(args: argparse.Namespace) -> int:
     """`mvla eval --data DIR --policy CKPT`: offline metrics on recorded episodes."""
     if args.expert:
@@ -367,6 +359,7 @@ def run_offline(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from mvla_tui.progress import quiet_transformers
     from policies.checkpoint import load_checkpoint
     from policies.runtime import resolve_device
     from recorder.catalogue import load_catalogue
@@ -377,7 +370,7 @@ def run_offline(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    _quiet_transformers()
+    quiet_transformers()
     device = resolve_device(args.device or "auto")
     policy, norm, info = load_checkpoint(checkpoint, device=device)
     index = build_index(args.data, load_catalogue(), include_failed=True, timeout_s=args.check_timeout)

@@ -114,15 +114,14 @@ def run(args: argparse.Namespace) -> int:
 
         require_tensorrt()  # one line, before loading anything
 
-    from transformers.utils import logging as hf_logging
-
+    from mvla_tui.progress import quiet_transformers
     from policies.bench import INSTRUCTION
     from policies.checkpoint import load_checkpoint
     from policies.export.backends import OrtSettings
     from policies.export.exported import manifest_hash
     from policies.export.pipeline import export_policy
 
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
     policy, normalisation, _ = load_checkpoint(checkpoint)
     frames, source, episode_instruction = parity_frames(args.data, policy.window)
     instruction = args.instruction or episode_instruction or INSTRUCTION
