@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 READY_CHILD = """
 import sys, time
-from mvla_tui import launch
+from mvla_tui.commands import _launch as launch
 
 class Ready(Exception):
     pass

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mvla_tui.commands._options import parse_size
 from mvla_tui.core.intents import RunPolicy, SetInstruction, StartEpisode
 from mvla_tui.core.session import Session
-from mvla_tui.options import parse_size
 from mvla_tui.robot.config import PolicyDriveConfig, RobotConfig, TeleopConfig, load_robot_config
 from mvla_tui.robot.fake import FakeLink
 from mvla_tui.robot.intents import TeleopKey

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from configs import MvlaError
-    from mvla_tui.options import parse_size
+    from mvla_tui.commands._options import parse_size
     from policies import registry
     from policies.bench import device_name, input_size, resize_note, synthetic_frames
     from policies.normalisation import ActionNormalisation

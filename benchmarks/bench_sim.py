@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mvla_tui.commands._options import add_set_option
 from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
-from mvla_tui.options import add_set_option
 from mvla_tui.robot.config import RobotConfig, load_robot_config
 from mvla_tui.robot.link import Twist
 from mvla_tui.sim.link import SimLink

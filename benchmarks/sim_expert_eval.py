@@ -18,8 +18,8 @@ import sys
 import time
 from collections import Counter, defaultdict
 
+from mvla_tui.commands._options import add_set_option
 from mvla_tui.core.sim_episode import plan_episodes, run_sim_episode
-from mvla_tui.options import add_set_option
 from mvla_tui.robot.config import load_robot_config
 from recorder.catalogue import load_catalogue
 

@@ -18,7 +18,7 @@ from configs import MvlaError
 from configs.crashes import enable_faulthandler
 from configs.extras import missing_module_line
 from mvla_tui import __version__, commands
-from mvla_tui.launch import add_app_options, run_app
+from mvla_tui.commands._launch import add_app_options, run_app
 
 EPILOG = "Run `mvla COMMAND --help` for the options of one command."
 
@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_app_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue  # the commands' shared plumbing (`_launch`, `_options`, ...), not a sub-command
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         module.register(sub)
     return parser

@@ -10,8 +10,8 @@ import pytest
 
 from configs import ConfigError
 from mvla_tui.cli import build_parser
+from mvla_tui.commands._options import parse_size, realtime_sim, with_camera_size
 from tests.cli_helpers import mvla
-from mvla_tui.options import parse_size, realtime_sim, with_camera_size
 
 
 def test_every_subcommand_has_help() -> None:

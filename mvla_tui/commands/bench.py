@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_runtime_option, add_set_option, parse_size
+from mvla_tui.commands._options import add_runtime_option, add_set_option, parse_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mvla_tui.progress import quiet_transformers
+    from mvla_tui.commands._progress import quiet_transformers
     from policies import registry
     from policies.bench import format_report, run_benchmark
     from policies.checkpoint import load_checkpoint

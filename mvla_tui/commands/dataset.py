@@ -348,9 +348,9 @@ def _console():
 
 
 def _progress(label: str, files: list[Path]):
-    """The commands' progress bar (`mvla_tui.progress`), gone when done, and only for 20 files or more
+    """The commands' progress bar (`mvla_tui.commands._progress`), gone when done, and only for 20 files or more
     (a few files are read before a bar would show)."""
-    from mvla_tui.progress import command_progress
+    from mvla_tui.commands._progress import command_progress
 
     return command_progress(label, transient=True, disable=len(files) < 20)
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_robot_option, add_set_option
+from mvla_tui.commands._options import add_robot_option, add_set_option
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 

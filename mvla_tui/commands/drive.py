@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from configs import ConfigError
+from mvla_tui.commands._options import add_robot_option, add_set_option, realtime_sim
 from mvla_tui.core.part import SessionPart
-from mvla_tui.options import add_robot_option, add_set_option, realtime_sim
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

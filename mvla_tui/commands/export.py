@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
         require_tensorrt()  # one line, before loading anything
 
-    from mvla_tui.progress import quiet_transformers
+    from mvla_tui.commands._progress import quiet_transformers
     from policies.bench import INSTRUCTION
     from policies.checkpoint import load_checkpoint
     from policies.export.backends import OrtSettings

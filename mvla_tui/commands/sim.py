@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_set_option, with_camera_size
+from mvla_tui.commands._options import add_set_option, with_camera_size
 from recorder.catalogue import load_catalogue
 
 _MAX_SEED = 2**32 - 1  # episode seeds derived from it stay well inside the int64 file attribute
@@ -117,7 +117,7 @@ def run_collect(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from mvla_tui.progress import command_progress
+    from mvla_tui.commands._progress import command_progress
 
     specs = plan_episodes(args.episodes, scenarios, args.pattern, args.distance, args.seed)
     console = Console(stderr=True)

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_set_option
+from mvla_tui.commands._options import add_set_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from mvla_tui.progress import command_progress
+    from mvla_tui.commands._progress import command_progress
     from trainer.loop import train
 
     err = Console(stderr=True)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from configs import ConfigError
-from mvla_tui.options import add_robot_option, add_runtime_option, add_set_option, realtime_sim
+from mvla_tui.commands._options import add_robot_option, add_runtime_option, add_set_option, realtime_sim
 
 
 def add_app_options(parser: argparse.ArgumentParser) -> None:
