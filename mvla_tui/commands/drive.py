@@ -20,7 +20,7 @@ from pathlib import Path
 
 from configs import ConfigError
 from mvla_tui.commands._options import add_robot_option, add_set_option, realtime_sim
-from mvla_tui.core.part import SessionPart
+from mvla_tui.robot.hooks import LoopPart
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _StepPrinter(SessionPart):
+class _StepPrinter(LoopPart):
     """One line per motion the loop started or policy step executed, and each new message (control thread)."""
 
     def __init__(self, session) -> None:
@@ -175,7 +175,7 @@ class _StepPrinter(SessionPart):
         self.presses = 0
         self.messages: set[str] = set()
 
-    def tick(self, now: float) -> None:
+    def on_tick(self, now: float) -> None:
         robot = self.session.loop.state
         policy = self.session.policy.snapshot(now) if self.session.policy is not None else None
         if policy is not None and policy.steps != self.steps and policy.command is not None:

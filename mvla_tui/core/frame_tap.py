@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections import deque
 
-from mvla_tui.core.part import SessionPart
 from mvla_tui.robot.control import ControlLoop
+from mvla_tui.robot.hooks import LoopPart
 from mvla_tui.robot.link import Frame
 
 
-class FrameTap(SessionPart):
+class FrameTap(LoopPart):
     def __init__(self, loop: ControlLoop, rate_hz: float = 4.0) -> None:
         self.loop = loop
         self.period = 1.0 / rate_hz
@@ -24,7 +24,7 @@ class FrameTap(SessionPart):
         self._next = float("-inf")
         self._stamps: deque[float] = deque(maxlen=20)
 
-    def tick(self, now: float) -> None:
+    def on_tick(self, now: float) -> None:
         if not self.enabled or now < self._next:
             return
         self._next = now + self.period

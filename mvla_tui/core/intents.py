@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mvla_tui.robot.hooks import PartIntent
 from policies.chunk import ActionChunk
 
 # ---- recording -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class StartEpisode:
+class StartEpisode(PartIntent):
     """Start recording an episode (frame 0, `episode_start`, is the current image). A field left None keeps
     the previous episode's setting; `repeat` starts a series of that many episodes of the same setting."""
 
@@ -30,14 +31,14 @@ class StartEpisode:
 
 
 @dataclass(frozen=True)
-class SaveEpisode:
+class SaveEpisode(PartIntent):
     """Save the episode being recorded, with how it ended ("success" or "failure")."""
 
     outcome: str = "success"
 
 
 @dataclass(frozen=True)
-class DiscardEpisode:
+class DiscardEpisode(PartIntent):
     """Throw the episode being recorded away."""
 
 
@@ -45,31 +46,31 @@ class DiscardEpisode:
 
 
 @dataclass(frozen=True)
-class LoadPolicy:
+class LoadPolicy(PartIntent):
     """Load a checkpoint directory (off the control thread; driving goes on meanwhile)."""
 
     source: str
 
 
 @dataclass(frozen=True)
-class SetInstruction:
+class SetInstruction(PartIntent):
     """A new English instruction: the policy starts a new episode (its window is reset)."""
 
     text: str
 
 
 @dataclass(frozen=True)
-class InferOnce:
+class InferOnce(PartIntent):
     """One policy step on the current frame, without moving: the chunk and its latency in the state."""
 
 
 @dataclass(frozen=True)
-class RunPolicy:
+class RunPolicy(PartIntent):
     """Let the policy drive (closed loop) until `StopPolicy`, an e-stop or a latched policy stop."""
 
 
 @dataclass(frozen=True)
-class StopPolicy:
+class StopPolicy(PartIntent):
     pass
 
 
@@ -77,7 +78,7 @@ class StopPolicy:
 
 
 @dataclass(frozen=True)
-class EpisodeSaveDone:
+class EpisodeSaveDone(PartIntent):
     """An episode handed to the saver is on disk (`path`), or could not be saved (`error`)."""
 
     name: str
@@ -90,7 +91,7 @@ class EpisodeSaveDone:
 
 
 @dataclass(frozen=True)
-class ProgressLoaded:
+class ProgressLoaded(PartIntent):
     """The episodes already in the data folder, counted off the control thread when the session starts."""
 
     counts: dict[tuple[str, str, str], int] = field(compare=False)
@@ -98,7 +99,7 @@ class ProgressLoaded:
 
 
 @dataclass(frozen=True)
-class PolicyLoadDone:
+class PolicyLoadDone(PartIntent):
     """A checkpoint finished loading: `label` and `describe` (device, precision) on success, else `error`."""
 
     source: str
@@ -108,9 +109,26 @@ class PolicyLoadDone:
 
 
 @dataclass(frozen=True)
-class PolicyStepDone:
+class PolicyStepDone(PartIntent):
     """The policy worker's answer to step request `request`: an `ActionChunk`, or the error it raised."""
 
     request: int
     chunk: ActionChunk | None = field(compare=False)  # None when the step raised (`error`)
     error: str | None = None
+
+
+# Every intent a part of the core consumes (what `Session.submit` takes besides the loop's own `Intent`).
+CoreIntent = (
+    StartEpisode
+    | SaveEpisode
+    | DiscardEpisode
+    | LoadPolicy
+    | SetInstruction
+    | InferOnce
+    | RunPolicy
+    | StopPolicy
+    | EpisodeSaveDone
+    | ProgressLoaded
+    | PolicyLoadDone
+    | PolicyStepDone
+)

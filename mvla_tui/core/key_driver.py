@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from mvla_tui.core.part import SessionPart
 from mvla_tui.robot.config import TeleopConfig
 from mvla_tui.robot.control import ControlLoop
+from mvla_tui.robot.hooks import LoopPart
 from mvla_tui.robot.intents import TeleopKey
 from mvla_tui.sim.expert import ScriptedExpert
 from mvla_tui.sim.link import SimLink
 
 
-class KeyDriver(SessionPart):
+class KeyDriver(LoopPart):
     def __init__(
         self,
         loop: ControlLoop,
@@ -43,7 +43,7 @@ class KeyDriver(SessionPart):
             return None
         return self.loop.stopped_at + self.teleop.settle_s
 
-    def tick(self, now: float) -> None:
+    def on_tick(self, now: float) -> None:
         due = self._due()
         if due is None or now < due or not self.ready():
             return

@@ -53,10 +53,10 @@ from mvla_tui.core.intents import (
     SetInstruction,
     StopPolicy,
 )
-from mvla_tui.core.part import SessionPart
 from mvla_tui.core.policy_worker import PolicyWorker
 from mvla_tui.robot.config import PolicyDriveConfig, TeleopConfig
 from mvla_tui.robot.control import ControlLoop
+from mvla_tui.robot.hooks import LoopPart
 from mvla_tui.robot.intents import ClearEStop, EStop, PolicyAction, TeleopKey
 from mvla_tui.robot.link import Frame
 from policies.execution import is_stop
@@ -107,7 +107,7 @@ class PolicyState:
     ended: str | None = None  # how the last run ended: done | budget | collision | stale | error | stopped
 
 
-class PolicyDriver(SessionPart):
+class PolicyDriver(LoopPart):
     def __init__(
         self,
         loop: ControlLoop,
@@ -179,7 +179,7 @@ class PolicyDriver(SessionPart):
 
     # ---- intents (control thread) ------------------------------------------------------------------
 
-    def handle(self, intent: object, now: float) -> bool:
+    def on_intent(self, intent: object, now: float) -> bool:
         """Act on a policy intent (True); watch teleop keys and e-stops without consuming them (False)."""
         if isinstance(intent, TeleopKey):
             self._override(now)
@@ -334,7 +334,7 @@ class PolicyDriver(SessionPart):
             return now + self.teleop.tick_s
         return max(now, self.loop.stopped_at + self.teleop.settle_s)
 
-    def tick(self, now: float) -> None:
+    def on_tick(self, now: float) -> None:
         if self._running and self.loop.estopped:  # a stop the loop latched: a collision, or e-stop
             ended = "collision" if self.loop.collision is not None else "stopped"
             self._stop(self.loop.estop_reason or "stopped", ended)

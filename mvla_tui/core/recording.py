@@ -23,8 +23,8 @@ from pathlib import Path
 
 from mvla_tui.core.guide import GuideTracker, guide_for, load_guides
 from mvla_tui.core.intents import DiscardEpisode, EpisodeSaveDone, ProgressLoaded, SaveEpisode, StartEpisode
-from mvla_tui.core.part import SessionPart
 from mvla_tui.core.saver import EpisodeSaver
+from mvla_tui.robot.hooks import LoopPart
 from mvla_tui.robot.state import Step
 from recorder.catalogue import Catalogue
 from recorder.episode import EpisodeMeta
@@ -78,7 +78,7 @@ class _Episode:
     guide: GuideTracker
 
 
-class RecordingSession(SessionPart):
+class RecordingSession(LoopPart):
     def __init__(
         self,
         data_dir: Path,
@@ -123,7 +123,7 @@ class RecordingSession(SessionPart):
 
     # ---- control thread ----------------------------------------------------------------------------
 
-    def handle(self, intent: object, now: float) -> bool:
+    def on_intent(self, intent: object, now: float) -> bool:
         """Act on a recording intent (True), or leave it to others (False)."""
         if isinstance(intent, StartEpisode):
             self.start(intent, now)
@@ -253,7 +253,7 @@ class RecordingSession(SessionPart):
         if total:
             self._series = (saved + 1, total) if saved + 1 < total else (0, 0)
 
-    def tick(self, now: float) -> None:
+    def on_tick(self, now: float) -> None:
         self._now = now
         episode = self._episode
         if episode is None or episode.started_at is not None:
@@ -268,7 +268,7 @@ class RecordingSession(SessionPart):
             return
         self.capture_start(now)
 
-    def close(self) -> None:
+    def on_close(self) -> None:
         """The session ends: an episode in progress keeps its journal; every save handed over finishes."""
         episode, self._episode = self._episode, None
         if episode is not None:

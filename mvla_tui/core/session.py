@@ -2,12 +2,13 @@
 or in the simulator; the app only displays it, and `mvla eval --sim`, `mvla sim collect`, `mvla drive`
 and the tests drive the very same thing.
 
-A session owns the link (from `make_link`), the `ControlLoop` that is its only user, and the parts that
-live on the control thread with it: the `RecordingSession` (when there is a data folder), the
-`PolicyDriver` (with the `PolicyWorker` thread that owns the model) and, in the simulator, optionally the
-scripted expert. Every intent goes through `submit` (thread-safe); every change comes back as a
+A session owns the link (from `make_link`) and the `ControlLoop` that is its only user, and composes the
+parts that live on the control thread with it (`LoopPart`s, which the loop calls itself): the
+`RecordingSession` (when there is a data folder), the `PolicyDriver` (with the `PolicyWorker` thread that
+owns the model), in the simulator the `SimVerdict`, and what its users add (the scripted expert, a frame
+tap, an evaluation's observer). Every intent goes through `submit` (thread-safe); every change comes back as a
 `ControlState` through `on_state`, at most `teleop.state_hz` times a second, built on the control thread.
-A link in simulated time (the sim, not in real time) runs the loop on the simulated clock: waiting
+A link in simulated time (its `simulated_time()` is a clock) runs the loop on that clock: waiting
 advances the physics, so a simulated episode is recorded exactly as a real one, as fast as it renders.
 `run` serves in the calling thread; `start` / `stop` serve in a thread of their own. Every way out stops
 the robot (the loop's guarantee); an episode being recorded keeps its journal; saves in flight finish.
@@ -16,12 +17,14 @@ This module must not import textual.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mvla_tui.core.part import SessionPart
+from mvla_tui.core.intents import CoreIntent
 from mvla_tui.core.policy_driver import PolicyDriver
 from mvla_tui.core.policy_worker import PolicyWorker, RuntimeOptions
 from mvla_tui.core.recording import RecordingSession
@@ -29,10 +32,14 @@ from mvla_tui.core.sim_verdict import SimVerdict
 from mvla_tui.core.state import ControlState
 from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.control import ControlLoop
+from mvla_tui.robot.hooks import LoopPart
 from mvla_tui.robot.intents import CaptureEpisodeStart, Intent, Quit
 from mvla_tui.robot.link import RobotLink
 from mvla_tui.robot.links import make_link
-from mvla_tui.robot.state import RobotState, Step
+from mvla_tui.robot.state import RobotState
+
+if TYPE_CHECKING:
+    from mvla_tui.sim.link import SimLink
 from recorder.catalogue import Catalogue, load_catalogue
 
 
@@ -50,6 +57,13 @@ def runtime_options(config: RobotConfig, runtime: str = "torch", export: str | N
         command_resolution=p.command_resolution,
         stop_below=p.stop_below,  # the runtime's predicted stop and the driver's "done" share the threshold
     )
+
+
+def _sim_link(link: RobotLink) -> SimLink | None:
+    """`link` as the simulator's, else None. A `SimLink` exists only once its module is loaded, so a session
+    on a robot does not import the simulator (and MuJoCo) to ask."""
+    module = sys.modules.get("mvla_tui.sim.link")
+    return link if module is not None and isinstance(link, module.SimLink) else None
 
 
 class Session:
@@ -79,17 +93,9 @@ class Session:
         self.link = link if link is not None else make_link(config, clock)
         self.link_reason = link_reason or f"{config.kind}"
         self.on_state = on_state
-        simulated = self.link if config.kind == "sim" and not config.sim.realtime else None
         self.loop = ControlLoop(
-            self.link,
-            config.teleop,
-            config.limits,
-            on_state=self._robot_state,
-            hooks=self,
-            clock=clock,
-            simulated=simulated,  # type: ignore[arg-type]  # SimLink has `time` and `advance`
+            self.link, config.teleop, config.limits, on_state=self._robot_state, clock=clock
         )
-        self.parts: list[SessionPart] = []
         self.recording: RecordingSession | None = None
         if data_dir is not None:
             self.recording = RecordingSession(
@@ -103,7 +109,7 @@ class Session:
                 side_files=side_files,
                 count_existing=count_existing,
             )
-            self.parts.append(self.recording)
+            self.loop.add_part(self.recording)
         self._own_worker = False
         self.worker: PolicyWorker | None = None
         self.policy: PolicyDriver | None = None
@@ -116,25 +122,29 @@ class Session:
             self.policy = PolicyDriver(
                 self.loop, worker, config.policy, config.teleop, default_instruction=self.default_instruction
             )
-            self.parts.append(self.policy)
+            self.loop.add_part(self.policy)
         self.verdict: SimVerdict | None = None
-        if self.policy is not None and config.kind == "sim":
-            self.verdict = SimVerdict(self.link.result, self.policy)  # type: ignore[attr-defined]
-            self.parts.append(self.verdict)
+        sim = _sim_link(self.link)
+        if self.policy is not None and sim is not None:  # only the simulator can judge a run
+            self.verdict = SimVerdict(sim.result, self.policy)
+            self.loop.add_part(self.verdict)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._serving = False
         self._ended = threading.Event()
-        self._changed = False
 
-    def add_part(self, part: SessionPart) -> None:
+    def add_part(self, part: LoopPart) -> None:
         """Another part on the control thread (the scripted expert, an evaluation's observer)."""
-        self.parts.append(part)
+        self.loop.add_part(part)
 
     # ---- any thread --------------------------------------------------------------------------------
 
-    def submit(self, intent: Intent | object) -> None:
-        self.loop.submit(intent)  # type: ignore[arg-type]
+    def submit(self, intent: Intent | CoreIntent) -> None:
+        self.loop.submit(intent)
+
+    def waiting(self) -> bool:
+        """True while a part awaits an answer from another thread (a policy step in flight)."""
+        return any(part.waiting() for part in self.loop.parts)
 
     @property
     def state(self) -> ControlState:
@@ -152,7 +162,7 @@ class Session:
                     self.worker.close()
                 # Answers that came in while the loop was ending (a save the recording session waited for).
                 for intent in self.loop.pending_intents():
-                    self.on_intent(intent, self.loop.clock())
+                    self.loop.offer(intent, self.loop.clock())
             finally:
                 self._serving = False
                 self._ended.set()
@@ -179,39 +189,6 @@ class Session:
             self._thread.join(timeout_s)
         if self._error is not None:
             raise self._error
-
-    # ---- LoopHooks (control thread) ----------------------------------------------------------------
-
-    def on_intent(self, intent: object, now: float) -> bool:
-        for part in self.parts:
-            if part.handle(intent, now):
-                # A part's state changed (an episode started or saved, a policy answered): show it at once,
-                # not at the next periodic snapshot.
-                self._changed = True
-                return True
-        return False
-
-    def on_step(self, step: Step) -> None:
-        for part in self.parts:
-            part.on_step(step)
-
-    def on_tick(self, now: float) -> None:
-        for part in self.parts:
-            part.tick(now)
-        if self._changed:
-            self._changed = False
-            self.loop.emit_state()
-
-    def next_due(self, now: float) -> float | None:
-        due = [d for d in (part.next_due(now) for part in self.parts) if d is not None]
-        return min(due) if due else None
-
-    def waiting(self) -> bool:
-        return any(part.waiting() for part in self.parts)
-
-    def on_close(self) -> None:
-        for part in self.parts:
-            part.close()
 
     # ---- state -------------------------------------------------------------------------------------
 

@@ -30,10 +30,10 @@ import numpy as np
 from mvla_tui.core.frame_tap import FrameTap
 from mvla_tui.core.intents import RunPolicy, SetInstruction, StartEpisode
 from mvla_tui.core.key_driver import KeyDriver, expert_driver
-from mvla_tui.core.part import SessionPart
 from mvla_tui.core.policy_worker import PolicyWorker
 from mvla_tui.core.session import Session
 from mvla_tui.robot.config import RobotConfig
+from mvla_tui.robot.hooks import LoopPart
 from mvla_tui.robot.state import Step
 from mvla_tui.sim.expert import ScriptedExpert
 from mvla_tui.sim.layout import BIASES
@@ -133,7 +133,7 @@ def expert_attrs(
     }
 
 
-class _EpisodeWatch(SessionPart):
+class _EpisodeWatch(LoopPart):
     """Decides when the episode is over, and then saves or discards the recording (control thread)."""
 
     def __init__(
@@ -157,15 +157,17 @@ class _EpisodeWatch(SessionPart):
         self.video = video
         self.ended: str | None = None
         self.result: EpisodeResult | None = None
-        self.steps = 0
+
+    @property
+    def steps(self) -> int:
+        """Motions started in the episode, counted by the loop (a step whose frame was lost still counts)."""
+        return self.session.loop.steps
 
     def on_step(self, step: Step) -> None:
-        if step.event_type == "start_action":
-            self.steps += 1
         if self.video is not None:
             self.video.add(step, self.steps)
 
-    def tick(self, now: float) -> None:
+    def on_tick(self, now: float) -> None:
         if self.ended is not None:
             return
         policy = self.session.policy
@@ -193,7 +195,7 @@ class _EpisodeWatch(SessionPart):
         else:
             recording.discard()
 
-    def close(self) -> None:
+    def on_close(self) -> None:
         if self.result is None and self.link.connected:  # ended by a signal: judge where the robot stands
             self.result = self.link.result()
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mvla_tui.core.part import SessionPart
 from mvla_tui.core.policy_driver import PolicyDriver
+from mvla_tui.robot.hooks import LoopPart
 from mvla_tui.sim.success import EpisodeResult
 
 
-class SimVerdict(SessionPart):
+class SimVerdict(LoopPart):
     def __init__(self, judge: Callable[[], EpisodeResult], policy: PolicyDriver) -> None:
         """`judge`: the sim link's `result` (where the robot stands now, and what it touched)."""
         self.judge = judge
@@ -21,7 +21,7 @@ class SimVerdict(SessionPart):
         self.result: EpisodeResult | None = None  # of the last run that ended
         self._judged = False
 
-    def tick(self, now: float) -> None:
+    def on_tick(self, now: float) -> None:
         if self.policy.ended is None:  # a run goes on (or none ended yet): judge the next end
             self._judged = False
         elif not self._judged:

@@ -4,16 +4,16 @@ Other threads `submit` intents (`mvla_tui.robot.intents`) through a thread-safe 
 `RobotState` snapshots through `on_state` (called on the control thread, at most `teleop.state_hz` per
 second, plus one final snapshot when the loop ends). What a key or a policy action does is decided by
 the pure rules of `mvla_tui.robot.motion_rules`; this module carries them out on the link.
-Every new motion command (not repeats) is handed to the optional `step_sink` with the frame taken right
+Every new motion command (not repeats) is handed to the parts as a `Step` with the frame taken right
 after the command, the recorded action (the unscaled key vector, 1.15 per axis) and its event type
 (`start_action`; `stop_action` when space stops a motion; `episode_start` on request), so a recorder can be
-attached. Throttle scales the velocity sent (key or policy action x throttle / 100), never the recorded
+attached; the loop counts the motions it started itself (`RobotState.steps`), frame or not. Throttle scales the velocity sent (key or policy action x throttle / 100), never the recorded
 action. All commands are clamped to `limits`; a non-finite action stops the robot and is reported.
 Safety: every way out of `run` (quit, exception, signal via `emergency_stop`) stops the robot, and every
 clean-up step (stop, guard, link close) runs even when an earlier one raised; `EStop` stops the link at
 once from the submitting thread and latches until a `ClearEStop` submitted after it; while `run` is going,
 a `DeadlineGuard` thread stops the robot if this thread is blocked past a motion's end (a slow camera call
-or step sink) or, in latch mode, for longer than `teleop.stall_s`. Those stops from other threads do not
+or a part) or, in latch mode, for longer than `teleop.stall_s`. Those stops from other threads do not
 wait for a `send` in flight (it may hang); instead every `send` is followed by a check, and if any of them
 happened meanwhile the robot is stopped again at once, so no command sent across an e-stop outlives it.
 A `RobotLinkError` is shown in the state and the robot is stopped, but the loop goes on (the operator sees
@@ -21,8 +21,11 @@ it and may retry); any other exception ends the loop after stopping the robot. A
 collision (the simulator) gets a stop latched like an e-stop, once per contact; the state counts the guard's
 stops (`guard_stops`), which a healthy loop never needs. Warnings a link raises
 when it connects (e.g. driving without the watchdog relay) are shown in the state for as long as it runs.
-Other parts join the control thread through `LoopHooks` (the operating core's recording session and policy
-driver); a link in simulated time (`SimulatedTime`) runs the loop on its clock, waiting by advancing it.
+Other parts join the control thread as `LoopPart`s (`mvla_tui.robot.hooks`: the operating core's
+recording session and policy driver, the scripted expert, a display's frame tap), called in the order they
+were added. The camera frame is taken from the link at most once per tick and shared by the step and the
+parts (`capture_frame`). A link whose `simulated_time()` is a clock (the sim in simulated time) runs the
+loop on that clock, waiting by advancing it.
 This module must not import textual or rclpy. It stays one unit of about 500 lines because the e-stop
 ordering, the guard, the exit paths and the motion timers all act on the same motion state and are
 safest read together (the rules of motion and the state snapshot are in their own modules).
@@ -33,14 +36,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from configs.limits import LimitsConfig
 from mvla_tui.robot.config import MODES, TeleopConfig
-from mvla_tui.robot.hooks import LoopHooks, SimulatedTime
+from mvla_tui.robot.hooks import LoopPart, PartIntent
 from mvla_tui.robot.intents import (
     CaptureEpisodeStart,
     ChangeThrottle,
@@ -83,24 +86,23 @@ class ControlLoop:
         limits: LimitsConfig | None = None,
         *,
         on_state: Callable[[RobotState], None] | None = None,
-        step_sink: Callable[[Step], None] | None = None,
-        hooks: LoopHooks | None = None,
+        parts: Sequence[LoopPart] = (),
         clock: Callable[[], float] = time.monotonic,
-        simulated: SimulatedTime | None = None,
     ) -> None:
+        """`clock`: the wall clock (injected by tests); a link with a simulated clock brings its own."""
         self.link = link
         self.teleop = teleop or TeleopConfig()
         self.limits = limits or LimitsConfig()
         self.on_state = on_state
-        self.step_sink = step_sink
-        self.hooks = hooks
+        self.parts: list[LoopPart] = list(parts)
         # In simulated time the clock is the simulation's and waiting advances it (no guard thread: the
         # clock cannot pass a deadline while this thread is blocked).
+        simulated = link.simulated_time()
         self.simulated = simulated
         self.clock = (lambda: simulated.time) if simulated is not None else clock
         # Each intent is queued with the number of e-stops submitted so far, so that a `ClearEStop` queued
         # before a later e-stop cannot clear that e-stop when the control thread gets to it.
-        self._intents: queue.Queue[tuple[Intent, int]] = queue.Queue()
+        self._intents: queue.Queue[tuple[Intent | PartIntent, int]] = queue.Queue()
         self._estops = 0
         self._wake = threading.Event()
         # Plain attributes set from other threads or a signal handler: an assignment is atomic and takes
@@ -124,6 +126,8 @@ class ControlLoop:
         self._camera_error: str | None = None  # the camera's message in _last_error, until a frame comes
         self._steps = 0
         self._frame_stamp: float | None = None
+        self._tick_frame: Frame | None = None  # the frame taken this tick (`_frame_taken`), shared
+        self._frame_taken = False
         self._running = False
         self._guard: DeadlineGuard | None = None
         self._guard_stops = 0
@@ -132,7 +136,11 @@ class ControlLoop:
 
     # ---- any thread ----------------------------------------------------------------------------------
 
-    def submit(self, intent: Intent) -> None:
+    def add_part(self, part: LoopPart) -> None:
+        """Another part on the control thread, called after those already there (before `run`)."""
+        self.parts.append(part)
+
+    def submit(self, intent: Intent | PartIntent) -> None:
         """Queue an intent for the control thread. `EStop` also stops the link right away, from here."""
         estop = isinstance(intent, EStop)
         if estop:
@@ -167,7 +175,7 @@ class ControlLoop:
             self._end_motion,
             self._stop_link,
             self._close_guard,
-            self._close_hooks,
+            self._close_parts,
             self.link.close,
             lambda: self._emit(self.clock(), force=True),
         )
@@ -195,7 +203,7 @@ class ControlLoop:
             self._wake.wait(seconds)
         elif self._wake.is_set():
             return  # an intent is queued: handle it at this simulated instant
-        elif self.hooks is not None and self.hooks.waiting():
+        elif any(part.waiting() for part in self.parts):
             self._wake.wait(1.0)  # a result from another thread comes as an intent; simulated time stands
         else:
             self.simulated.advance(seconds)
@@ -205,9 +213,8 @@ class ControlLoop:
         self._motion = None
         self._twist = STOP
 
-    def _close_hooks(self) -> None:
-        if self.hooks is not None:
-            self.hooks.on_close()
+    def _close_parts(self) -> None:
+        run_every(*(part.on_close for part in self.parts))
 
     def _close_guard(self) -> None:
         guard, self._guard = self._guard, None
@@ -215,9 +222,11 @@ class ControlLoop:
             guard.close()
 
     def tick(self, now: float | None = None) -> None:
-        """Handle queued intents, then due timers (step end, deadman, re-send), then the hooks' tick, then
-        maybe emit the state."""
+        """Handle queued intents, then due timers (step end, deadman, re-send), then the parts' tick, then
+        maybe emit the state (at once when a part consumed an intent: its state changed)."""
         now = self.clock() if now is None else now
+        self._frame_taken = False
+        self._tick_frame = None
         if self._guard is not None and self._guard.error is not None:
             raise self._guard.error  # the guard could not stop the robot: end the loop, which stops it
         if self._guard is not None and self._guard.fired:
@@ -229,12 +238,14 @@ class ControlLoop:
                 self._last_error = (
                     "control thread was blocked past the end of a motion; the guard stopped the robot"
                 )
+        changed = False
         while True:
             try:
                 intent, estops = self._intents.get_nowait()
             except queue.Empty:
                 break
-            if self.hooks is not None and self.hooks.on_intent(intent, now):
+            if self.offer(intent, now):
+                changed = True
                 continue
             self._handle(intent, estops, now)
         self._check_collision()
@@ -243,12 +254,16 @@ class ControlLoop:
             self._halt()
         elif motion is not None and now - self._last_send >= self.teleop.republish_s:
             self._send(motion.twist, now)  # a failure clears the motion and is reported in the state
-        if self.hooks is not None:
-            self.hooks.on_tick(now)
+        for part in self.parts:
+            part.on_tick(now)
         self._arm_guard(now)
-        self._emit(now)
+        self._emit(now, force=changed)
 
-    def pending_intents(self) -> list[Intent]:
+    def offer(self, intent: object, now: float) -> bool:
+        """Hand `intent` to the parts in turn until one consumes it; True when one did."""
+        return any(part.on_intent(intent, now) for part in self.parts)
+
+    def pending_intents(self) -> list[Intent | PartIntent]:
         """Take what is still queued (after `run` ended: the answers of work finished meanwhile)."""
         pending = []
         while True:
@@ -262,10 +277,10 @@ class ControlLoop:
         """A snapshot now; readable from any thread (values written by the control thread may lag a tick)."""
         return self._snapshot(self.clock())
 
-    # ---- for hooks, on the control thread ------------------------------------------------------------
+    # ---- for parts, on the control thread ------------------------------------------------------------
 
     def handle_now(self, intent: Intent, now: float) -> None:
-        """Act on `intent` at once, as if it had been submitted (hooks do not see it): how the scripted
+        """Act on `intent` at once, as if it had been submitted (parts do not see it): how the scripted
         expert presses its keys and the policy driver executes its actions."""
         self._handle(intent, self._estops, now)
 
@@ -280,17 +295,27 @@ class ControlLoop:
         self._halt()
 
     def emit_state(self) -> None:
-        """Send a state snapshot now, outside the rate limit (a hook's state changed in a way that matters)."""
+        """Send a state snapshot now, outside the rate limit (a part's state changed in a way that matters)."""
         self._emit(self.clock(), force=True)
 
     def capture_frame(self, not_before: float | None = None) -> Frame | None:
-        """The newest camera frame, or None (the reason is in the state's `last_error`); `not_before`: see
-        `RobotLink.latest_frame` (the frame returned may still be older: the caller checks its stamp)."""
+        """This tick's camera frame, or None (the reason is in the state's `last_error`). The link is asked
+        once per tick and the frame shared (the recorded step, the policy, the display); only a caller that
+        needs a frame taken at or after `not_before` which the tick's frame is not asks the link again (see
+        `RobotLink.latest_frame`: a link that draws on demand only takes the request, so a frame is still
+        drawn at most once per tick). The frame returned may still be older: the caller checks its stamp."""
+        if self._frame_taken:
+            cached = self._tick_frame
+            if not_before is None or (cached is not None and cached.stamp >= not_before):
+                return cached
+        self._frame_taken = True
         try:
             frame = self.link.latest_frame(not_before)
         except RobotLinkError as exc:
+            self._tick_frame = None
             self._last_error = self._camera_error = str(exc)
             return None
+        self._tick_frame = frame
         if frame is None:
             self._last_error = self._camera_error = "no camera frame yet"
         elif self._camera_error is not None:
@@ -299,6 +324,11 @@ class ControlLoop:
                 self._last_error = None
             self._camera_error = None
         return frame
+
+    @property
+    def steps(self) -> int:
+        """Motions started so far (teleop presses and policy actions), whether or not a frame was recorded."""
+        return self._steps
 
     @property
     def moving_source(self) -> str | None:
@@ -501,27 +531,21 @@ class ControlLoop:
     def _capture(
         self, action: np.ndarray, event: str, twist: Twist, now: float, key: str | None = None
     ) -> None:
-        if self.step_sink is None and self.hooks is None:
+        if not self.parts:
             return
-        try:
-            frame = self.link.latest_frame()
-        except RobotLinkError as exc:
-            self._last_error = f"{exc}; {event} not recorded"
-            return
+        frame = self.capture_frame()
         if frame is None:
-            self._last_error = f"no camera frame yet; {event} not recorded"
+            self._last_error = f"{self._last_error or 'no camera frame yet'}; {event} not recorded"
             return
         self._frame_stamp = frame.stamp
         step = Step(frame, np.array(action, dtype=np.float32), event, twist, now, key)
-        if self.step_sink is not None:
-            self.step_sink(step)
-        if self.hooks is not None:
-            self.hooks.on_step(step)
+        for part in self.parts:
+            part.on_step(step)
 
     # ---- state ---------------------------------------------------------------------------------------
 
     def _idle_time(self, now: float) -> float:
-        """How long nothing is due: the next motion end or re-send, or what the hooks ask for; on the wall
+        """How long nothing is due: the next motion end or re-send, or what the parts ask for; on the wall
         clock at most `tick_s` (a signal or the guard may want the loop back)."""
         due = [now + self.teleop.tick_s]
         motion = self._motion
@@ -530,10 +554,7 @@ class ControlLoop:
                 due = [self._last_send + self.teleop.republish_s]
             if motion.ends_at is not None:
                 due.append(motion.ends_at)
-        if self.hooks is not None:
-            hook_due = self.hooks.next_due(now)
-            if hook_due is not None:
-                due.append(hook_due)
+        due.extend(d for d in (part.next_due(now) for part in self.parts) if d is not None)
         return max(min(due) - now, 0.0)
 
     def _snapshot(self, now: float) -> RobotState:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mvla_tui.robot.config import RobotConfig
-from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
+from mvla_tui.robot.link import STOP, Frame, RobotLinkError, SimulatedTime, Twist
 from mvla_tui.robot.safety import clamp_twist
 
 
@@ -50,6 +50,10 @@ class FakeLink:
         self.collision: str | None = None  # what the robot "touched": set by a test
         # RLock: stop() may run inside a signal handler that interrupted this very thread in send().
         self._lock = threading.RLock()
+
+    def simulated_time(self) -> SimulatedTime | None:
+        """The wall clock."""
+        return None
 
     @property
     def camera_hz(self) -> float | None:

@@ -63,7 +63,7 @@ class PolicyAction:
 
 @dataclass(frozen=True)
 class CaptureEpisodeStart:
-    """Hand the current frame to the step sink as `episode_start` with a zero action (robot not moving)."""
+    """Hand the current frame to the parts as an `episode_start` step with a zero action (robot not moving)."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ by `connect()`; empty when there is nothing to say. `camera_hz` is the camera's 
 well as the link knows it: the control loop and the policy driver judge a frame's freshness by it (a policy
 in step mode acts only on a frame taken after the robot came to rest). `collision` names what the robot
 touched, when the link can tell (the simulator); the control loop latches a stop on it like an e-stop.
+`simulated_time()` says which clock the link runs on: None for the wall clock, or a `SimulatedTime` (the
+simulator in simulated time), on which the control loop then runs, waiting by advancing it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ class Frame:
     synthetic: bool = False
 
 
+class SimulatedTime(Protocol):
+    """A clock that moves only when advanced (the MuJoCo sim in simulated time)."""
+
+    @property
+    def time(self) -> float: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+
 @runtime_checkable
 class RobotLink(Protocol):
     warnings: list[str]
@@ -72,6 +83,10 @@ class RobotLink(Protocol):
     @property
     def collision(self) -> str | None:
         """What the robot touched (the first contact), or None: nothing, or a link that cannot tell."""
+        ...
+
+    def simulated_time(self) -> SimulatedTime | None:
+        """The link's own clock when it has one that moves only when advanced, else None (wall clock)."""
         ...
 
     def connect(self) -> None: ...

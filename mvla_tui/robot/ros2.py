@@ -27,7 +27,7 @@ from typing import Any
 from mvla_tui.robot.camera import FrameSlot, OpenCVCamera, RateMeter
 from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.images import rotate_180
-from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
+from mvla_tui.robot.link import STOP, Frame, RobotLinkError, SimulatedTime, Twist
 from mvla_tui.robot.ros_messages import (
     choose_camera_mode,
     choose_cmd_topic,
@@ -167,6 +167,10 @@ class Ros2Link:
         if self._slot is None:
             raise RobotLinkError("ROS 2 link: latest_frame() before connect()")
         return self._slot.get()
+
+    def simulated_time(self) -> SimulatedTime | None:
+        """The wall clock."""
+        return None
 
     @property
     def camera_hz(self) -> float | None:

@@ -36,7 +36,7 @@ class RobotState:
     link_ok: bool
     last_error: str | None
     steps: int  # motion commands started
-    frame_stamp: float | None  # stamp of the last frame handed to the step sink
+    frame_stamp: float | None  # stamp of the frame of the last recorded step
     warnings: tuple[str, ...] = ()  # what the link says the operator must know while it runs
     estop_reason: str | None = None  # while latched: "e-stop pressed", or why the policy driver stopped
     camera_hz: float | None = None  # the link's camera rate (0.0: stalled; None: unknown)
@@ -46,7 +46,8 @@ class RobotState:
 
 @dataclass(frozen=True)
 class Step:
-    """What the step sink receives: the frame taken right after the command, and what was commanded."""
+    """What the parts receive as a recorded step: the frame taken right after the command, and what was
+    commanded."""
 
     frame: Frame
     action: np.ndarray  # (3,) float32 recorded action

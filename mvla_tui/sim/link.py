@@ -43,7 +43,7 @@ from collections.abc import Callable
 
 from mvla_tui.robot.camera import RateMeter
 from mvla_tui.robot.config import RobotConfig
-from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
+from mvla_tui.robot.link import STOP, Frame, RobotLinkError, SimulatedTime, Twist
 from mvla_tui.robot.safety import UnsafeCommandError, clamp_twist
 from mvla_tui.sim.layout import make_layout
 from mvla_tui.sim.success import EpisodeResult, Pose
@@ -196,6 +196,10 @@ class SimLink:
         world = self._require_world("pose()")
         with self._lock:
             return world.pose()
+
+    def simulated_time(self) -> SimulatedTime | None:
+        """In simulated time the link is its own clock (`time`, `advance`); in real time the wall clock."""
+        return None if self.realtime else self
 
     @property
     def camera_hz(self) -> float | None:

@@ -198,7 +198,8 @@ def test_the_count_of_a_folder_with_damaged_files_reads_them_in_a_child(tmp_path
 def test_a_session_that_ends_mid_episode_keeps_a_recoverable_journal(tmp_path: Path, capsys) -> None:
     session, _, clock = fake_session(tmp_path)
     record(session, clock, "w a", scenario="1box_left")
-    session.on_close()  # what the end of `run` does, the robot already stopped
+    for part in session.loop.parts:  # what the end of `run` does, the robot already stopped
+        part.on_close()
     assert not list(tmp_path.glob("*.h5"))
     journals = list(tmp_path.glob(".*.partial"))
     assert len(journals) == 1

@@ -5,6 +5,7 @@ cleaned up."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -15,6 +16,7 @@ from configs.limits import LimitsConfig
 from mvla_tui.robot.config import TeleopConfig
 from mvla_tui.robot.control import ControlLoop
 from mvla_tui.robot.fake import FakeLink
+from mvla_tui.robot.hooks import LoopPart
 from mvla_tui.robot.intents import (
     CaptureEpisodeStart,
     ChangeThrottle,
@@ -25,8 +27,9 @@ from mvla_tui.robot.intents import (
     SetMode,
     TeleopKey,
 )
-from mvla_tui.robot.link import STOP, RobotLinkError, Twist
+from mvla_tui.robot.link import STOP, Frame, RobotLinkError, Twist
 from mvla_tui.robot.state import RobotState, Step
+from tests.robot.robot_parts import OnStep
 
 F115 = float(np.float32(1.15))
 
@@ -50,7 +53,7 @@ def make(mode: str = "step", throttle: int = 100, limits: LimitsConfig | None = 
         TeleopConfig(mode=mode, throttle=throttle, **teleop),
         limits,
         on_state=states.append,
-        step_sink=steps.append,
+        parts=[OnStep(steps.append)],
         clock=clock,
     )
     return loop, link, clock, steps, states
@@ -291,7 +294,7 @@ def test_estop_during_a_send_in_flight_wins() -> None:
     link = BlockingSendLink(clock=clock)
     link.connect()
     steps: list[Step] = []
-    loop = ControlLoop(link, TeleopConfig(throttle=50), step_sink=steps.append, clock=clock)
+    loop = ControlLoop(link, TeleopConfig(throttle=50), parts=[OnStep(steps.append)], clock=clock)
     finish = tick_while_a_send_is_in_flight(loop, clock, link, 0.0, TeleopKey("w"))
     loop.submit(EStop())  # pressed while the `w` command is still on its way
     finish()
@@ -421,7 +424,7 @@ def test_exception_inside_the_loop_stops_the_robot() -> None:
         raise RuntimeError("recorder bug")
 
     link = FakeLink()
-    loop = ControlLoop(link, TeleopConfig(mode="latch"), step_sink=broken_sink)
+    loop = ControlLoop(link, TeleopConfig(mode="latch"), parts=[OnStep(broken_sink)])
     loop.submit(TeleopKey("w"))
     with pytest.raises(RuntimeError, match="recorder bug"):
         loop.run(duration_s=5.0)
@@ -465,7 +468,7 @@ class SlowCameraLink(FakeLink):
 def test_guard_stops_a_step_when_the_control_thread_is_blocked() -> None:
     link = SlowCameraLink()
     steps: list[Step] = []
-    loop = ControlLoop(link, TeleopConfig(step_s=0.2), step_sink=steps.append)
+    loop = ControlLoop(link, TeleopConfig(step_s=0.2), parts=[OnStep(steps.append)])
     thread, errors = run_in_thread(loop, duration_s=1.5)
     loop.submit(TeleopKey("w"))
     thread.join(timeout=10)
@@ -534,7 +537,7 @@ def test_the_loops_own_error_is_raised_before_a_clean_up_error() -> None:
         raise RuntimeError("recorder bug")
 
     link = FakeLink()
-    loop = ControlLoop(link, TeleopConfig(mode="latch"), step_sink=broken_sink)
+    loop = ControlLoop(link, TeleopConfig(mode="latch"), parts=[OnStep(broken_sink)])
     loop.submit(TeleopKey("w"))
     link.close = lambda: (_ for _ in ()).throw(RobotLinkError("close failed"))
     with pytest.raises(RuntimeError, match="recorder bug"):
@@ -583,3 +586,53 @@ def test_a_camera_error_leaves_the_screen_once_frames_come_back() -> None:
     assert loop.capture_frame() is not None
     at(loop, clock, 1.5)
     assert "not a movement key" in states[-1].last_error
+
+
+class FrameReader(LoopPart):
+    """A display on the control thread: reads the tick's frame after the loop's own work."""
+
+    def __init__(self, loop: ControlLoop) -> None:
+        self.loop = loop
+        self.frames: list[Frame | None] = []
+
+    def on_tick(self, now: float) -> None:
+        self.frames.append(self.loop.capture_frame())
+
+
+def test_one_camera_frame_per_tick_shared_by_the_step_and_the_parts() -> None:
+    """A key press records a step and a display reads the camera in the same tick: the camera is asked
+    once, and both get the same image (a second call would draw the sim's camera a second time)."""
+    loop, link, clock, steps, _ = make()
+    display = FrameReader(loop)
+    loop.add_part(display)
+    at(loop, clock, 0.0, TeleopKey("w"))
+    assert link.frames_served == 1
+    assert len(steps) == 1 and display.frames[0] is steps[0].frame
+    at(loop, clock, 0.1)  # the next tick takes a new frame
+    assert link.frames_served == 2 and display.frames[1] is not steps[0].frame
+
+
+def test_a_part_that_needs_a_newer_frame_than_the_ticks_asks_the_link_again() -> None:
+    loop, link, clock, _, _ = make()
+    link.config = dataclasses.replace(link.config, frame_lag_s=0.5)
+    first = loop.capture_frame()
+    assert first is not None and loop.capture_frame() is first  # shared within the tick
+    fresher = loop.capture_frame(not_before=clock.t)  # the shared one is 0.5 s old: look again
+    assert link.frames_served == 2 and fresher is not first
+
+
+def test_the_loop_counts_motions_it_started_even_without_a_frame_to_record() -> None:
+    loop, link, clock, steps, states = make()
+    link.frame_error = RobotLinkError("camera: no image for 2.0 s")
+    at(loop, clock, 0.0, TeleopKey("w"))
+    at(loop, clock, 0.5, TeleopKey("a"))
+    assert steps == [] and loop.steps == 2 and states[-1].steps == 2
+    assert "start_action not recorded" in states[-1].last_error
+
+
+def test_a_link_on_the_wall_clock_runs_the_loop_on_the_given_clock() -> None:
+    clock = Clock()
+    link = FakeLink(clock=clock)
+    assert link.simulated_time() is None
+    loop = ControlLoop(link, clock=clock)
+    assert loop.simulated is None and loop.clock() == clock.t

@@ -18,6 +18,7 @@ from test_robot_ros2_watchdog import Closing, Listener, Watchdog, wait_for
 from mvla_tui.robot.config import CameraConfig, RobotConfig, Ros2Config, TeleopConfig
 from mvla_tui.robot.link import RobotLinkError
 from mvla_tui.robot.state import RobotState, Step
+from tests.robot.robot_parts import OnStep
 
 pytestmark = pytest.mark.ros
 
@@ -31,7 +32,7 @@ class LoopThread(Closing):
         self.states: list[RobotState] = []
         self.steps: list[Step] = []
         self.done = threading.Event()
-        self.loop = ControlLoop(link, teleop, on_state=self.states.append, step_sink=self.steps.append)
+        self.loop = ControlLoop(link, teleop, on_state=self.states.append, parts=[OnStep(self.steps.append)])
         self.thread = threading.Thread(
             target=self.loop.run, kwargs={"should_stop": self.done.is_set}, daemon=True
         )

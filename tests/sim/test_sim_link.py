@@ -177,3 +177,11 @@ def test_render_threads_must_be_a_small_count_or_null() -> None:
     with pytest.raises(ValueError, match="sim.render_threads"):
         SimConfig(render_threads=-1)
     assert SimConfig(render_threads=None).render_threads is None
+
+
+def test_the_link_declares_its_clock() -> None:
+    """In simulated time the link is the clock the control loop runs on; in real time the wall clock is."""
+    simulated = SimLink(sim_config())
+    assert simulated.simulated_time() is simulated
+    realtime = SimLink(sim_config(realtime=True))
+    assert realtime.simulated_time() is None
