@@ -412,10 +412,7 @@ class PolicyDriver(LoopPart):
         self._answer_count += 1
         _, scheduled, infer = flight
         chunk = done.chunk
-        if done.error is None and chunk is not None and chunk.error is not None:
-            error = chunk.error
-        else:
-            error = done.error
+        error = chunk.error if done.error is None and chunk is not None else done.error
         if chunk is not None:
             self._chunk = np.asarray(chunk.actions, np.float32)
             self._command = np.asarray(chunk.command, np.float32)
@@ -429,13 +426,17 @@ class PolicyDriver(LoopPart):
         if infer:
             self._error = None
             return
-        if is_stop(self._command, self.config.stop_below):
+        command = self._command
+        if command is None:  # no chunk and no error: never sent by the worker
+            self._latch("the policy worker answered without a chunk", "error")
+            return
+        if is_stop(command, self.config.stop_below):
             self._latencies.append(self._latency or 0.0)
             self._stop(f"predicted a stop after {self._steps} steps; the robot is at rest", "done")
             return
-        self._execute(scheduled, now)
+        self._execute(command, scheduled, now)
 
-    def _execute(self, scheduled: float, now: float) -> None:
+    def _execute(self, command: np.ndarray, scheduled: float, now: float) -> None:
         step_mode = self.config.execution == "step"
         period = self.config.period_s
         budget = period - self.teleop.step_s - self.teleop.settle_s if step_mode else period
@@ -445,7 +446,7 @@ class PolicyDriver(LoopPart):
             duration = self.teleop.step_s
         else:  # until shortly after the next command is due, so a punctual one replaces it seamlessly
             duration = min(period * 1.5, self.teleop.max_motion_s)
-        self.loop.handle_now(PolicyAction(self._command.copy(), duration), now)
+        self.loop.handle_now(PolicyAction(command.copy(), duration), now)
         self._latencies.append(self._latency or 0.0)
         self._executed.append(now)
         self._steps += 1
@@ -496,7 +497,7 @@ class PolicyDriver(LoopPart):
             steps=self._steps,
             answered=self._answer_count,
             chunk=_rows(self._chunk),
-            command=tuple(float(v) for v in self._command) if self._command is not None else None,  # type: ignore[arg-type]
+            command=_triple(self._command),
             latency_ms=self._latency,
             latency_p50_ms=float(np.percentile(lat, 50)) if len(lat) else None,
             latency_p99_ms=float(np.percentile(lat, 99)) if len(lat) else None,
@@ -509,6 +510,10 @@ class PolicyDriver(LoopPart):
             frame_age_ms=None if self._frame_age is None else 1000.0 * self._frame_age,
             ended=self._ended,
         )
+
+
+def _triple(command: np.ndarray | None) -> tuple[float, float, float] | None:
+    return None if command is None else (float(command[0]), float(command[1]), float(command[2]))
 
 
 def _rows(chunk: np.ndarray | None) -> tuple[tuple[float, float, float], ...] | None:

@@ -28,6 +28,7 @@ from configs import MvlaError
 from configs.extras import missing_module_line
 from configs.limits import LimitsConfig
 from mvla_tui.core.intents import PolicyLoadDone, PolicyStepDone
+from mvla_tui.robot.hooks import PartIntent
 from policies.execution import STOP_BELOW
 
 if TYPE_CHECKING:  # the runtime imports torch: this module must not, until a policy is loaded
@@ -107,14 +108,14 @@ class PolicyWorker:
         self.options = options or RuntimeOptions()
         self.limits = limits
         self.loader = loader
-        self._post: Callable[[object], None] | None = None
+        self._post: Callable[[PartIntent], None] | None = None
         self._jobs: queue.Queue[object] = queue.Queue()
         self.runtime: PolicyRuntime | None = None  # read by the worker thread only, but for `describe` below
         self.label: str | None = None
         self._thread = threading.Thread(target=self._serve, name="mvla-policy", daemon=True)
         self._thread.start()
 
-    def attach(self, post: Callable[[object], None]) -> None:
+    def attach(self, post: Callable[[PartIntent], None]) -> None:
         """Send the answers to this control loop's `submit` from now on."""
         self._post = post
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from mvla_tui.core.guide import GuideTracker, guide_for, load_guides
 from mvla_tui.core.intents import DiscardEpisode, EpisodeSaveDone, ProgressLoaded, SaveEpisode, StartEpisode
 from mvla_tui.core.saver import EpisodeSaver
-from mvla_tui.robot.hooks import LoopPart
+from mvla_tui.robot.hooks import LoopPart, PartIntent
 from mvla_tui.robot.state import Step
 from recorder.catalogue import Catalogue
 from recorder.episode import EpisodeMeta
@@ -83,7 +83,7 @@ class RecordingSession(LoopPart):
         self,
         data_dir: Path,
         catalogue: Catalogue,
-        post: Callable[[object], None],
+        post: Callable[[PartIntent], None],
         capture_start: Callable[[float], None],
         *,
         robot: str,

@@ -23,10 +23,12 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from mvla_tui.core.intents import EpisodeSaveDone, ProgressLoaded
+from mvla_tui.robot.hooks import PartIntent
 from recorder.catalogue import Catalogue
 from recorder.errors import RecorderError
 from recorder.isolated import IsolatedReader
@@ -41,10 +43,41 @@ from recorder.stats import (
 from recorder.writer import EpisodeWriter
 
 log = logging.getLogger(__name__)
-_CLOSE = object()
+
+Cell = tuple[str, str, str]  # (scenario, pattern, distance)
 
 
-def cell_counts(stats: DatasetStats) -> dict[tuple[str, str, str], int]:
+@dataclass(frozen=True)
+class _Finish:
+    writer: EpisodeWriter
+    outcome: str
+    cell: Cell
+    attrs: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Discard:
+    writer: EpisodeWriter
+
+
+@dataclass(frozen=True)
+class _KeepJournal:
+    writer: EpisodeWriter
+
+
+@dataclass(frozen=True)
+class _Counted:
+    stats: DatasetStats
+
+
+class _Close:
+    pass
+
+
+_Job = _Finish | _Discard | _KeepJournal | _Counted | _Close
+
+
+def cell_counts(stats: DatasetStats) -> dict[Cell, int]:
     return dict(Counter(stats.cells))
 
 
@@ -53,7 +86,7 @@ class EpisodeSaver:
         self,
         data_dir: Path,
         catalogue: Catalogue,
-        post: Callable[[object], None],
+        post: Callable[[PartIntent], None],
         *,
         side_files: bool = True,
         count_existing: bool = True,
@@ -62,7 +95,7 @@ class EpisodeSaver:
         self.catalogue = catalogue
         self.post = post
         self.side_files = side_files
-        self._jobs: queue.Queue[object] = queue.Queue()
+        self._jobs: queue.Queue[_Job] = queue.Queue()
         self._stats: DatasetStats | None = None  # the folder's episodes, once counted
         self._saved_meanwhile: list[Path] = []  # saved before the count finished
         self._thread = threading.Thread(target=self._serve, name="mvla-episode-saver", daemon=True)
@@ -80,21 +113,21 @@ class EpisodeSaver:
         self,
         writer: EpisodeWriter,
         outcome: str,
-        cell: tuple[str, str, str],
+        cell: Cell,
         attrs: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
-        self._jobs.put(("finish", writer, (outcome, dict(attrs or {})), cell))
+        self._jobs.put(_Finish(writer, outcome, cell, dict(attrs or {})))
 
     def discard(self, writer: EpisodeWriter) -> None:
-        self._jobs.put(("discard", writer, None, None))
+        self._jobs.put(_Discard(writer))
 
     def keep_journal(self, writer: EpisodeWriter) -> None:
         """The session ends mid-episode: keep its frames in the journal for `mvla dataset recover`."""
-        self._jobs.put(("detach", writer, None, None))
+        self._jobs.put(_KeepJournal(writer))
 
     def close(self, timeout_s: float = 60.0) -> None:
         """Wait for every job handed over (saves are never dropped), then stop the thread."""
-        self._jobs.put(_CLOSE)
+        self._jobs.put(_Close())
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             log.error("episode saver still busy after %.0f s; its journals stay recoverable", timeout_s)
@@ -104,25 +137,23 @@ class EpisodeSaver:
     def _serve(self) -> None:
         while True:
             job = self._jobs.get()
-            if job is _CLOSE:
+            if isinstance(job, _Close):
                 return
-            kind, writer, outcome, cell = job  # type: ignore[misc]
-            if kind == "counted":
-                self.post(self._counted(writer))
+            if isinstance(job, _Counted):
+                self.post(self._counted(job.stats))
             else:
-                self.post(self._do(kind, writer, outcome, cell))
+                self.post(self._do(job))
 
-    def _do(self, kind: str, writer: EpisodeWriter, outcome, cell) -> EpisodeSaveDone:
-        name = writer.name
+    def _do(self, job: _Finish | _Discard | _KeepJournal) -> EpisodeSaveDone:
+        name = job.writer.name
         try:
-            if kind == "finish":
-                outcome, attrs = outcome  # type: ignore[misc]
-                path = writer.finish(outcome, attrs)
-                return EpisodeSaveDone(name, path, None, outcome, cell, self._after_save(path))
-            if kind == "discard":
-                writer.abort()
+            if isinstance(job, _Finish):
+                path = job.writer.finish(job.outcome, job.attrs)
+                return EpisodeSaveDone(name, path, None, job.outcome, job.cell, self._after_save(path))
+            if isinstance(job, _Discard):
+                job.writer.abort()
                 return EpisodeSaveDone(name, None, None)
-            journal = writer.detach()
+            journal = job.writer.detach()
             return EpisodeSaveDone(
                 name,
                 None,
@@ -135,7 +166,7 @@ class EpisodeSaver:
             log.exception("saving %s failed", name)
             return EpisodeSaveDone(name, None, f"saving {name} failed ({exc}); its journal stays recoverable")
 
-    def _after_save(self, path: Path) -> dict[tuple[str, str, str], int] | None:
+    def _after_save(self, path: Path) -> dict[Cell, int] | None:
         """The folder's counts with this episode (None while the first count is still running)."""
         if self._stats is None:
             self._saved_meanwhile.append(path)
@@ -151,7 +182,7 @@ class EpisodeSaver:
         except OSError as exc:
             log.error("cannot count the episodes in %s: %s", self.data_dir, exc)
             stats = DatasetStats()
-        self._jobs.put(("counted", stats, None, None))
+        self._jobs.put(_Counted(stats))
 
     def _counted(self, stats: DatasetStats) -> ProgressLoaded:
         counted = {e.path for e in stats.episodes}

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from mvla_tui.sim.layout import BIASES
 from mvla_tui.sim.link import SimLink
 from mvla_tui.sim.success import EpisodeResult
 from recorder.catalogue import Catalogue, load_catalogue
+
+if TYPE_CHECKING:
+    import cv2
 
 log = logging.getLogger(__name__)
 DISPLAY_HZ = 4.0  # the app's camera panel asks for a frame this often (`MvlaApp.camera_hz`)
@@ -206,7 +210,7 @@ class _Video:
     def __init__(self, path: Path, fps: float = 4.0) -> None:
         self.path = path
         self.fps = fps
-        self._writer = None
+        self._writer: cv2.VideoWriter | None = None
 
     def add(self, step: Step, index: int) -> None:
         import cv2
@@ -214,7 +218,8 @@ class _Video:
         image = cv2.cvtColor(step.frame.image, cv2.COLOR_RGB2BGR)
         if self._writer is None:
             h, w = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            fourcc = cv2.VideoWriter.fourcc(*"mp4v")
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
         a = step.action
         label = f"{index} {step.event_type} [{a[0]:+.2f} {a[1]:+.2f} {a[2]:+.2f}]"
         scale = max(0.35, image.shape[1] / 900)

@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -369,7 +370,7 @@ class ControlLoop:
 
     # ---- intents -------------------------------------------------------------------------------------
 
-    def _handle(self, intent: Intent, estops: int, now: float) -> None:
+    def _handle(self, intent: Intent | PartIntent, estops: int, now: float) -> None:
         if isinstance(intent, TeleopKey):
             self._teleop_key(intent.key, now)
         elif isinstance(intent, ReleaseKey):
@@ -419,7 +420,7 @@ class ControlLoop:
             self._last_error = f"unknown teleop mode {mode!r} (use {', '.join(MODES)}); still in {self._mode}"
             return
         self._halt()
-        self._mode = mode
+        self._mode = cast(Mode, mode)  # one of MODES, checked above
 
     def _policy_action(self, intent: PolicyAction, now: float) -> None:
         command = check_policy_action(intent.action, intent.duration_s, self.teleop)
@@ -458,7 +459,7 @@ class ControlLoop:
             return
         self._motion = _Motion(sent, action, source, key, ends_at)
         self._arm_guard(now)  # before the capture below, which may block
-        self._action = tuple(float(v) for v in action)
+        self._action = (float(action[0]), float(action[1]), float(action[2]))
         self._steps += 1
         self._capture(action, "start_action", sent, now, key)
 

@@ -59,7 +59,9 @@ def choose_robot(choice: str, ros: Callable[[], tuple[bool, str]] | None = None)
     )
 
 
-def robot_config_for(choice: RobotChoice, config: str | None = None, overrides: list[str] | None = None):
+def robot_config_for(
+    choice: RobotChoice, config: str | None = None, overrides: list[str] | None = None
+) -> RobotConfig:
     """The robot config of a choice: the packaged one of its kind, or `config` (a YAML path) whose `kind`
     must agree; `overrides` are `--set key=value` items."""
     loaded = load_robot_config(config or choice.kind, overrides)

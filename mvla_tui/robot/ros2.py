@@ -129,27 +129,27 @@ class Ros2Link:
         if self._ros is not None:
             return
         cfg = self.config
-        self._ros = RosNode(cfg.ros2.node_name)
+        self._ros = ros = RosNode(cfg.ros2.node_name)
         try:
-            node = self._ros.node
-            self.cmd_topic = choose_cmd_topic(cfg.ros2, self._wait_for_relay())
-            self._publisher = node.create_publisher(self._ros.ros.TwistMsg, self.cmd_topic, 10)
+            self.cmd_topic = choose_cmd_topic(cfg.ros2, self._wait_for_relay(ros))
+            self._publisher = ros.node.create_publisher(ros.ros.TwistMsg, self.cmd_topic, 10)
             warning = watchdog_warning(cfg.ros2, self.cmd_topic)
             self.warnings = [] if warning is None else [warning]
             if warning is not None:
                 log.warning(warning)
             self._service_types = import_camera_service()
             self.camera_mode = choose_camera_mode(cfg.camera, self._service_types is not None)
-            self._ros.spin_in_background()
-            self._open_camera()
+            ros.spin_in_background()
+            self._open_camera(ros)
         except BaseException as exc:
             run_every(self.close, error=exc)  # raises exc once everything is closed
 
     def send(self, twist: Twist) -> Twist:
-        if self._publisher is None:
+        publisher, ros = self._publisher, self._ros
+        if publisher is None or ros is None:
             raise RobotLinkError("ROS 2 link: send() before connect()")
         twist = clamp_twist(twist, self.config.limits)
-        self._publish(self._publisher, self._ros, twist)
+        self._publish(publisher, ros, twist)
         return twist
 
     def stop(self) -> None:
@@ -191,7 +191,7 @@ class Ros2Link:
 
     def reset_camera(self) -> None:
         """Ask the camera service to reset the camera (service mode only)."""
-        if self._reset_camera is None:
+        if self._reset_camera is None or self._service_types is None:
             raise RobotLinkError("camera reset needs camera.source 'service' and a connected link")
         self._call(self._reset_camera, self._service_types[1].Request(), self.config.camera.reset_service)
 
@@ -223,22 +223,24 @@ class Ros2Link:
         except Exception as exc:  # rclpy's RCLError and friends: the caller must see the robot is not reached
             raise RobotLinkError(f"publishing on {self.cmd_topic} failed: {exc}") from exc
 
-    def _wait_for_relay(self) -> int:
+    def _wait_for_relay(self, ros: RosNode) -> int:
         """Subscribers of the relay topic, waiting up to `discovery_s` for the watchdog to show up."""
         cfg = self.config.ros2
         if cfg.cmd_vel_topic != "auto" and not cfg.require_watchdog:
             return 0
         deadline = time.monotonic() + cfg.discovery_s
         while True:
-            count = self._ros.node.count_subscribers(cfg.relay_topic)
+            count = ros.node.count_subscribers(cfg.relay_topic)
             if count > 0 or time.monotonic() >= deadline:
                 return count
             time.sleep(0.05)
 
-    def _open_camera(self) -> None:
+    def _open_camera(self, ros: RosNode) -> None:
         cam = self.config.camera
-        node = self._ros.node
+        node = ros.node
         if self.camera_mode == "service":
+            if self._service_types is None:  # chosen only when they import: a bug if not
+                raise RobotLinkError("camera.source 'service' without the camera service's message types")
             get_image, empty = self._service_types
             self._get_image = node.create_client(get_image, cam.service)
             self._reset_camera = node.create_client(empty, cam.reset_service)
@@ -248,19 +250,19 @@ class Ros2Link:
                     "is the camera node running?"
                 )
         elif self.camera_mode == "topic":
-            self._slot = FrameSlot(
+            self._slot = slot = FrameSlot(
                 f"camera topic {cam.topic}", cam.startup_timeout_s, cam.frame_timeout_s, self.clock
             )
             compressed = topic_is_compressed(cam)
-            msg_type = self._ros.ros.CompressedImage if compressed else self._ros.ros.Image
+            msg_type = ros.ros.CompressedImage if compressed else ros.ros.Image
             convert = compressed_msg_to_rgb if compressed else image_msg_to_rgb
-            node.create_subscription(msg_type, cam.topic, self._on_image(convert), self._ros.ros.qos_sensor)
+            node.create_subscription(msg_type, cam.topic, self._on_image(slot, convert), ros.ros.qos_sensor)
         elif self.camera_mode == "opencv":
             self._camera = OpenCVCamera(cam, clock=self.clock)
             self._camera.open()
 
-    def _on_image(self, convert: Callable[[Any], Any]) -> Callable[[Any], None]:
-        slot, rotate, clock = self._slot, self.config.camera.rotate_180, self.clock
+    def _on_image(self, slot: FrameSlot, convert: Callable[[Any], Any]) -> Callable[[Any], None]:
+        rotate, clock = self.config.camera.rotate_180, self.clock
 
         def callback(msg: Any) -> None:
             arrived = clock()
@@ -275,7 +277,7 @@ class Ros2Link:
 
     def _call_camera_service(self) -> Frame:
         cam = self.config.camera
-        if self._get_image is None:
+        if self._get_image is None or self._service_types is None:
             raise RobotLinkError("ROS 2 link: latest_frame() before connect()")
         response = self._call(self._get_image, self._service_types[0].Request(), cam.service)
         arrived = self.clock()
