@@ -90,3 +90,18 @@ def test_the_app_runs_the_sim_in_real_time_unless_set_says_otherwise() -> None:
     assert (sized.sim.camera_width, sized.sim.camera_height) == (320, 240)
     fake = load_robot_config("fake", [])
     assert realtime_sim(fake, []) == fake
+
+
+def test_a_robot_config_file_is_robot_config_everywhere() -> None:
+    """`--robot-config` names a robot config for the app, `eval` and `sim collect` alike; `sim collect`
+    still takes its older `--config`, and refuses a config of another kind naming the option."""
+    parser = build_parser()
+    collect = ["sim", "collect", "--episodes", "1", "--out", "unused"]
+    for option in ("--robot-config", "--config"):
+        assert parser.parse_args([*collect, option, "r.yaml"]).robot_config == "r.yaml"
+    assert (
+        parser.parse_args(["eval", "--sim", "--expert", "--robot-config", "r.yaml"]).robot_config == "r.yaml"
+    )
+    args = parser.parse_args([*collect, "--robot-config", "fake"])
+    with pytest.raises(ConfigError, match=r"--robot-config fake: kind is 'fake'"):
+        args.func(args)

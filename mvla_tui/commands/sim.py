@@ -83,7 +83,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sim_failure, the reason)",
     )
     collect.add_argument(
-        "--config", metavar="FILE", help="robot config YAML of kind sim (default: configs/robot/sim.yaml)"
+        "--robot-config",
+        "--config",  # its older name, kept for scripts that use it
+        dest="robot_config",
+        metavar="FILE",
+        help="robot config YAML of kind sim (default: configs/robot/sim.yaml), as for `mvla` and `eval`",
     )
     add_set_option(collect, "the robot config", "--set sim.speed_per_unit=0.8 or --set teleop.throttle=60")
     collect.set_defaults(func=run_collect)
@@ -101,9 +105,11 @@ def run_collect(args: argparse.Namespace) -> int:
     scenarios = args.scenario or list(catalogue.current_ids)
     for scenario in scenarios:
         catalogue.get(scenario)  # an unknown id is a one-line error listing the known ones
-    config = load_robot_config(args.config or "sim", args.overrides)
+    config = load_robot_config(args.robot_config or "sim", args.overrides)
     if config.kind != "sim":
-        raise ConfigError(f"--config {args.config}: kind is {config.kind!r}; sim collect needs a sim config")
+        raise ConfigError(
+            f"--robot-config {args.robot_config}: kind is {config.kind!r}; sim collect needs a sim config"
+        )
     if args.size:
         config = with_camera_size(config, args.size)
     width, height = config.sim.camera_width, config.sim.camera_height
