@@ -30,7 +30,10 @@ scales them by the throttle, the one place where they become m/s for the link.
 - An e-stop stops a running policy. A non-finite output, or an error raised by the model, latches a stop
   with its reason exactly like an e-stop (the loop refuses motion) until the operator clears it.
   `ended` says how the last run ended: done, budget, collision, stale, error or stopped (the operator).
-This module must not import textual or torch.
+This module must not import textual or torch. It stays one unit of about 500 lines because the step's
+schedule, the frame wait, the answer in flight and the hybrid hand-over act on one run's state and must
+be read together to see that no stale frame or stale answer ever moves the robot (the pure stop rule and
+chunk handling are in `policies.execution`).
 """
 
 from __future__ import annotations

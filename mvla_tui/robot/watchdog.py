@@ -29,12 +29,22 @@ from collections.abc import Callable
 from mvla_tui.robot.config import check_watchdog_timeout
 from mvla_tui.robot.link import STOP, Twist
 from mvla_tui.robot.ros_messages import is_finite, twist_from_msg, twist_to_msg
-from mvla_tui.robot.safety import run_every
+from mvla_tui.robot.safety import install_signal_stop, run_every
 
 ZERO_REPEAT_S = 0.1  # after a timeout stop, the zero twist again this often ...
 ZERO_HOLD_S = 2.0  # ... for this long, then nothing until commands come again
 RATE_REPORT_S = 10.0  # while twists are relayed, their rate is logged this often
 MAX_WAIT_S = 0.05  # the node wakes at least this often, so a signal is handled promptly
+
+
+class _SignalStop:
+    """What a signal asks of the relay: to end (it then sends its last zero twist)."""
+
+    reason: str | None = None
+
+    def emergency_stop(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
 
 
 def _rate(count: int, first: float | None, last: float | None) -> str:
@@ -191,26 +201,16 @@ def _serve(
     ros.node.create_subscription(
         ros.ros.TwistMsg, in_topic, lambda msg: publish(relay.on_input(twist_from_msg(msg))), 10
     )
-    stop_reason: list[str] = []
-    previous = {}
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop_reason.append(signal.Signals(signum).name)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, on_signal)
+    stop = _SignalStop()
+    restore_signals = install_signal_stop(stop, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     log(
         f"watchdog: relaying {in_topic} -> {out_topic}; a zero twist after {timeout_s:g} s of silence, "
         f"repeated every {ZERO_REPEAT_S:g} s for {ZERO_HOLD_S:g} s"
     )
 
-    def restore_signals() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
     def serve() -> None:
         # No timer: the executor sleeps until the relay's next deadline, so the stop goes out on time.
-        while not stop_reason:
+        while stop.reason is None:
             ros.executor.spin_once(timeout_sec=relay.next_due())
             twist = relay.poll()
             if twist is not None:
@@ -222,6 +222,6 @@ def _serve(
 
     run_every(serve, final_stop, restore_signals, ros.shutdown)
     log(
-        f"watchdog: stop: {stop_reason[0] if stop_reason else 'stopped'}; sent a zero twist to {out_topic} "
+        f"watchdog: stop: {stop.reason or 'stopped'}; sent a zero twist to {out_topic} "
         f"(relayed {relay.relayed} twists, {relay.timeouts} timeout stop{'' if relay.timeouts == 1 else 's'})"
     )

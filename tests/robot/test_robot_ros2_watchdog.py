@@ -367,4 +367,4 @@ def test_watchdog_exits_0_on_sigterm_with_a_last_zero() -> None:
         assert watchdog.proc.wait(timeout=10) == 0
         stopped, _ = listener.first(after=terminated, zero=True, timeout=2.0)
         assert stopped - terminated < 0.5  # long before the 1 s timeout: the exit stop, not the timeout
-        assert "stop: SIGTERM; sent a zero twist to /cmd_vel" in watchdog.log().splitlines()[-1]
+        assert "stop: SIGTERM received; sent a zero twist to /cmd_vel" in watchdog.log().splitlines()[-1]
