@@ -42,8 +42,9 @@ from typing import cast
 
 import numpy as np
 
+from configs.errors import UnsafeCommandError
 from configs.limits import LimitsConfig
-from mvla_tui.robot.config import MODES, TeleopConfig
+from mvla_tui.robot.config import MODES, Mode, TeleopConfig
 from mvla_tui.robot.hooks import LoopPart, PartIntent
 from mvla_tui.robot.intents import (
     CaptureEpisodeStart,
@@ -51,7 +52,6 @@ from mvla_tui.robot.intents import (
     ClearEStop,
     EStop,
     Intent,
-    Mode,
     PolicyAction,
     Quit,
     ReleaseKey,
@@ -60,7 +60,7 @@ from mvla_tui.robot.intents import (
 )
 from mvla_tui.robot.link import STOP, Frame, RobotLink, RobotLinkError, Twist
 from mvla_tui.robot.motion_rules import check_policy_action, key_decision, release_stops
-from mvla_tui.robot.safety import DeadlineGuard, UnsafeCommandError, clamp_twist, run_every
+from mvla_tui.robot.safety import DeadlineGuard, clamp_twist, run_every
 from mvla_tui.robot.state import RobotState, StateEmitter, Step
 from recorder.catalogue import STOP_KEY, key_action
 

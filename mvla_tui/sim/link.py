@@ -41,10 +41,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from configs.errors import UnsafeCommandError
 from mvla_tui.robot.camera import RateMeter
 from mvla_tui.robot.config import RobotConfig
 from mvla_tui.robot.link import STOP, Frame, RobotLinkError, SimulatedTime, Twist
-from mvla_tui.robot.safety import UnsafeCommandError, clamp_twist
+from mvla_tui.robot.safety import clamp_twist
 from mvla_tui.sim.layout import make_layout
 from mvla_tui.sim.success import EpisodeResult, Pose
 from mvla_tui.sim.world import SimWorld
