@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -26,7 +26,8 @@ Targets = dict[str, dict[str, int]]  # pattern -> distance -> episodes wanted
 
 # The event type of each recorded frame: frame 0 before moving, one per key press (a policy step), and
 # the rare stop (space while moving).
-EVENT_TYPES = ("episode_start", "start_action", "stop_action")
+EventType = Literal["episode_start", "start_action", "stop_action"]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 START_EVENT, STEP_EVENT, STOP_EVENT = EVENT_TYPES
 
 # The operators' keys, as the earlier collector recorded them: 1.15 (as float32) on each axis a key moves,

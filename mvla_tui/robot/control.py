@@ -62,7 +62,7 @@ from mvla_tui.robot.link import STOP, Frame, RobotLink, RobotLinkError, Twist
 from mvla_tui.robot.motion_rules import check_policy_action, key_decision, release_stops
 from mvla_tui.robot.safety import DeadlineGuard, clamp_twist, run_every
 from mvla_tui.robot.state import RobotState, StateEmitter, Step
-from recorder.catalogue import STOP_KEY, key_action
+from recorder.catalogue import STOP_KEY, EventType, key_action
 
 ZERO_ACTION = np.zeros(3, dtype=np.float32)
 # The guard stops a timed motion this long after its end; the loop itself stops it on time, so the guard
@@ -471,7 +471,7 @@ class ControlLoop:
             self._last_error = str(exc)
             return None
 
-    def _halt(self, event: str | None = None, now: float | None = None) -> None:
+    def _halt(self, event: EventType | None = None, now: float | None = None) -> None:
         """Stop the robot; hand a `stop_action` to the sink when `event` is given and a motion was stopped."""
         was_moving = self._motion is not None
         self._motion = None
@@ -530,7 +530,7 @@ class ControlLoop:
             self._guard.deadline = now + self.teleop.stall_s
 
     def _capture(
-        self, action: np.ndarray, event: str, twist: Twist, now: float, key: str | None = None
+        self, action: np.ndarray, event: EventType, twist: Twist, now: float, key: str | None = None
     ) -> None:
         if not self.parts:
             return

@@ -17,6 +17,7 @@ import numpy as np
 
 from mvla_tui.robot.config import Mode
 from mvla_tui.robot.link import Frame, Twist
+from recorder.catalogue import EventType
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Step:
 
     frame: Frame
     action: np.ndarray  # (3,) float32 recorded action
-    event_type: str  # one of recorder.catalogue.EVENT_TYPES
+    event_type: EventType
     twist: Twist  # what the link was actually sent
     t: float
     # The operator's key (the stop key for stop_action); None for frame 0 and a policy's action.
