@@ -1,12 +1,14 @@
 """Step-latency benchmark of a `PolicyRuntime`, and the naive full-window recompute to compare with.
 
-Frames are synthetic random RGB at the camera's resolution (`frame_size`, default the robot camera's
-1280x720), so every measured step includes `preprocess` (the resize to the model input) as on the
-robot; they exist only here. The first steps are warm-up and are not measured:
-at least one window, so every measured step decodes a full window as on the robot, and at least the
-frames `auto` precision runs in fp32 before it chooses (`RuntimeConfig.auto_frames`, CUDA only), so
-every measured step runs the chosen precision. Peak RSS is sampled with psutil after every step;
-CUDA memory is the peak allocated by torch, including that of the auto choice. With
+One measurement (`measure_runtimes`) for both of its users: `mvla bench` (`measure`, on new runtimes)
+and the app's `benchmark` command (the policy worker's runtime, with the operator's step count). Frames:
+`mvla bench` steps synthetic random RGB at the camera's resolution (`frame_size`, default the robot
+camera's 1280x720), the app the current camera frame, so every measured step includes `preprocess`
+(the resize to the model input) as on the robot. The first steps are warm-up and are not measured
+(`warmup_steps`): at least one window, so every measured step decodes a full window as on the robot,
+and at least the frames `auto` precision runs in fp32 before it chooses (`RuntimeConfig.auto_frames`,
+CUDA only), so every measured step runs the chosen precision. Peak RSS is sampled with psutil after
+every step; CUDA memory is the peak allocated by torch, including that of the auto choice. With
 `--compare naive` both runtimes step in turn on the same frames, so the ratio is fair on a busy
 machine; they share the one policy (same device and precision, see `policies.precision`), so the model
 is in memory once and an auto choice made by one applies to both; the memory figures cover both.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +34,7 @@ from policies.runtime import PolicyRuntime, RuntimeConfig
 
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the cup"
 CAMERA_SIZE = (720, 1280)  # (h, w) of the robot camera's frames
+WARMUP = 10  # unmeasured steps first, at the least (`warmup_steps`)
 
 
 @dataclass
@@ -77,26 +81,57 @@ def synthetic_frames(size: tuple[int, int], count: int = 8, seed: int = 0) -> li
     return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
 
 
+def warmup_steps(runtimes: Sequence[PolicyRuntime], warmup: int = WARMUP) -> int:
+    """The unmeasured steps before the measured ones: at least `warmup`, one window (so every measured
+    step decodes a full window, as on the robot), and the frames `auto` precision runs in fp32 before it
+    chooses (so every measured step runs the chosen precision)."""
+    return max(
+        warmup,
+        *(r.policy.window for r in runtimes),
+        *(r.config.auto_frames for r in runtimes if r.precision_pending),
+    )
+
+
 def measure(
     policy: Policy,
     normalisation: ActionNormalisation,
     configs: list[RuntimeConfig],
     steps: int = 100,
-    warmup: int = 10,
+    warmup: int = WARMUP,
     instruction: str = INSTRUCTION,
     frame_size: tuple[int, int] = CAMERA_SIZE,
     policies: list[Policy] | None = None,
 ) -> list[BenchResult]:
-    """Run `warmup + steps` steps of one runtime per config on synthetic frames, round-robin (so a
-    change in machine load hits every runtime alike), and summarise the measured steps of each.
+    """`measure_runtimes` of one new runtime per config on synthetic frames of `frame_size`.
     `policies` (one per config) runs each config on its own policy (torch against an exported one);
-    by default all run `policy`. Memory figures are of the whole process, so with several configs
-    they cover all of them."""
+    by default all run `policy`. The runtimes let go of their policies at the end."""
     policies = policies or [policy] * len(configs)
     runtimes = [PolicyRuntime(p, normalisation, c) for p, c in zip(policies, configs, strict=True)]
-    warmup = max(warmup, policy.window, *(r.config.auto_frames for r in runtimes if r.precision_pending))
-    size = input_size(policy)
-    frames = synthetic_frames(frame_size)
+    try:
+        return measure_runtimes(runtimes, synthetic_frames(frame_size), steps, warmup, instruction)
+    finally:
+        for runtime in runtimes:
+            runtime.close()  # let go of the policy: the caller may run it another way afterwards
+
+
+def measure_runtimes(
+    runtimes: Sequence[PolicyRuntime],
+    frames: Sequence[np.ndarray],
+    steps: int,
+    warmup: int = WARMUP,
+    instruction: str = INSTRUCTION,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[BenchResult]:
+    """The benchmark, one for `mvla bench` (`measure`) and the app's `benchmark` (the policy worker's
+    runtime on the current camera frame): from a reset with `instruction`, `warmup_steps` + `steps`
+    steps of every runtime, round-robin (so a change in machine load hits every runtime alike), cycling
+    through `frames`, and a summary of the measured steps of each. `progress(done, steps)` after each
+    measured round. Memory figures are of the whole process, so with several runtimes they cover all
+    of them. The runtimes are left open, their window that of the last step."""
+    warmup = warmup_steps(runtimes, warmup)
+    first = runtimes[0].policy
+    size = input_size(first)
+    frame_size = (int(frames[0].shape[0]), int(frames[0].shape[1]))
     process = psutil.Process()
     device = runtimes[0].device
     cuda = device.type == "cuda"
@@ -104,25 +139,24 @@ def measure(
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     peak_rss = process.memory_info().rss
-    latencies = [[] for _ in runtimes]
-    try:
-        for runtime in runtimes:
-            runtime.reset(instruction)
-        for i in range(warmup + steps):
-            for runtime, measured in zip(runtimes, latencies, strict=True):
-                chunk = runtime.step(frames[i % len(frames)])
-                if chunk.stop:
-                    raise MvlaError(f"benchmark step {i}: {chunk.error}")
-                if i >= warmup:
-                    measured.append(chunk.latency_ms)
-                peak_rss = max(peak_rss, process.memory_info().rss)
-    finally:
-        for runtime in runtimes:
-            runtime.close()  # let go of the policy: the caller may run it another way afterwards
+    latencies: list[list[float]] = [[] for _ in runtimes]
+    for runtime in runtimes:
+        runtime.reset(instruction)
+    for i in range(warmup + steps):
+        for runtime, measured in zip(runtimes, latencies, strict=True):
+            chunk = runtime.step(frames[i % len(frames)])
+            if chunk.stop:
+                raise MvlaError(f"benchmark step {i}: {chunk.error}")
+            if i >= warmup:
+                measured.append(chunk.latency_ms)
+            peak_rss = max(peak_rss, process.memory_info().rss)
+        if progress is not None and i >= warmup:
+            progress(i + 1 - warmup, steps)
     cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
     # An exported policy holds no torch parameters: its graphs' weights are counted instead.
     parameters = max(
-        getattr(q, "graph_parameters", 0) or sum(p.numel() for p in q.parameters()) for q in policies
+        getattr(r.policy, "graph_parameters", 0) or sum(p.numel() for p in r.policy.parameters())
+        for r in runtimes
     )
     results = []
     for runtime, measured in zip(runtimes, latencies, strict=True):
@@ -135,8 +169,8 @@ def measure(
                 device_name=device_name(runtime.device),
                 precision=runtime.precision,
                 precision_note=runtime.policy.execution_note() or runtime.precision_note,
-                window=policy.window,
-                frame_size=tuple(frame_size),
+                window=first.window,
+                frame_size=frame_size,
                 input_size=size,
                 parameters=parameters,
                 warmup=warmup,
@@ -153,12 +187,20 @@ def measure(
     return results
 
 
+def latency_line(r: BenchResult) -> str:
+    """The step-latency figures of one run, as `mvla bench` and the app's `benchmark` print them."""
+    return (
+        f"step latency p50 {r.p50_ms:.2f} ms  p95 {r.p95_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
+        f"({r.steps_per_s:.1f} steps/s over {r.steps} steps after {r.warmup} warm-up)"
+    )
+
+
 def run_benchmark(
     policy: Policy,
     normalisation: ActionNormalisation,
     config: RuntimeConfig,
     steps: int = 100,
-    warmup: int = 10,
+    warmup: int = WARMUP,
     compare_naive: bool = False,
     label: str = "",
     frame_size: tuple[int, int] = CAMERA_SIZE,
@@ -204,8 +246,7 @@ def format_report(report: BenchReport) -> str:
             f"{r.parameters / 1e6:.2f} M parameters",
             f"  camera frames {r.frame_size[1]}x{r.frame_size[0]} {resize_note(r.frame_size, r.input_size)} "
             "(latency includes preprocess)",
-            f"  step latency p50 {r.p50_ms:.2f} ms  p95 {r.p95_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
-            f"({r.steps_per_s:.1f} steps/s over {r.steps} steps after {r.warmup} warm-up)",
+            f"  {latency_line(r)}",
             f"  peak RSS {r.peak_rss_mb:.0f} MiB{cuda}" + (" (process, both runs)" if report.speedup else ""),
         ]
     if report.speedup is not None and report.runs[1].mode == "naive":
