@@ -1,8 +1,10 @@
 """`MvlaApp`: the terminal app. It composes the panels, routes keys and typed commands to the operating core
-as intents, and shows the `ControlState` snapshots, telemetry and camera frames that come back.
+as intents or jobs, and shows the `ControlState` snapshots, reports, telemetry and camera frames that come
+back.
 
 The app never drives the robot itself: the `Session` (control loop, recording, policy driver) runs in a
 thread worker, telemetry in a background sampler, policy work on the policy worker; each posts messages.
+What a typed command means is `operator_commands.to_intent`; the jobs it starts are `mvla_tui.core`'s.
 E-stop (Escape) is a priority binding: it works whatever has focus, including the command line, and
 latches until ctrl+e. Bindings follow state (`check_action`): what cannot be done now is dimmed.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from textual import on, work
@@ -21,21 +24,34 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
 from mvla_tui import messages
-from mvla_tui.app_commands import AppCommands
+from mvla_tui.core import host_jobs, policy_jobs
 from mvla_tui.core.frame_tap import FrameTap
 from mvla_tui.core.intents import DiscardEpisode, LoadPolicy, SaveEpisode
+from mvla_tui.core.policy_driver import PolicyState
+from mvla_tui.core.reports import JobDone, ReplayDone, Report
 from mvla_tui.core.session import Session
 from mvla_tui.core.state import ControlState
 from mvla_tui.key_release import KeyboardReport, KeyReleased
-from mvla_tui.operator_commands import palette_commands
+from mvla_tui.operator_commands import (
+    AppAction,
+    BenchmarkJob,
+    ClearJob,
+    MemoryJob,
+    Say,
+    Submit,
+    palette_commands,
+    parse_command,
+    to_intent,
+)
 from mvla_tui.panels.camera import CameraPanel
-from mvla_tui.panels.log import LogPanel
+from mvla_tui.panels.log import LogPanel, news
 from mvla_tui.panels.monitor import MonitorPanel
-from mvla_tui.panels.policy import PolicyPanel, stop_line
+from mvla_tui.panels.policy import PolicyPanel
 from mvla_tui.panels.recording import RecordingPanel
 from mvla_tui.panels.status import StatusPanel
 from mvla_tui.panels.teleop import TeleopPanel
 from mvla_tui.robot.intents import ChangeThrottle, ClearEStop, EStop, ReleaseKey, TeleopKey
+from mvla_tui.screens.episodes import EpisodesScreen
 from mvla_tui.telemetry.protocol import Telemetry
 from mvla_tui.telemetry.sampler import BackgroundSampler
 from recorder.catalogue import MOVE_KEYS, STOP_KEY
@@ -95,9 +111,8 @@ class MvlaApp(App):
         self.frames = FrameTap(session.loop, camera_hz)
         session.add_part(self.frames)
         session.on_state = lambda state: self.post_message(messages.StateUpdated(state))
+        session.on_report = self._report
         self.state: ControlState | None = None
-        self.commands = AppCommands(self)
-        self._said: set[str] = set()
         self._binding_flags: tuple[bool, bool] | None = None
         self._policy_label: str | None = None
         self.key_release = False  # the terminal reports key releases (set by its answer, if any)
@@ -162,32 +177,9 @@ class MvlaApp(App):
         if label != self._policy_label:  # a policy was loaded: its tensors and modules are long-lived
             self._policy_label = label
             settle_heap()
-        self._report(state)
-        self.commands.state_updated(state)
-
-    def _report(self, state: ControlState) -> None:
-        """New errors go to the log once; the ones that stop things also as notifications."""
-        robot, rec, policy, sim = state.robot, state.recording, state.policy, state.sim_result
-        for level, text in (
-            ("error", robot.estop_reason if robot.estop and robot.estop_reason != "e-stop pressed" else None),
-            ("warning", robot.last_error),
-            ("warning", rec.last_error if rec else None),
-            ("info", f"saved {rec.last_saved} ({rec.last_outcome})" if rec and rec.last_saved else None),
-            ("error", f"policy load failed: {policy.load_error}" if policy and policy.load_error else None),
-            (
-                "info",
-                f"policy loaded: {policy.label}, {policy.describe}" if policy and policy.label else None,
-            ),
-            ("warning", policy.error if policy else None),
-            stop_line(policy),
-            ("info" if sim and sim.success else "warning", f"sim: {sim.reason}" if sim else None),
-            *(("warning", w) for w in robot.warnings),
-        ):
-            if text and text not in self._said:
-                self._said.add(text)
-                self.log_panel.add(level, text)
-                if level == "error":
-                    self.notify(text, severity="error", timeout=8)
+        for level, text in news(state):  # new ones, once; the ones that stop things also as notifications
+            if self.log_panel.add_once(level, text) and level == "error":
+                self.notify(text, severity="error", timeout=8)
 
     def on_telemetry_sampled(self, message: messages.TelemetrySampled) -> None:
         self.monitor.sample = message.sample
@@ -207,24 +199,21 @@ class MvlaApp(App):
         self.status.key_mode = "key release (kitty protocol)" if message.release else "key repeat (deadman)"
         self.log_panel.add("info", f"keys: {self.status.key_mode}")
 
-    def on_benchmark_progressed(self, message: messages.BenchmarkProgressed) -> None:
-        self.policy_panel.benchmark = (message.done, message.total)
+    def _report(self, report: Report) -> None:  # any thread
+        self.post_message(messages.Reported(report))
 
-    def on_policy_task_done(self, message: messages.PolicyTaskDone) -> None:
-        panel = self.policy_panel
-        panel.benchmark = None
-        if message.error:
-            panel.say(f"{message.task}: {message.error}", "red")
-            self.log_panel.add("warning", f"{message.task}: {message.error}")
-            return
-        for line in message.lines:
-            panel.say(line)
-        self.log_panel.add("info", message.lines[0] if message.lines else message.task)
+    def on_reported(self, message: messages.Reported) -> None:
+        report, screen = message.report, self.screen
+        self.policy_panel.show(report)
+        if isinstance(report, JobDone):
+            error = f"{report.task}: {report.error}" if report.error else None
+            self.log_panel.add("warning" if error else "info", error or next(iter(report.lines), report.task))
+        if isinstance(report, ReplayDone) and isinstance(screen, EpisodesScreen):
+            screen.show_replay(report.episode, report.replay)
 
     def _show_frame(self) -> None:
         frame = self.frames.latest
-        camera = self.camera
-        policy = self.state.policy if self.state is not None else None
+        camera, policy = self.camera, self._policy()
         camera.action = policy.command if policy is not None and policy.running else None
         if frame is not None and frame is not camera.frame:
             camera.frame = frame
@@ -284,8 +273,6 @@ class MvlaApp(App):
         self.frames.enabled = self.camera.shown
 
     def action_episodes(self) -> None:
-        from mvla_tui.screens.episodes import EpisodesScreen
-
         if self.session.recording is None:
             self.notify("no data folder: start with --data DIR", severity="warning")
             return
@@ -296,7 +283,7 @@ class MvlaApp(App):
 
         yield from super().get_system_commands(screen)
         for title, line, help_text in palette_commands():
-            yield SystemCommand(title, help_text, lambda line=line: self.commands.run(line))
+            yield SystemCommand(title, help_text, lambda line=line: self.obey(line))
 
     def on_unmount(self) -> None:
         """Every way out of the app stops the robot: the control loop ends, which stops it."""
@@ -307,7 +294,36 @@ class MvlaApp(App):
 
     @on(PolicyPanel.CommandEntered)
     def _command(self, event: PolicyPanel.CommandEntered) -> None:
-        self.commands.run(event.line)
+        self.obey(event.line)
 
-    def replay_episode(self, episode, on_done) -> None:
-        self.commands.replay(episode, on_done)
+    def obey(self, line: str) -> None:
+        """Do what a typed line (or a palette entry) asks for."""
+        order = to_intent(parse_command(line), driver=self.session.policy is not None)
+        say = self.policy_panel.say
+        if isinstance(order, Say):
+            for text in order.lines:
+                say(text, "red" if order.error else "")
+        elif isinstance(order, Submit):
+            self.session.submit(order.intent)
+            if order.echo:
+                say(order.echo)
+        elif isinstance(order, AppAction):
+            self.call_next(self.run_action, order.action)
+        elif isinstance(order, BenchmarkJob):
+            frame = self.frames.latest
+            problem = policy_jobs.benchmark(self.session, self._policy(), frame, order.steps, self._report)
+            if problem is not None:
+                say(problem, "red")
+        elif isinstance(order, MemoryJob):
+            self._report(host_jobs.memory(self.sampler.latest()))
+        elif isinstance(order, ClearJob):
+            job = partial(host_jobs.clear, self.telemetry, self._report)
+            self.run_worker(job, thread=True, group="clear", exit_on_error=False, description="Clear caches")
+
+    def on_replay_requested(self, message: messages.ReplayRequested) -> None:
+        problem = policy_jobs.replay(self.session, self._policy(), message.episode, self._report)
+        if problem is not None:
+            self.notify(problem, severity="warning")
+
+    def _policy(self) -> PolicyState | None:
+        return self.state.policy if self.state is not None else None

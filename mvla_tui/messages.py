@@ -1,16 +1,16 @@
-"""Messages of the app: past-tense events posted by the control thread, the telemetry sampler and the
-workers, handled on the UI thread. High-rate ones coalesce (`can_replace`), so a busy terminal shows the
+"""Messages of the app: past-tense events posted by the control thread, the telemetry sampler, the
+workers and the screens, handled on the UI thread. High-rate ones coalesce (`can_replace`), so a busy terminal shows the
 newest state instead of queueing old ones. No behaviour here.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.message import Message
 
+from mvla_tui.core.reports import BenchmarkProgressed, Report
 from mvla_tui.core.state import ControlState
 from mvla_tui.telemetry.sample import TelemetrySample
+from recorder.episode import Episode
 
 
 class StateUpdated(Message):
@@ -41,22 +41,25 @@ class ControlLoopEnded(Message):
         self.error = error
 
 
-class PolicyTaskDone(Message):
-    """A `benchmark`, `memory`, `clear` or replay finished off the UI thread; `lines` to show, or `error`."""
+class Reported(Message):
+    """The core reported something (`mvla_tui.core.reports`): an `infer` answer, a job's progress or end.
+    The progress of a benchmark coalesces with the previous progress still queued."""
 
-    def __init__(self, task: str, lines: list[str], error: str | None = None, result: Any = None) -> None:
+    def __init__(self, report: Report) -> None:
         super().__init__()
-        self.task = task
-        self.lines = lines
-        self.error = error
-        self.result = result
-
-
-class BenchmarkProgressed(Message):
-    def __init__(self, done: int, total: int) -> None:
-        super().__init__()
-        self.done = done
-        self.total = total
+        self.report = report
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, BenchmarkProgressed)
+        return (
+            isinstance(message, Reported)
+            and isinstance(message.report, BenchmarkProgressed)
+            and isinstance(self.report, BenchmarkProgressed)
+        )
+
+
+class ReplayRequested(Message):
+    """The episodes screen asks for `episode` to be replayed through the policy."""
+
+    def __init__(self, episode: Episode) -> None:
+        super().__init__()
+        self.episode = episode

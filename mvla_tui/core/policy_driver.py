@@ -9,7 +9,8 @@ scales them by the throttle, the one place where they become m/s for the link.
 - `LoadPolicy` loads off the control thread; driving goes on meanwhile; a failure is one line in the
   state and nothing else changes.
 - `SetInstruction` starts a new episode of the policy (its window is reset); `InferOnce` runs one step on
-  the current frame without moving and shows the chunk and its latency; `RunPolicy` / `StopPolicy`.
+  the current frame without moving and reports the chunk and its latency (`InferAnswered`);
+  `RunPolicy` / `StopPolicy`.
 - Execution (`PolicyDriveConfig.execution`): `step` as the data was recorded: the frame is taken at rest,
   the action is pressed for `teleop.step_s`, the robot settles `teleop.settle_s`, and the next frame is
   due one `period_s` after the last (later, if the model was slow); `continuous` sends a new action every
@@ -57,6 +58,7 @@ from mvla_tui.core.intents import (
     StopPolicy,
 )
 from mvla_tui.core.policy_worker import PolicyWorker
+from mvla_tui.core.reports import InferAnswered, Reporter
 from mvla_tui.robot.config import PolicyDriveConfig, TeleopConfig
 from mvla_tui.robot.control import ControlLoop
 from mvla_tui.robot.hooks import LoopPart
@@ -94,7 +96,6 @@ class PolicyState:
     running: bool
     resumes_in_s: float | None  # hybrid: seconds until the policy drives again
     steps: int  # actions executed since `run`
-    answered: int  # answers handled (steps and `infer`), to tell a new one from the last
     chunk: tuple[tuple[float, float, float], ...] | None  # the last chunk (robot key units)
     command: tuple[float, float, float] | None  # the action of the last step
     latency_ms: float | None  # of the last step (or `infer`)
@@ -118,12 +119,15 @@ class PolicyDriver(LoopPart):
         config: PolicyDriveConfig,
         teleop: TeleopConfig,
         default_instruction: Callable[[], str | None] = lambda: None,
+        report: Reporter = lambda report: None,
     ) -> None:
+        """`report` hears the answer to `infer` (`InferAnswered`), on the control thread."""
         self.loop = loop
         self.worker = worker
         self.config = config
         self.teleop = teleop
         self.default_instruction = default_instruction
+        self.report = report
         self._source: str | None = worker.label
         self._label: str | None = worker.label
         self._describe: str | None = worker.runtime.describe() if worker.runtime is not None else None
@@ -139,7 +143,6 @@ class PolicyDriver(LoopPart):
         self._latencies: deque[float] = deque(maxlen=_STATS_STEPS)
         self._executed: deque[float] = deque(maxlen=_STATS_STEPS)
         self._steps = 0
-        self._answer_count = 0
         self._missed = 0
         self._chunk: np.ndarray | None = None
         self._command: np.ndarray | None = None
@@ -412,7 +415,6 @@ class PolicyDriver(LoopPart):
         if flight is None or done.request != flight[0]:
             return  # stale: stopped, overridden or reset meanwhile
         self._in_flight = None
-        self._answer_count += 1
         _, scheduled, infer = flight
         chunk = done.chunk
         error = chunk.error if done.error is None and chunk is not None else done.error
@@ -428,6 +430,8 @@ class PolicyDriver(LoopPart):
             return
         if infer:
             self._error = None
+            if chunk is not None:
+                self.report(InferAnswered(_rows(self._chunk) or (), float(chunk.latency_ms)))
             return
         command = self._command
         if command is None:  # no chunk and no error: never sent by the worker
@@ -498,7 +502,6 @@ class PolicyDriver(LoopPart):
             running=self._running,
             resumes_in_s=resumes,
             steps=self._steps,
-            answered=self._answer_count,
             chunk=_rows(self._chunk),
             command=_triple(self._command),
             latency_ms=self._latency,

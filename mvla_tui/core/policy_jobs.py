@@ -1,66 +1,116 @@
-"""Work the app asks of the policy worker's runtime besides driving: a latency benchmark on the current
-frame, and the replay of a recorded episode through the policy (its action next to the recorded one at
-every frame, and how often they agree). Each runs on the `PolicyWorker` thread (`PolicyWorker.call`),
-never while the policy drives, and leaves the runtime reset. No textual, no torch import here.
+"""Work the operator asks of the policy besides driving, run on the `PolicyWorker` thread (the one that
+owns the runtime) in turn with its steps: the latency benchmark on the current camera frame (the
+measurement of `mvla bench`, `policies.bench.measure_runtimes`, with the operator's step count) and the
+replay of a recorded episode through the policy (its action next to the recorded one at every frame, and
+how often they agree).
+
+Each start function takes values (the session, the policy's last state, a frame or an episode) and
+returns the one-line refusal when the job cannot run now: no policy, the policy driving, no camera frame,
+or no instruction (never an invented one: a policy's answers and its latency depend on what it reads).
+Otherwise it reports through a `Reporter` (`core.reports`): `BenchmarkProgressed` and `BenchmarkDone`,
+or `ReplayDone`. Each job leaves the runtime reset and the driver starting its next episode afresh.
+No textual here; torch only inside the benchmark, on the worker thread, where a policy has loaded it.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recorder.catalogue import STOP_KEY, key_of
+from mvla_tui.core.intents import SetInstruction
+from mvla_tui.core.reports import BenchmarkDone, BenchmarkProgressed, JobDone, ReplayDone, Reporter
+from recorder.catalogue import key_of
+from recorder.episode import Episode
+
+if TYPE_CHECKING:
+    from mvla_tui.core.policy_driver import PolicyState
+    from mvla_tui.core.session import Session
+    from mvla_tui.robot.link import Frame
+    from policies.runtime import PolicyRuntime
 
 
-@dataclass(frozen=True)
-class BenchResult:
-    steps: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    steps_per_s: float
-    describe: str
-
-    def lines(self) -> list[str]:
-        return [
-            f"benchmark: {self.steps} steps on {self.describe}",
-            f"  p50 {self.p50_ms:.2f} ms  p95 {self.p95_ms:.2f} ms  p99 {self.p99_ms:.2f} ms  "
-            f"({self.steps_per_s:.1f} steps/s)",
-        ]
+def refusal(what: str, policy: PolicyState | None) -> str | None:
+    """Why the policy cannot take on `what` now, or None."""
+    if policy is None or not policy.label:
+        return f"{what}: no policy loaded (load CKPT)"
+    if policy.running:
+        return f"{what}: the policy is driving; `stop` it first"
+    return None
 
 
 def benchmark(
-    runtime,
-    frame: np.ndarray,
+    session: Session, policy: PolicyState | None, frame: Frame | None, steps: int, report: Reporter
+) -> str | None:
+    """Time `steps` policy steps on `frame` with the policy's instruction; the refusal, if it cannot."""
+    problem = refusal("benchmark", policy)
+    if problem is not None:
+        return problem
+    if frame is None:
+        return "benchmark: no camera frame yet (is the camera shown? ctrl+t)"
+    instruction = (policy.instruction if policy is not None else None) or session.default_instruction()
+    if not instruction:
+        return "benchmark: no instruction yet; type one (or set up an episode), then benchmark"
+    image = frame.image
+
+    def job(runtime: PolicyRuntime) -> BenchmarkDone:
+        from policies.bench import latency_line, measure_runtimes
+
+        (result,) = measure_runtimes(
+            [runtime],
+            [image],
+            steps,
+            instruction=instruction,
+            progress=lambda done, total: report(BenchmarkProgressed(done, total)),
+        )
+        runtime.reset(instruction)
+        return BenchmarkDone(
+            (f"benchmark: {steps} steps on {runtime.describe()}", f"  {latency_line(result)}")
+        )
+
+    report(BenchmarkProgressed(0, steps))
+    _on_worker(session, instruction, job, BenchmarkDone, report)
+    return None
+
+
+def replay(session: Session, policy: PolicyState | None, episode: Episode, report: Reporter) -> str | None:
+    """Step the policy through `episode` with the instruction it was recorded with; the refusal, if it
+    cannot (an episode that stores none uses the policy's, as the driver would)."""
+    problem = refusal("replay", policy)
+    if problem is not None:
+        return problem
+    instruction = episode.meta.instruction or session.default_instruction()
+    if not instruction:
+        return f"replay: {episode.name} stores no instruction and none is set; type one, then replay"
+
+    def job(runtime: PolicyRuntime) -> ReplayDone:
+        result = replay_through(runtime, episode.images, episode.actions, instruction)
+        line = f"replay of {episode.name}: agreement {100 * result.agreement:.0f}% of {len(episode)} frames"
+        return ReplayDone((line,), episode=episode.name, replay=result)
+
+    _on_worker(session, instruction, job, ReplayDone, report)
+    return None
+
+
+def _on_worker(
+    session: Session,
     instruction: str,
-    steps: int,
-    progress: Callable[[int, int], None] | None = None,
-) -> BenchResult:
-    """Per-step latency over `steps` steps on `frame` after a window of warm-up (as `mvla bench`)."""
-    runtime.reset(instruction)
-    for _ in range(runtime.policy.window):
-        runtime.step(frame)
-    latencies = []
-    start = time.perf_counter()
-    for i in range(steps):
-        latencies.append(runtime.step(frame).latency_ms)
-        if progress is not None:
-            progress(i + 1, steps)
-    elapsed = time.perf_counter() - start
-    runtime.reset(instruction)
-    lat = np.asarray(latencies)
-    return BenchResult(
-        steps,
-        float(np.percentile(lat, 50)),
-        float(np.percentile(lat, 95)),
-        float(np.percentile(lat, 99)),
-        steps / elapsed,
-        runtime.describe(),
-    )
+    job: Callable[[PolicyRuntime], JobDone],
+    failed: Callable[..., JobDone],
+    report: Reporter,
+) -> None:
+    """Run `job` on the policy worker and report its answer, or `failed(error=...)`; the driver's next
+    step starts a new episode with `instruction` (the job reset the runtime's window)."""
+    assert session.worker is not None  # a policy state (checked by `refusal`) means a policy driver
+
+    def done(result: JobDone | None, error: str | None) -> None:
+        report(result if result is not None else failed(error=error or "failed"))
+
+    session.worker.call(job, done)
+    session.submit(SetInstruction(instruction))
 
 
 def nearest_key(action: np.ndarray) -> str:
@@ -68,7 +118,7 @@ def nearest_key(action: np.ndarray) -> str:
     return key_of(action, math.inf) or "?"  # None only for a non-finite action
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq by identity: the fields are arrays
 class Replay:
     recorded: np.ndarray  # (N, 3) key units
     predicted: np.ndarray  # (N, 3) key units: the command the policy would have sent at each frame
@@ -81,16 +131,10 @@ class Replay:
         same = [nearest_key(p) == nearest_key(r) for p, r in zip(self.predicted, self.recorded, strict=True)]
         return float(np.mean(same)) if same else 0.0
 
-    def rows(self) -> list[tuple[int, str, str, bool]]:
-        """(frame, recorded key, policy key, agree) per frame."""
-        out = []
-        for i, (r, p) in enumerate(zip(self.recorded, self.predicted, strict=True)):
-            rk, pk = nearest_key(r), nearest_key(p)
-            out.append((i, rk if rk != STOP_KEY else "stop", pk if pk != STOP_KEY else "stop", rk == pk))
-        return out
 
-
-def replay(runtime, images: np.ndarray, actions: np.ndarray, instruction: str) -> Replay:
+def replay_through(
+    runtime: PolicyRuntime, images: np.ndarray, actions: np.ndarray, instruction: str
+) -> Replay:
     """Step the policy through an episode's frames from a reset, as if it had been driving."""
     runtime.reset(instruction)
     predicted, latencies = [], []

@@ -28,6 +28,7 @@ from mvla_tui.core.intents import CoreIntent
 from mvla_tui.core.policy_driver import PolicyDriver
 from mvla_tui.core.policy_worker import PolicyWorker, RuntimeOptions
 from mvla_tui.core.recording import RecordingSession
+from mvla_tui.core.reports import Report, Reporter
 from mvla_tui.core.sim_verdict import SimVerdict
 from mvla_tui.core.state import ControlState
 from mvla_tui.robot.config import RobotConfig
@@ -93,6 +94,7 @@ class Session:
         self.link = link if link is not None else make_link(config, clock)
         self.link_reason = link_reason or f"{config.kind}"
         self.on_state = on_state
+        self.on_report: Reporter | None = None  # hears the core's reports besides the state (`core.reports`)
         self.loop = ControlLoop(
             self.link, config.teleop, config.limits, on_state=self._robot_state, clock=clock
         )
@@ -120,7 +122,7 @@ class Session:
             self.worker = worker
             worker.attach(self.loop.submit)
             self.policy = PolicyDriver(
-                self.loop, worker, config.policy, config.teleop, default_instruction=self.default_instruction
+                self.loop, worker, config.policy, config.teleop, self.default_instruction, self._report
             )
             self.loop.add_part(self.policy)
         self.verdict: SimVerdict | None = None
@@ -205,6 +207,10 @@ class Session:
             policy=self.policy.snapshot(robot.t) if self.policy is not None else None,
             sim_result=self.verdict.result if self.verdict is not None else None,
         )
+
+    def _report(self, report: Report) -> None:
+        if self.on_report is not None:
+            self.on_report(report)
 
     def default_instruction(self) -> str | None:
         """A policy with no instruction typed uses the recording scenario's, when one is chosen."""

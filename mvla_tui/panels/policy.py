@@ -1,7 +1,8 @@
 """`PolicyPanel`: the policy, its instruction and who drives, the last chunk and latency figures, the
 answers to typed commands, and the command line (with history: up / down).
 
-It only displays and reports: a submitted line goes up as `CommandEntered`; the app acts on it.
+It only displays and reports: a submitted line goes up as `CommandEntered`; the app acts on it, and hands
+down what the core reports back (`show`): the answer to `infer`, a benchmark's progress, a job's lines.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, ProgressBar, RichLog, Static
 
 from mvla_tui.core.policy_driver import PolicyState
+from mvla_tui.core.reports import BenchmarkDone, BenchmarkProgressed, InferAnswered, Report
 from mvla_tui.panels.format import arrow, ms, triple
 
 NO_POLICY = "no policy: `load CKPT` (or start with --policy CKPT), or train one with `mvla train`"
@@ -84,6 +86,24 @@ class PolicyPanel(Vertical):
 
     def say(self, text: str, style: str = "") -> None:
         self._output.write(Text(text, style=style))
+
+    def show(self, report: Report) -> None:
+        """Show what the core reported: a benchmark's progress bar, the chunk `infer` answered, or the lines
+        (or the error, in red) of a job that ended."""
+        if isinstance(report, BenchmarkProgressed):
+            self.benchmark = (report.done, report.total)
+            return
+        if isinstance(report, InferAnswered):
+            self.say(f"infer: {report.latency_ms:.1f} ms, chunk of {len(report.chunk)} actions:")
+            for i, action in enumerate(report.chunk):
+                self.say(f"  {i}: {triple(action)}")
+            return
+        if isinstance(report, BenchmarkDone):
+            self.benchmark = None
+        if report.error:
+            self.say(f"{report.task}: {report.error}", "red")
+        for line in report.lines:
+            self.say(line)
 
     @on(Input.Submitted, "#command")
     def _submitted(self, event: Input.Submitted) -> None:

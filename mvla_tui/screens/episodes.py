@@ -6,8 +6,9 @@ policy misbehaves.
 Reading and checking files runs in thread workers (a damaged file must not freeze the screen), and each
 file is opened in a child process (`recorder.isolated`): the files are untrusted and a damaged HDF5 file
 can crash or hang the library, in the process that drives the robot. Such a file is a one-line status in
-the list, or a one-line notification when opened. The replay runs on the policy worker through the app. The screen only displays; the robot keeps its keys (the e-stop
-is the app's priority binding).
+the list, or a one-line notification when opened. The replay is asked for with a message
+(`ReplayRequested`): the app runs it on the policy worker and sets `replayed` when it is done. The screen
+only displays; the robot keeps its keys (the e-stop is the app's priority binding).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from mvla_tui.core.policy_jobs import Replay, nearest_key
+from mvla_tui.messages import ReplayRequested
 from mvla_tui.panels.camera import CameraPanel
 from mvla_tui.panels.format import triple
 from mvla_tui.robot.link import Frame
+from recorder.episode import Episode
 
 
 class EpisodesScreen(Screen):
@@ -38,13 +41,13 @@ class EpisodesScreen(Screen):
     ]
 
     index = reactive(0)
+    replayed: reactive[Replay | None] = reactive(None)  # set by the app: the open episode's replay
 
     def __init__(self, data_dir: Path, graphics: bool = True) -> None:
         super().__init__()
         self.data_dir = data_dir
         self.graphics = graphics
-        self.episode = None
-        self.replayed: Replay | None = None
+        self.episode: Episode | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -95,13 +98,16 @@ class EpisodesScreen(Screen):
             return
         self.app.call_from_thread(self._show_episode, episode)
 
-    def _show_episode(self, episode) -> None:
+    def _show_episode(self, episode: Episode) -> None:
         self.episode = episode
-        self.replayed = None
-        self.index = 0
+        self.set_reactive(EpisodesScreen.replayed, None)  # quietly: one redraw below, at frame 0
+        self.set_reactive(EpisodesScreen.index, 0)
         self._show()
 
     def watch_index(self) -> None:
+        self._show()
+
+    def watch_replayed(self) -> None:
         self._show()
 
     def action_scrub(self, step: int) -> None:
@@ -112,11 +118,12 @@ class EpisodesScreen(Screen):
         if self.episode is None:
             self.notify("open an episode first", severity="warning")
             return
-        self.app.replay_episode(self.episode, self._replayed)  # type: ignore[attr-defined]
+        self.post_message(ReplayRequested(self.episode))
 
-    def _replayed(self, replay: Replay) -> None:
-        self.replayed = replay
-        self._show()
+    def show_replay(self, name: str, replay: Replay | None) -> None:
+        """A replay of the episode `name` is done (None: it failed): shown if that episode is still open."""
+        if self.episode is not None and self.episode.name == name:
+            self.replayed = replay
 
     def _show(self) -> None:
         episode = self.episode

@@ -1,5 +1,5 @@
-"""A session on the fake robot with an injected clock, ticked by hand, and a scripted stand-in for the
-policy runtime (the real `PolicyWorker` thread runs it, as on the robot)."""
+"""A session on the fake robot with an injected clock, ticked by hand, a scripted stand-in for the
+policy runtime (the real `PolicyWorker` thread runs it, as on the robot), and a tiny real one."""
 
 from __future__ import annotations
 
@@ -142,3 +142,20 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
+
+
+def tiny_runtime():
+    """A tiny compact policy with untrained weights, in the real runtime (what the worker would load)."""
+    import torch
+
+    from policies.compact.model import CompactPolicy
+    from policies.normalisation import ActionNormalisation
+    from policies.runtime import PolicyRuntime, RuntimeConfig
+    from tests.policies.conftest import tiny_compact_config
+
+    torch.manual_seed(0)
+    return PolicyRuntime(
+        CompactPolicy(tiny_compact_config(Path())),
+        ActionNormalisation((1.15, 1.15, 1.15)),
+        RuntimeConfig(device="cpu"),
+    )

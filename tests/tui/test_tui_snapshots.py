@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from mvla_tui.panels.policy import PolicyPanel
 from tests.core.core_helpers import Clock, ScriptedRuntime
 from tests.tui.tui_helpers import make_app
 
@@ -98,7 +99,8 @@ def test_dashboard_policy_running(snap_compare) -> None:
         await _step(pilot, app, clock, lambda s: bool(s.policy.label), "the policy")
         for line in ("navigate around the obstacle on the left side and reach the cup", "run"):
             app.policy_panel.say(f"> {line}", "bold")
-            app.commands.run(line)
+            app.policy_panel.post_message(PolicyPanel.CommandEntered(line))
+            await pilot.pause()  # the app obeys each line before the next is echoed
         await _step(pilot, app, clock, lambda s: s.policy.running and s.policy.steps == 1, "a policy step")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -1,4 +1,5 @@
-"""The app on the fake robot with fixed telemetry, for Pilot and snapshot tests, and a tiny real policy."""
+"""The app on the fake robot with fixed telemetry, for Pilot and snapshot tests, and the operator's
+typing."""
 
 from __future__ import annotations
 
@@ -45,21 +46,13 @@ def make_app(
     return app, session, link
 
 
-def tiny_runtime():
-    """A tiny compact policy with untrained weights, in the real runtime (what the worker would load)."""
-    import torch
-
-    from policies.compact.model import CompactPolicy
-    from policies.normalisation import ActionNormalisation
-    from policies.runtime import PolicyRuntime, RuntimeConfig
-    from tests.policies.conftest import tiny_compact_config
-
-    torch.manual_seed(0)
-    return PolicyRuntime(
-        CompactPolicy(tiny_compact_config(Path())),
-        ActionNormalisation((1.15, 1.15, 1.15)),
-        RuntimeConfig(device="cpu"),
-    )
+async def type_command(pilot, line: str) -> None:
+    """Type `line` into the policy panel's command line as the operator does: `i` focuses it (unless it has
+    the focus already), the keys, then enter."""
+    command = pilot.app.policy_panel.command
+    if pilot.app.focused is not command:
+        await pilot.press("i")
+    await pilot.press(*line, "enter")
 
 
 async def wait_for(
