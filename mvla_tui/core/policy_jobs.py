@@ -14,16 +14,13 @@ No textual here; torch only inside the benchmark, on the worker thread, where a 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mvla_tui.core.intents import SetInstruction
-from mvla_tui.core.reports import BenchmarkDone, BenchmarkProgressed, JobDone, ReplayDone, Reporter
-from recorder.catalogue import key_of
+from mvla_tui.core.reports import BenchmarkDone, BenchmarkProgressed, JobDone, Replay, ReplayDone, Reporter
 from recorder.episode import Episode
 
 if TYPE_CHECKING:
@@ -111,25 +108,6 @@ def _on_worker(
 
     session.worker.call(job, done)
     session.submit(SetInstruction(instruction))
-
-
-def nearest_key(action: np.ndarray) -> str:
-    """The operator's key whose recorded action is nearest (key units) to `action`."""
-    return key_of(action, math.inf) or "?"  # None only for a non-finite action
-
-
-@dataclass(frozen=True, eq=False)  # eq by identity: the fields are arrays
-class Replay:
-    recorded: np.ndarray  # (N, 3) key units
-    predicted: np.ndarray  # (N, 3) key units: the command the policy would have sent at each frame
-    latencies_ms: np.ndarray  # (N,)
-
-    @property
-    def agreement(self) -> float:
-        """Fraction of frames where the policy's nearest key is the recorded one (frame 0, the
-        `episode_start`, included: its recorded action is a stop)."""
-        same = [nearest_key(p) == nearest_key(r) for p, r in zip(self.predicted, self.recorded, strict=True)]
-        return float(np.mean(same)) if same else 0.0
 
 
 def replay_through(

@@ -4,17 +4,39 @@ the progress and end of the jobs the operator asks for (`benchmark`, a replay, `
 Each is a small immutable value, past tense, handed to a `Reporter` by the thread that has it (the
 control thread, the policy worker, a thread worker of the app); the app posts it as one message
 (`messages.Reported`) and shows it. An answer is its own event, never a counter diffed across
-snapshots. No behaviour here; this module must not import textual, torch or h5py.
+snapshots. A replay's result (`Replay`) is here too, with the nearest-key rule it is judged by: no other
+behaviour. This module must not import textual, torch or h5py.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from mvla_tui.core.policy_jobs import Replay
+import numpy as np
+
+from recorder.catalogue import key_of
+
+
+def nearest_key(action: np.ndarray) -> str:
+    """The operator's key whose recorded action is nearest (key units) to `action`."""
+    return key_of(action, math.inf) or "?"  # None only for a non-finite action
+
+
+@dataclass(frozen=True, eq=False)  # eq by identity: the fields are arrays
+class Replay:
+    recorded: np.ndarray  # (N, 3) key units
+    predicted: np.ndarray  # (N, 3) key units: the command the policy would have sent at each frame
+    latencies_ms: np.ndarray  # (N,)
+
+    @property
+    def agreement(self) -> float:
+        """Fraction of frames where the policy's nearest key is the recorded one (frame 0, the
+        `episode_start`, included: its recorded action is a stop)."""
+        same = [nearest_key(p) == nearest_key(r) for p, r in zip(self.predicted, self.recorded, strict=True)]
+        return float(np.mean(same)) if same else 0.0
 
 
 @dataclass(frozen=True)

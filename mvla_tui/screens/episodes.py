@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from mvla_tui.core.policy_jobs import Replay, nearest_key
+from mvla_tui.core.reports import Replay, nearest_key
 from mvla_tui.messages import ReplayRequested
 from mvla_tui.panels.camera import CameraPanel
 from mvla_tui.panels.format import triple
