@@ -89,7 +89,7 @@ def measure(name: str, config, eps: list[EpisodeSteps], steps: int, cached: bool
         for way, b in ways.items():
             start = time.perf_counter()
             out = policy(b)
-            out["loss"].backward()
+            out.loss.backward()
             optimiser.step()
             optimiser.zero_grad(set_to_none=True)
             if i:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -31,6 +32,16 @@ from torch import nn
 
 if TYPE_CHECKING:
     from policies.batch import Batch
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What `Policy.forward` (and `head_loss`) returns for a batch: the loss to backpropagate and what
+    the trainer reports beside it, each a scalar tensor."""
+
+    loss: torch.Tensor  # the training objective (Huber / MSE, or weighted cross-entropy)
+    mse: torch.Tensor  # detached: mean squared error of the (most probable) normalised actions
+    accuracy: torch.Tensor | None = None  # discrete head: fraction of unmasked targets classed right
 
 
 class Policy(nn.Module, abc.ABC):
@@ -181,13 +192,12 @@ class Policy(nn.Module, abc.ABC):
             raise RuntimeError(f"{type(self).__name__}.__init__ must end with record_checkpoint_keys()")
         return {k: v for k, v in self.state_dict().items() if k in self._checkpoint_keys}
 
-    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch) -> StepOutput:
         """Training step on a batch of whole episodes (`policies.batch.Batch`).
 
         Every frame is encoded once (`frame_features`), the features are gathered into the batch's
         windows (K, T, D) and decoded; the loss covers every step of every window against its chunk
-        targets, ignoring masked ones. Returns {"loss": scalar, "mse": scalar} (+ "accuracy" for a
-        discrete head: the fraction of unmasked targets whose most probable class is right)."""
+        targets, ignoring masked ones (`StepOutput`: loss, mse, and accuracy for a discrete head)."""
         feats = self.frame_features(batch)  # (F, D)
         index = batch.windows.clamp_min(0)  # (K, T); padding reads frame 0, its targets are masked
         windows = feats[index]  # (K, T, D)
@@ -195,9 +205,7 @@ class Policy(nn.Module, abc.ABC):
         output = self.decode_steps(windows * live)  # (K, T, n, W); causal: padding at the end is inert
         return self.head_loss(output, batch.actions, batch.mask)
 
-    def head_loss(
-        self, output: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def head_loss(self, output: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> StepOutput:
         """The loss of a head output (..., n, W) against normalised targets (..., n, A) and mask (..., n)."""
         if self.head_kind == "discrete":
             return discrete_loss(
@@ -211,9 +219,7 @@ class Policy(nn.Module, abc.ABC):
         return chunk_loss(output, actions, mask, self.config.loss)
 
 
-def chunk_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str
-) -> dict[str, torch.Tensor]:
+def chunk_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> StepOutput:
     """Huber or MSE over a chunk, ignoring masked (past-the-end) steps; computed in float32."""
     # float32: in bf16 a count of 1001 rounds to 1000, in fp16 counts above 65504 overflow.
     m = mask.unsqueeze(-1).to(torch.float32)  # (..., n, 1)
@@ -227,7 +233,7 @@ def chunk_loss(
         raise ValueError(f"unknown loss {kind!r}: use 'huber' or 'mse'")
     loss = (per * m).sum() / denom
     mse = (err.square() * m).sum() / denom
-    return {"loss": loss, "mse": mse.detach()}
+    return StepOutput(loss, mse.detach())
 
 
 def discrete_loss(
@@ -237,7 +243,7 @@ def discrete_loss(
     weights: torch.Tensor,
     predicted: torch.Tensor,
     actions: torch.Tensor,
-) -> dict[str, torch.Tensor]:
+) -> StepOutput:
     """Class-weighted cross-entropy over a chunk, ignoring masked steps; float32.
 
     logits (..., n, C), target (..., n) class indices, mask (..., n), weights (C,): a rare key's
@@ -251,4 +257,4 @@ def discrete_loss(
     loss = (per * m).sum() / count
     right = (logits.detach().argmax(-1) == target).to(torch.float32)
     mse = ((predicted.float() - actions.float()).square().mean(-1) * m).sum() / count
-    return {"loss": loss, "mse": mse.detach(), "accuracy": (right * m).sum() / count}
+    return StepOutput(loss, mse.detach(), (right * m).sum() / count)

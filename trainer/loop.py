@@ -480,7 +480,7 @@ def train(
         predicted = np.concatenate([p.predicted for p in preds])
         recorded = np.concatenate([p.recorded for p in preds])
         m = compute(predicted, recorded)
-        out = {f"val_{k}": v for k, v in losses.items()}
+        out = {f"val_{k}": v for k, v in losses.as_dict().items()}
         out["val_accuracy_0.1"] = m.accuracy_all["0.1"]
         out["val_accuracy_0.3"] = m.accuracy_all["0.3"]
         for axis, a in m.axes.items():
@@ -501,7 +501,7 @@ def train(
                 sync = micro == accumulation - 1
                 with contextlib.nullcontext() if sync else accelerator.no_sync(model):
                     out = model(batch)
-                    loss = out["loss"] / accumulation
+                    loss = out.loss / accumulation
                     accelerator.backward(loss)
                 step_loss += float(loss.detach())
                 step_windows += batch.num_windows

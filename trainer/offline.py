@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from policies.base import Policy
+from policies.base import Policy, StepOutput
 from policies.batch import EpisodeSteps, collate
 from policies.normalisation import ActionNormalisation
 from policies.windows import causal_outputs
@@ -28,6 +28,39 @@ class StepPredictions:
     key: str  # episode name
     predicted: np.ndarray  # (S, 3) robot units: chunk[0] at each step (angular_z 0 for a 2-D policy)
     recorded: np.ndarray  # (S, 3) robot units
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """`StepOutput`'s terms as floats: summed and weighted by windows while `predict` goes through the
+    batches, their mean over the windows when it returns."""
+
+    loss: float
+    mse: float
+    accuracy: float | None = None  # discrete head only
+
+    @classmethod
+    def of(cls, out: StepOutput, windows: int) -> LossTerms:
+        """The terms of one batch of `windows` windows, weighted by that count."""
+        accuracy = None if out.accuracy is None else float(out.accuracy) * windows
+        return cls(float(out.loss) * windows, float(out.mse) * windows, accuracy)
+
+    def plus(self, other: LossTerms) -> LossTerms:
+        accuracy = None
+        if self.accuracy is not None and other.accuracy is not None:
+            accuracy = self.accuracy + other.accuracy
+        return LossTerms(self.loss + other.loss, self.mse + other.mse, accuracy)
+
+    def mean(self, windows: int) -> LossTerms:
+        n = max(windows, 1)
+        return LossTerms(self.loss / n, self.mse / n, None if self.accuracy is None else self.accuracy / n)
+
+    def as_dict(self) -> dict[str, float]:
+        """{"loss", "mse"} (+ "accuracy"): how `mvla eval` prints and writes them."""
+        out = {"loss": self.loss, "mse": self.mse}
+        if self.accuracy is not None:
+            out["accuracy"] = self.accuracy
+        return out
 
 
 def _pad3(actions: np.ndarray) -> np.ndarray:
@@ -41,14 +74,14 @@ def _pad3(actions: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def predict_batch(
     policy: Policy, episodes: Sequence[EpisodeSteps], normalisation: ActionNormalisation, device: torch.device
-) -> tuple[list[StepPredictions], dict[str, float], int]:
-    """(per-episode predictions, summed loss terms x windows, windows) for one group of episodes."""
+) -> tuple[list[StepPredictions], LossTerms, int]:
+    """(per-episode predictions, loss terms x windows, windows) for one group of episodes."""
     batch = collate(episodes, policy.preprocess, policy.window, policy.horizon).to(device)
     feats = policy.frame_features(batch)
     index = batch.windows.clamp_min(0)
     live = (batch.windows >= 0).unsqueeze(-1).to(feats.dtype)
     output = policy.decode_steps(feats[index] * live)  # (K, T, n, W)
-    losses = policy.head_loss(output, batch.actions, batch.mask)
+    out = policy.head_loss(output, batch.actions, batch.mask)
     values = policy.output_values(output[:, :, 0]).float()  # (K, T, W): chunk[0] of every position
     actions = policy.values_to_actions(values).cpu().numpy()  # (K, T, A) normalised
     results = []
@@ -66,7 +99,7 @@ def predict_batch(
             )
         )
     k = batch.num_windows
-    return results, {name: float(v) * k for name, v in losses.items()}, k
+    return results, LossTerms.of(out, k), k
 
 
 def predict(
@@ -75,31 +108,33 @@ def predict(
     normalisation: ActionNormalisation,
     device: torch.device,
     group: int = 8,
-) -> tuple[list[StepPredictions], dict[str, float]]:
+) -> tuple[list[StepPredictions], LossTerms]:
     """Predictions of every step of every episode and the window-weighted mean loss terms, `group`
     episodes per forward pass."""
     was_training = policy.training
     policy.eval()
     results: list[StepPredictions] = []
-    totals: dict[str, float] = {}
+    total: LossTerms | None = None
     windows = 0
     pending: list[EpisodeSteps] = []
+
+    def run(group_: list[EpisodeSteps]) -> None:
+        nonlocal total, windows
+        r, t, k = predict_batch(policy, group_, normalisation, device)
+        results.extend(r)
+        windows += k
+        total = t if total is None else total.plus(t)
+
     try:
         for episode in episodes:
             pending.append(episode)
             if len(pending) == group:
-                r, t, k = predict_batch(policy, pending, normalisation, device)
-                results += r
-                windows += k
-                for name, v in t.items():
-                    totals[name] = totals.get(name, 0.0) + v
+                run(pending)
                 pending = []
         if pending:
-            r, t, k = predict_batch(policy, pending, normalisation, device)
-            results += r
-            windows += k
-            for name, v in t.items():
-                totals[name] = totals.get(name, 0.0) + v
+            run(pending)
     finally:
         policy.train(was_training)
-    return results, {name: v / max(windows, 1) for name, v in totals.items()}
+    if total is None:
+        raise ValueError("predict needs at least one episode")
+    return results, total.mean(windows)

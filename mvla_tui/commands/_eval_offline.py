@@ -85,14 +85,14 @@ def run_offline(args: argparse.Namespace) -> int:
                     "split": split,
                     "episodes": len(preds),
                     "skipped": [{"file": s.path, "kind": s.kind, "reason": s.reason} for s in index.skipped],
-                    "loss": losses,
+                    "loss": losses.as_dict(),
                     "groups": {g: {"episodes": episodes_per[g], **m.to_dict()} for g, m in results.items()},
                 },
                 indent=2,
             )
         )
         return 0
-    _print_offline(results, episodes_per, label, split, losses, index)
+    _print_offline(results, episodes_per, label, split, losses.as_dict(), index)
     return 0
 
 

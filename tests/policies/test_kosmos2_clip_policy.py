@@ -61,7 +61,7 @@ def test_clip_stays_frozen_and_out_of_the_checkpoint(root: Path, mode: str) -> N
         torch.zeros(b, t, policy.horizon, policy.action_dim),
         torch.ones(b, t, policy.horizon, dtype=torch.bool),
     )
-    policy(batch)["loss"].backward()
+    policy(batch).loss.backward()
     assert policy.fusion.proj[0].weight.grad is not None
     assert all(p.grad is None for p in policy.clip.parameters())
 

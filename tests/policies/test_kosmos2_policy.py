@@ -156,7 +156,7 @@ def test_frozen_mode_trains_only_head_and_action_token(root: Path) -> None:
     assert not any(p.requires_grad for p in policy.backbone.parameters())
     keys = set(policy.trainable_state_dict())
     assert keys == {"action_token"} | {k for k in policy.state_dict() if k.startswith("head.")}
-    policy(_batch(policy))["loss"].backward()
+    policy(_batch(policy)).loss.backward()
     assert all(p.grad is None for p in policy.backbone.parameters())
     assert policy.action_token.grad is not None and policy.action_token.grad.abs().sum() > 0
 
@@ -165,7 +165,7 @@ def test_full_mode_trains_and_stores_every_weight(root: Path) -> None:
     policy = _policy(root, "full").train()
     assert all(p.requires_grad for p in policy.parameters())
     assert set(policy.trainable_state_dict()) == {n for n, _ in policy.named_parameters()}
-    policy(_batch(policy))["loss"].backward()
+    policy(_batch(policy)).loss.backward()
     vision = policy.backbone.vision_model.model.encoder.layers[0].self_attn.q_proj.weight
     assert vision.grad is not None and vision.grad.abs().sum() > 0
 
@@ -200,7 +200,7 @@ def test_gradient_checkpointing_recomputes_blocks_in_backward(root: Path) -> Non
 
         # A module inside the block: transformers checkpoints the block's forward, not its hooks.
         policy.backbone.text_model.model.layers[0].self_attn.register_forward_hook(count)
-        loss = policy(_batch(policy))["loss"]
+        loss = policy(_batch(policy)).loss
         loss.backward()
         assert torch.isfinite(loss)
         assert any(p.grad is not None for n, p in policy.named_parameters() if "lora_B" in n)

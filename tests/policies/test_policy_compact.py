@@ -42,7 +42,7 @@ def test_compact_policy_learns_to_follow_the_instruction() -> None:
     for _ in range(150):
         frames = rng.integers(0, 256, (b, t, 24, 32, 3), dtype=np.uint8)
         batch = Batch.of_windows(policy.preprocess(frames), instructions, targets, mask)
-        loss = policy(batch)["loss"]
+        loss = policy(batch).loss
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -110,7 +110,7 @@ def test_a_box_on_the_left_vs_the_right_gives_different_actions(position: str) -
     mask = torch.ones(2, t, n, dtype=torch.bool)
     pixels = policy.preprocess(frames).view(2, t, 3, 24, 32)
     for _ in range(120):
-        loss = policy(Batch.of_windows(pixels, [LEFT, LEFT], targets, mask))["loss"]
+        loss = policy(Batch.of_windows(pixels, [LEFT, LEFT], targets, mask)).loss
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -63,12 +63,12 @@ def test_forward_gives_a_finite_loss_and_gradients(built) -> None:
     policy.train()
     try:
         out = policy(batch)
-        out["loss"].backward()
+        out.loss.backward()
     finally:
         policy.zero_grad(set_to_none=True)
         policy.eval()
-    assert torch.isfinite(out["loss"]) and out["loss"] > 0
-    assert torch.isfinite(out["mse"])
+    assert torch.isfinite(out.loss) and out.loss > 0
+    assert torch.isfinite(out.mse)
 
 
 def test_chunk_has_horizon_actions_in_robot_units(built) -> None:
@@ -197,7 +197,7 @@ def test_chunk_loss_counts_targets_exactly_in_half_precision(dtype: torch.dtype)
     for count in (1001, 70000):  # bf16 rounds 1001 to 1000
         mask[0, :count] = True
         out = chunk_loss(pred, torch.ones_like(pred), mask, "mse")
-        assert out["loss"].item() == 1.0 and out["mse"].item() == 1.0
+        assert out.loss.item() == 1.0 and out.mse.item() == 1.0
 
 
 @pytest.mark.parametrize("kind", ["huber", "mse"])
@@ -206,9 +206,9 @@ def test_chunk_loss_ignores_masked_steps(kind: str) -> None:
     pred, target = torch.rand(2, 3, 4, 3), torch.rand(2, 3, 4, 3)
     mask = torch.ones(2, 3, 4, dtype=torch.bool)
     mask[1, 2, 1:] = False
-    before = chunk_loss(pred, target, mask, kind)["loss"]
+    before = chunk_loss(pred, target, mask, kind).loss
     changed = target.clone()
     changed[1, 2, 1:] += 100.0
-    assert torch.equal(chunk_loss(pred, changed, mask, kind)["loss"], before)
+    assert torch.equal(chunk_loss(pred, changed, mask, kind).loss, before)
     changed[1, 2, 0] += 1.0  # an unmasked target does count
-    assert not torch.equal(chunk_loss(pred, changed, mask, kind)["loss"], before)
+    assert not torch.equal(chunk_loss(pred, changed, mask, kind).loss, before)

@@ -127,13 +127,13 @@ def test_episode_batched_encoding_equals_the_per_window_reference(
     assert reference.num_frames == batch.num_windows * policy.window > batch.num_frames
     torch.manual_seed(1)
     out = policy(batch)
-    out["loss"].backward()
+    out.loss.backward()
     grads = {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
     policy.zero_grad()
     torch.manual_seed(1)
     ref = policy(reference)
-    ref["loss"].backward()
-    assert torch.allclose(out["loss"], ref["loss"], rtol=1e-5, atol=1e-6), (out["loss"], ref["loss"])
+    ref.loss.backward()
+    assert torch.allclose(out.loss, ref.loss, rtol=1e-5, atol=1e-6), (out.loss, ref.loss)
     for n, p in policy.named_parameters():
         if n in grads:
             assert torch.allclose(grads[n], p.grad, rtol=1e-4, atol=1e-6), n
