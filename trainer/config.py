@@ -17,6 +17,10 @@ from typing import Any, Literal
 
 from configs import ConfigError, apply_overrides, from_dict, load_yaml
 
+# What picks `best/`: the validation loss (lower is better) or the every-axis accuracy within 0.1 key
+# units (higher is better); `trainer.reports.Validation.score` states each direction.
+BestMetric = Literal["val_loss", "val_accuracy_0.1"]
+
 
 @dataclass
 class AugmentConfig:
@@ -110,7 +114,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps; also at the end and on Ctrl-C
     keep_checkpoints: int = 2  # newest step checkpoints kept (best/ is kept apart)
     eval_every: int = 250  # steps between validations (loss and offline metrics on the val split)
-    best_metric: Literal["val_loss", "val_accuracy_0.1"] = "val_loss"
+    best_metric: BestMetric = "val_loss"
     log_every: int = 10  # steps between TensorBoard points
     tensorboard: bool = True
 

@@ -67,17 +67,13 @@ from trainer.data import (
     EpochSchedule,
     Position,
     discrete_classes,
-    episode_steps,
     list_collate,
     normalisation_from,
 )
 from trainer.features import FeatureCache
 from trainer.index import DatasetIndex, EpisodeRecord, build_index, split
-from trainer.metrics import compute
-from trainer.offline import predict
+from trainer.reports import Progress, Validation, validate
 from trainer.state import RunState, load_state, save_state, set_rng_state, step_dirs
-
-PROGRESS = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -85,7 +81,7 @@ class TrainResult:
     run: Path
     steps: int  # optimiser steps done when it returned
     losses: dict[int, float] = field(default_factory=dict)  # step -> training loss, of this call's steps
-    validations: dict[int, dict[str, float]] = field(default_factory=dict)
+    validations: dict[int, Validation] = field(default_factory=dict)  # step -> its validation
     interrupted: bool = False
     best: Path | None = None
     final: Path | None = None
@@ -342,14 +338,14 @@ def train(
     config: TrainConfig,
     resume: bool = False,
     *,
-    progress: PROGRESS | None = None,
+    progress: Callable[[Progress], None] | None = None,
     stop_after: int | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Run (or resume) training as `config` says; see the module docstring.
 
     `stop_after`: return after that many optimiser steps of this call, as if interrupted (the resume
-    test stops at step k this way); `progress` gets a dict per step (step, total, loss, lr, ...)."""
+    test stops at step k this way); `progress` gets a `Progress` per step."""
     from accelerate import Accelerator
 
     run = Path(config.output)
@@ -472,21 +468,6 @@ def train(
         )
         return path
 
-    def validate() -> dict[str, float]:
-        if not setup.val:
-            return {}
-        episodes = (episode_steps(r, norm) for r in setup.val)
-        preds, losses = predict(unwrapped, episodes, norm, device)
-        predicted = np.concatenate([p.predicted for p in preds])
-        recorded = np.concatenate([p.recorded for p in preds])
-        m = compute(predicted, recorded)
-        out = {f"val_{k}": v for k, v in losses.as_dict().items()}
-        out["val_accuracy_0.1"] = m.accuracy_all["0.1"]
-        out["val_accuracy_0.3"] = m.accuracy_all["0.3"]
-        for axis, a in m.axes.items():
-            out[f"val_mae_{axis}"] = a.mae
-        return out
-
     with _StopFlag() as stop, _loader_deaths(lambda: state.step + 1):
         while state.step < config.steps:
             step_loss = 0.0
@@ -533,32 +514,31 @@ def train(
                     since_log = []
             last = state.step == config.steps
             if state.step % config.eval_every == 0 or last:
-                values = validate() if main else {}
-                if values:
-                    result.validations[state.step] = values
+                validation = validate(unwrapped, setup.val, norm, device) if main else None
+                if validation is not None:
+                    result.validations[state.step] = validation
+                    values = validation.record()
                     _append(metrics_log, {"step": state.step, **values})
                     if writer is not None:
                         for name, value in values.items():
                             writer.add_scalar(f"val/{name.removeprefix('val_')}", value, state.step)
-                    score = values.get(config.best_metric)
-                    if score is not None:
-                        score = -score if "accuracy" in config.best_metric else score
-                        if state.best is None or score < state.best:
-                            state.best, state.best_step = score, state.step
-                            provenance.steps = state.step
-                            _forget_unseen(unwrapped, taught, log)
-                            result.best = save_checkpoint(unwrapped, run / "best", norm, provenance)
+                    score = validation.score(config.best_metric)
+                    if state.best is None or score < state.best:
+                        state.best, state.best_step = score, state.step
+                        provenance.steps = state.step
+                        _forget_unseen(unwrapped, taught, log)
+                        result.best = save_checkpoint(unwrapped, run / "best", norm, provenance)
             if progress is not None:
                 progress(
-                    {
-                        "step": state.step,
-                        "total": config.steps,
-                        "loss": step_loss,
-                        "lr": lr,
-                        "samples_per_s": rate,
-                        "epoch": position.epoch,
-                        **result.validations.get(state.step, {}),
-                    }
+                    Progress(
+                        step=state.step,
+                        total=config.steps,
+                        loss=step_loss,
+                        lr=lr,
+                        samples_per_s=rate,
+                        epoch=position.epoch,
+                        validation=result.validations.get(state.step),
+                    )
                 )
             interrupted = stop.requested or (stop_after is not None and steps_this_call >= stop_after)
             if main and (state.step % config.checkpoint_every == 0 or last or interrupted):

@@ -32,7 +32,7 @@ DEAD_ZONE = 0.1
 class AxisMetrics:
     mae: float
     rmse: float
-    accuracy: dict[str, float]  # "0.3" -> fraction
+    accuracy: dict[float, float]  # threshold (key units) -> fraction of steps within it
     r2: float | None
     pearson: float | None
     sign_accuracy: float
@@ -42,16 +42,22 @@ class AxisMetrics:
 class Metrics:
     steps: int
     axes: dict[str, AxisMetrics]
-    accuracy_all: dict[str, float]  # every axis within the threshold
+    accuracy_all: dict[float, float]  # threshold -> fraction of steps with every axis within it
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # recorded key -> predicted -> count
 
     def to_dict(self) -> dict:
+        """As `mvla eval --json` writes it: thresholds named as numbers are ("0.3")."""
         return {
             "steps": self.steps,
-            "axes": {k: vars(v) for k, v in self.axes.items()},
-            "accuracy_all": self.accuracy_all,
+            "axes": {k: {**vars(v), "accuracy": threshold_names(v.accuracy)} for k, v in self.axes.items()},
+            "accuracy_all": threshold_names(self.accuracy_all),
             "confusion": self.confusion,
         }
+
+
+def threshold_names(by_threshold: dict[float, float]) -> dict[str, float]:
+    """{0.3: fraction} -> {"0.3": fraction}: thresholds as written in JSON and metric names."""
+    return {f"{t:g}": v for t, v in by_threshold.items()}
 
 
 def direction(values: np.ndarray, dead_zone: float = DEAD_ZONE) -> np.ndarray:
@@ -90,12 +96,12 @@ def compute(
         axes[AXES[i]] = AxisMetrics(
             mae=float(err[:, i].mean()),
             rmse=float(np.sqrt(np.square(p[:, i] - a[:, i]).mean())),
-            accuracy={f"{t:g}": float((err[:, i] <= t).mean()) for t in THRESHOLDS},
+            accuracy={t: float((err[:, i] <= t).mean()) for t in THRESHOLDS},
             r2=_r2(p[:, i], a[:, i]),
             pearson=_pearson(p[:, i], a[:, i]),
             sign_accuracy=float((direction(p[:, i], dead_zone) == direction(a[:, i], dead_zone)).mean()),
         )
-    accuracy_all = {f"{t:g}": float((err <= t).all(axis=1).mean()) for t in THRESHOLDS}
+    accuracy_all = {t: float((err <= t).all(axis=1).mean()) for t in THRESHOLDS}
     confusion: dict[str, dict[str, int]] = {}
     if key_of is not None:
         pairs = Counter((key_of(a[j]), key_of(p[j])) for j in range(len(p)))

@@ -100,6 +100,8 @@ def _print_offline(results, episodes_per, label: str, split: str, losses: dict, 
     from rich.console import Console
     from rich.table import Table
 
+    from trainer.metrics import THRESHOLDS
+
     probe = Console()
     console = Console(width=max(150, probe.width) if not probe.is_terminal else probe.width)
     table = Table(title=f"offline on {split} episodes: {label}", title_justify="left")
@@ -123,7 +125,7 @@ def _print_offline(results, episodes_per, label: str, split: str, losses: dict, 
     for group, m in results.items():
         axes = list(m.axes.values())
         row = [group, str(episodes_per[group]), str(m.steps)]
-        row += [f"{100 * m.accuracy_all[t]:.1f}%" for t in ("0.3", "0.2", "0.15", "0.1")]
+        row += [f"{100 * m.accuracy_all[t]:.1f}%" for t in THRESHOLDS]
         row += [f"{a.mae:.3f}" for a in axes] + ["-"] * (3 - len(axes))
         row += [f"{100 * a.sign_accuracy:.1f}%" for a in axes] + ["-"] * (3 - len(axes))
         table.add_row(*row, style="bold" if group == "all" else None)
@@ -152,7 +154,7 @@ def _print_offline(results, episodes_per, label: str, split: str, losses: dict, 
             name,
             f"{a.mae:.3f}",
             f"{a.rmse:.3f}",
-            *(f"{100 * a.accuracy[t]:.1f}%" for t in ("0.3", "0.2", "0.15", "0.1")),
+            *(f"{100 * a.accuracy[t]:.1f}%" for t in THRESHOLDS),
             opt(a.r2),
             opt(a.pearson),
             f"{100 * a.sign_accuracy:.1f}%",

@@ -53,20 +53,21 @@ def run(args: argparse.Namespace) -> int:
 
     from mvla_tui.commands._progress import command_progress
     from trainer.loop import train
+    from trainer.reports import Progress
 
     err = Console(stderr=True)
     show = not args.quiet and err.is_terminal
     progress = command_progress("train", err, disable=not show)
     task = progress.add_task("steps", total=config.steps, status="")
 
-    def on_step(info: dict) -> None:
-        rate = info.get("samples_per_s")
-        status = f"loss {info['loss']:.4f}  lr {info['lr']:.2e}" + (f"  {rate:.1f} samples/s" if rate else "")
-        if "val_loss" in info:
-            status += f"  val {info['val_loss']:.4f}"
-        progress.update(task, completed=info["step"], status=status)
-        if not show and (info["step"] % max(1, config.log_every * 10) == 0 or info["step"] == info["total"]):
-            err.print(f"step {info['step']}/{info['total']}  {status}")
+    def on_step(info: Progress) -> None:
+        rate = info.samples_per_s
+        status = f"loss {info.loss:.4f}  lr {info.lr:.2e}" + (f"  {rate:.1f} samples/s" if rate else "")
+        if info.validation is not None:
+            status += f"  val {info.validation.loss:.4f}"
+        progress.update(task, completed=info.step, status=status)
+        if not show and (info.step % max(1, config.log_every * 10) == 0 or info.step == info.total):
+            err.print(f"step {info.step}/{info.total}  {status}")
 
     with progress:
         result = train(config, resume=args.resume, progress=on_step, log=err.print)
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         print(result.note)
     if result.validations:
         last = max(result.validations)
-        values = result.validations[last]
+        values = result.validations[last].record()
         shown = ", ".join(f"{k.removeprefix('val_')} {v:.4f}" for k, v in values.items())
         print(f"validation at step {last}: {shown}")
     if result.best:

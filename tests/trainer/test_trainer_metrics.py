@@ -22,10 +22,10 @@ def test_mae_rmse_and_accuracies_by_hand() -> None:
     assert x.rmse == pytest.approx(math.sqrt((0.01 + 0.0625 + 0.0) / 3))
     assert y.rmse == pytest.approx(math.sqrt((0.25 + 0.0 + 0.0225) / 3))
     # |err| <= t: x 0.1, 0.25, 0 ; y 0.5, 0, 0.15
-    assert x.accuracy == pytest.approx({"0.3": 1.0, "0.2": 2 / 3, "0.15": 2 / 3, "0.1": 2 / 3})
-    assert y.accuracy == pytest.approx({"0.3": 2 / 3, "0.2": 2 / 3, "0.15": 2 / 3, "0.1": 1 / 3})
+    assert x.accuracy == pytest.approx({0.3: 1.0, 0.2: 2 / 3, 0.15: 2 / 3, 0.1: 2 / 3})
+    assert y.accuracy == pytest.approx({0.3: 2 / 3, 0.2: 2 / 3, 0.15: 2 / 3, 0.1: 1 / 3})
     # every axis at once: step 0 (y 0.5) fails all, step 1 (x 0.25) passes 0.3 only, step 2 (y 0.15)
-    assert m.accuracy_all == pytest.approx({"0.3": 2 / 3, "0.2": 1 / 3, "0.15": 1 / 3, "0.1": 0.0})
+    assert m.accuracy_all == pytest.approx({0.3: 2 / 3, 0.2: 1 / 3, 0.15: 1 / 3, 0.1: 0.0})
     assert m.steps == 3
 
 
@@ -61,7 +61,7 @@ def test_per_key_confusion_and_groups() -> None:
     assert list(groups) == ["left", "right", "all"]
     assert groups["all"].confusion == {"w": {"w": 1, "a": 1}, "stop": {"stop": 1}, "d": {"d": 1}}
     assert groups["left"].confusion == {"w": {"w": 1, "a": 1}}
-    assert groups["right"].accuracy_all["0.1"] == 1.0
+    assert groups["right"].accuracy_all[0.1] == 1.0
     assert name(np.array([0.6, 0.6, 0.0])) == "other"
 
 

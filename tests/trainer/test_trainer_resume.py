@@ -14,6 +14,7 @@ import pytest
 from tests.trainer.trainer_helpers import train_config, write_folder
 from trainer.config import load_train_config
 from trainer.loop import train
+from trainer.reports import Progress
 from trainer.state import step_dirs
 
 AUGMENT = {"color_jitter": 0.2, "crop": 0.1, "mirror": 0.5}
@@ -70,8 +71,8 @@ def test_resume_with_lora_dropout_and_accumulation(data: Path, tmp_path: Path) -
 def test_ctrl_c_writes_a_resumable_checkpoint(data: Path, tmp_path: Path) -> None:
     config = load_train_config(train_config(tmp_path, [data], steps=50))
 
-    def interrupt(info: dict) -> None:
-        if info["step"] == 2:
+    def interrupt(info: Progress) -> None:
+        if info.step == 2:
             os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends; the loop finishes the step
 
     result = train(config, progress=interrupt, log=lambda _: None)
