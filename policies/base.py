@@ -24,14 +24,18 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from policies.config import PolicyConfig
+
 if TYPE_CHECKING:
     from policies.batch import Batch
+
+TextT = TypeVar("TextT")  # what a policy's `encode_instruction` returns and its `encode_frame` reads
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,17 @@ class StepOutput:
     accuracy: torch.Tensor | None = None  # discrete head: fraction of unmasked targets classed right
 
 
-class Policy(nn.Module, abc.ABC):
-    name: ClassVar[str]
+class Policy(nn.Module, abc.ABC, Generic[TextT]):
+    """See the module docstring. `TextT` is the policy's instruction encoding: opaque to the runtime,
+    which only hands what `encode_instruction` returned to `encode_frame`."""
 
-    def __init__(self, config: Any) -> None:
+    name: str  # the registered name (a class attribute; an exported policy sets the one it runs)
+    config: PolicyConfig  # a concrete policy narrows it to its own config class
+    head: nn.Module  # the action head (`policies.config.build_head`), which `decode_steps` runs
+    head_classes: torch.Tensor  # buffers: see __init__
+    head_class_weights: torch.Tensor
+
+    def __init__(self, config: PolicyConfig) -> None:
         super().__init__()
         self.config = config
         self._checkpoint_keys: frozenset[str] | None = None
@@ -127,11 +138,11 @@ class Policy(nn.Module, abc.ABC):
         """RGB uint8 (..., H, W, 3) -> float pixels (..., 3, h, w) as the frame encoder wants them."""
 
     @abc.abstractmethod
-    def encode_instruction(self, instructions: list[str]) -> Any:
+    def encode_instruction(self, instructions: list[str]) -> TextT:
         """Tokenised / embedded instructions for a batch, on this module's device."""
 
     @abc.abstractmethod
-    def encode_frame(self, pixels: torch.Tensor, text: Any) -> torch.Tensor:
+    def encode_frame(self, pixels: torch.Tensor, text: TextT) -> torch.Tensor:
         """(B, 3, h, w) pixels + instruction encoding -> (B, D) frame features."""
 
     @abc.abstractmethod
@@ -143,7 +154,7 @@ class Policy(nn.Module, abc.ABC):
         """(B, T, D) window of features -> (B, horizon, W): the head's chunk after the last frame."""
         return self.decode_steps(features)[:, -1]
 
-    def instruction_for_frames(self, instructions: list[str], frame_episode: torch.Tensor) -> Any:
+    def instruction_for_frames(self, instructions: list[str], frame_episode: torch.Tensor) -> TextT:
         """The instruction encoding of every frame: `instructions[frame_episode[i]]` for frame i."""
         return self.encode_instruction([instructions[i] for i in frame_episode.tolist()])
 
@@ -151,6 +162,7 @@ class Policy(nn.Module, abc.ABC):
         """(F, D) features of every frame of the batch, each encoded once (or the cached ones)."""
         if batch.features is not None:
             return batch.features
+        assert batch.pixels is not None  # a batch holds pixels or features (`Batch.__post_init__`)
         text = self.instruction_for_frames(batch.instructions, batch.frame_episode)
         return self.encode_frame(batch.pixels, text)
 

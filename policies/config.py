@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 if TYPE_CHECKING:
     from policies.action_head import LSTMActionHead
 
 
 HeadKind = Literal["regression", "discrete"]
+C = TypeVar("C", bound="PolicyConfig")
 
 
 @dataclass
@@ -107,6 +108,11 @@ class PolicyConfig:
             raise ValueError(
                 f"head.classes: {list(bad[0])} has {len(bad[0])} values, action_dim is {self.action_dim}"
             )
+
+    def with_gradient_checkpointing(self: C, enabled: bool) -> C:
+        """This config with its backbone's gradient checkpointing set to `enabled` (the train config's
+        `gradient_checkpointing` override). A policy without a pretrained backbone has none: as is."""
+        return self
 
 
 def build_head(config: PolicyConfig, in_dim: int) -> LSTMActionHead:

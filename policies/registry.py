@@ -9,13 +9,16 @@ module level.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from configs import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from policies.config import PolicyConfig
+
+if TYPE_CHECKING:
+    from policies.base import Policy
 
 
 @dataclass(frozen=True)
@@ -49,15 +52,25 @@ def entry(name: str) -> PolicyEntry:
         raise ConfigError(f"unknown policy {name!r}; registered policies: {', '.join(REGISTRY)}") from None
 
 
-def config_class(name: str) -> type:
-    return _resolve(entry(name).config)
+def config_class(name: str) -> type[PolicyConfig]:
+    cls = _resolve(entry(name).config)
+    if not (isinstance(cls, type) and issubclass(cls, PolicyConfig)):
+        raise TypeError(f"{entry(name).config} is not a PolicyConfig subclass")
+    return cls
 
 
-def policy_class(name: str) -> type:
-    return _resolve(entry(name).model)
+def policy_class(name: str) -> type[Policy]:
+    from policies.base import Policy
+
+    cls = _resolve(entry(name).model)
+    if not (isinstance(cls, type) and issubclass(cls, Policy)):
+        raise TypeError(f"{entry(name).model} is not a Policy subclass")
+    return cls
 
 
-def config_from_dict(data: dict[str, Any], source: str = "<config>", overrides: list[str] | None = None):
+def config_from_dict(
+    data: dict[str, Any], source: str = "<config>", overrides: list[str] | None = None
+) -> tuple[str, PolicyConfig]:
     """(name, config) from a mapping with a `policy:` key; unknown keys are errors naming `source`."""
     data = apply_overrides(dict(data), overrides or [])
     name = data.pop("policy", None)
@@ -68,19 +81,17 @@ def config_from_dict(data: dict[str, Any], source: str = "<config>", overrides: 
     return name, from_dict(config_class(name), data, source=source)
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None):
+def load_config(path: str | Path, overrides: list[str] | None = None) -> tuple[str, PolicyConfig]:
     """(name, config) from a policy YAML file such as `configs/policy/compact.yaml`."""
     return config_from_dict(load_yaml(path), source=str(path), overrides=overrides)
 
 
-def config_to_dict(name: str, config: Any) -> dict[str, Any]:
+def config_to_dict(name: str, config: PolicyConfig) -> dict[str, Any]:
     """The YAML-safe mapping `config_from_dict` reads back: `policy: name` first, paths as strings."""
-    if not dataclasses.is_dataclass(config):
-        raise TypeError(f"policy config must be a dataclass, got {type(config).__name__}")
     return {"policy": name, **_stringify_paths(to_dict(config))}
 
 
-def build_policy(name: str, config: Any):
+def build_policy(name: str, config: PolicyConfig) -> Policy:
     """A fresh policy: `PolicyClass(config)` (the model loads its backbone itself, if it has one)."""
     return policy_class(name)(config)
 
@@ -95,7 +106,7 @@ def _stringify_paths(value: Any) -> Any:
     return value
 
 
-def _resolve(target: str) -> type:
+def _resolve(target: str) -> object:
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)

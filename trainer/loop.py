@@ -32,7 +32,6 @@ checkpoint/resume code must agree on the same state, and are safest read togethe
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import math
@@ -58,6 +57,7 @@ from policies import registry
 from policies.base import Policy
 from policies.batch import EpisodeSteps, collate
 from policies.checkpoint import Provenance, git_commit, save_checkpoint
+from policies.config import PolicyConfig
 from policies.normalisation import ActionNormalisation
 from recorder.catalogue import load_catalogue
 from trainer.augment import swap_sides
@@ -100,7 +100,7 @@ class Setup:
     train: list[EpisodeRecord]
     val: list[EpisodeRecord]
     name: str
-    policy_config: Any
+    policy_config: PolicyConfig
     normalisation: ActionNormalisation
 
 
@@ -153,11 +153,8 @@ def prepare_data(config: TrainConfig, run: Path, on_file: Callable[[Path], None]
         }
     data["predicts_stop"] = config.data.stop_targets
     name, pcfg = registry.config_from_dict(data, source=source)
-    if config.gradient_checkpointing is not None and hasattr(pcfg, "backbone"):
-        pcfg = dataclasses.replace(
-            pcfg,
-            backbone=dataclasses.replace(pcfg.backbone, gradient_checkpointing=config.gradient_checkpointing),
-        )
+    if config.gradient_checkpointing is not None:
+        pcfg = pcfg.with_gradient_checkpointing(config.gradient_checkpointing)
     return Setup(index, train, val, name, pcfg, norm)
 
 
@@ -497,7 +494,7 @@ def train(
             windows_done += step_windows
             result.losses[state.step] = step_loss
             since_log.append(step_loss)
-            lr = scheduler.get_last_lr()[0]
+            lr = float(scheduler.get_last_lr()[0])
             elapsed = time.perf_counter() - started
             rate = windows_done / elapsed if elapsed > 0 else None
             if main:

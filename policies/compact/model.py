@@ -8,7 +8,6 @@ both training and the runtime turn camera images into model input.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -25,8 +24,8 @@ _MEAN = 0.45
 _STD = 0.25
 
 
-class CompactPolicy(Policy):
-    name: ClassVar[str] = "compact"
+class CompactPolicy(Policy[torch.Tensor]):
+    name = "compact"
     config: CompactConfig
 
     def __init__(self, config: CompactConfig) -> None:

@@ -25,6 +25,7 @@ import torch
 
 from configs import ConfigError, MvlaError
 from policies.base import Policy
+from policies.config import PolicyConfig
 from policies.export import EXPORT_JSON
 from policies.export.backends import DEFAULT_ORT, OrtGraph, OrtSettings, TrtGraph, require_tensorrt
 from policies.export.frontend import Frontend
@@ -98,13 +99,13 @@ def read_export_json(folder: Path) -> dict[str, Any]:
     return data
 
 
-class ExportedPolicy(Policy):
+class ExportedPolicy(Policy[dict[str, np.ndarray]]):
     name = "exported"
 
     def __init__(
         self,
         policy_name: str,
-        config: Any,
+        config: PolicyConfig,
         folder: Path,
         runtime: str = "onnx",
         settings: OrtSettings = DEFAULT_ORT,

@@ -9,10 +9,13 @@ made on the spot: for latency measurements only, never for driving, and the mode
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Literal, TypeVar
 
 from policies.config import PolicyConfig
+
+C = TypeVar("C", bound="Kosmos2Config")
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 
@@ -99,3 +102,7 @@ class Kosmos2Config(PolicyConfig):
     # False keeps the action token at zeros: with `backbone.mode: frozen` the frame encoder then has
     # no trainable weight, and the trainer may cache frame features (an epoch costs only the head)
     train_action_token: bool = True
+
+    def with_gradient_checkpointing(self: C, enabled: bool) -> C:
+        backbone = dataclasses.replace(self.backbone, gradient_checkpointing=enabled)
+        return dataclasses.replace(self, backbone=backbone)

@@ -17,12 +17,13 @@ the runtime computes it once per reset. This module must not import textual or h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from policies.base import Policy
+from policies.base import Policy, TextT
 from policies.config import build_head
 from policies.kosmos2.backbone import Backbone, load_backbone
 from policies.kosmos2.config import Kosmos2Config
@@ -52,8 +53,15 @@ class KosmosInstruction:
         )
 
 
-class Kosmos2Policy(Policy):
-    name = "kosmos2"
+K = TypeVar("K", bound="Kosmos2Base")
+
+
+class Kosmos2Base(Policy[TextT]):
+    """Everything of a Kosmos-2 policy but what its instruction encoding is: the backbone, the prompt,
+    the action token and the head. `Kosmos2Policy` encodes with Kosmos-2 alone, `Kosmos2ClipPolicy`
+    adds CLIP (`policies.kosmos2_clip`)."""
+
+    config: Kosmos2Config
 
     def __init__(self, config: Kosmos2Config) -> None:
         super().__init__(config)
@@ -74,7 +82,7 @@ class Kosmos2Policy(Policy):
     def backbone_identity(self) -> dict[str, str]:
         return dict(self._identity)
 
-    def train(self, mode: bool = True) -> Kosmos2Policy:
+    def train(self: K, mode: bool = True) -> K:
         """A frozen backbone stays in eval mode (no dropout) while the rest trains: it computes the
         same features in training as at run time, which is also what makes them cacheable."""
         super().train(mode)
@@ -93,7 +101,8 @@ class Kosmos2Policy(Policy):
         """RGB uint8 (..., H, W, 3) -> float32 (..., 3, S, S), normalised; stays on the input's device."""
         return preprocess_frames(frames, self._image_size, self._mean, self._std)
 
-    def encode_instruction(self, instructions: list[str]) -> KosmosInstruction:
+    def kosmos_instruction(self, instructions: list[str]) -> KosmosInstruction:
+        """The Kosmos-2 part of an instruction encoding: its prompt, embedded."""
         embed = self.backbone.get_input_embeddings()
         prompt = self.prompt.build(instructions, embed.weight.device)
         return self.embed_prompt(
@@ -104,7 +113,7 @@ class Kosmos2Policy(Policy):
         self, ids: torch.Tensor, action_index: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> KosmosInstruction:
         """Token ids of prompts (B, L) (`PromptLayout.build`) -> their encoding, the action token in
-        its slot; the part of `encode_instruction` after tokenisation (an export traces this)."""
+        its slot; the part of `kosmos_instruction` after tokenisation (an export traces this)."""
         tokens = self.backbone.get_input_embeddings()(
             ids
         )  # (B, L, D), unscaled: the text model scales inputs_embeds itself
@@ -117,9 +126,6 @@ class Kosmos2Policy(Policy):
             attention_mask=attention_mask,
             action_index=action_index,
         )
-
-    def encode_frame(self, pixels: torch.Tensor, text: KosmosInstruction) -> torch.Tensor:
-        return self.kosmos_features(pixels, text)
 
     def kosmos_features(self, pixels: torch.Tensor, text: KosmosInstruction) -> torch.Tensor:
         """(N, 3, S, S) pixels + prompt -> (N, D) hidden state at the action token."""
@@ -135,6 +141,16 @@ class Kosmos2Policy(Policy):
 
     def decode_steps(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)  # (B, T, horizon, action_dim)
+
+
+class Kosmos2Policy(Kosmos2Base[KosmosInstruction]):
+    name = "kosmos2"
+
+    def encode_instruction(self, instructions: list[str]) -> KosmosInstruction:
+        return self.kosmos_instruction(instructions)
+
+    def encode_frame(self, pixels: torch.Tensor, text: KosmosInstruction) -> torch.Tensor:
+        return self.kosmos_features(pixels, text)
 
 
 def preprocess_frames(

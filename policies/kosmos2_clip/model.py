@@ -24,7 +24,7 @@ from policies.kosmos2.backbone import (
     pixel_stats,
     weights_identity,
 )
-from policies.kosmos2.model import Kosmos2Policy, KosmosInstruction
+from policies.kosmos2.model import Kosmos2Base, KosmosInstruction
 from policies.kosmos2_clip.config import Kosmos2ClipConfig
 from policies.kosmos2_clip.fusion import FeatureFusion
 
@@ -35,8 +35,9 @@ class HybridInstruction:
     clip_text: torch.Tensor  # (B, P) CLIP text embedding
 
 
-class Kosmos2ClipPolicy(Kosmos2Policy):
+class Kosmos2ClipPolicy(Kosmos2Base[HybridInstruction]):
     name = "kosmos2_clip"
+    config: Kosmos2ClipConfig
 
     def __init__(self, config: Kosmos2ClipConfig) -> None:
         super().__init__(config)
@@ -82,7 +83,7 @@ class Kosmos2ClipPolicy(Kosmos2Policy):
         ).to(self.clip.device)
         text = self.clip.get_text_features(**tokens, return_dict=True).pooler_output  # (U, P)
         rows = torch.tensor([row_of[s] for s in instructions], device=text.device)
-        return HybridInstruction(super().encode_instruction(instructions), text[rows])  # (B, P)
+        return HybridInstruction(self.kosmos_instruction(instructions), text[rows])  # (B, P)
 
     def encode_frame(self, pixels: torch.Tensor, text: HybridInstruction) -> torch.Tensor:
         n = pixels.shape[0]

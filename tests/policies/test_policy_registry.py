@@ -11,6 +11,7 @@ import pytest
 from configs import ConfigError, config_path
 from policies import registry
 from policies.compact.config import CompactConfig
+from policies.kosmos2_clip.config import Kosmos2ClipConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +24,14 @@ def test_packaged_compact_config_loads_with_overrides() -> None:
     name, config = registry.load_config(config_path("policy/compact.yaml"), ["window=4", "head.hidden=32"])
     assert name == "compact" and isinstance(config, CompactConfig)
     assert config.window == 4 and config.head.hidden == 32 and config.fwd_pred_next_n == 10
+
+
+def test_gradient_checkpointing_is_set_on_a_backbone_and_nothing_without_one() -> None:
+    _, kosmos = registry.config_from_dict({"policy": "kosmos2_clip"})
+    on = kosmos.with_gradient_checkpointing(True)
+    assert isinstance(on, Kosmos2ClipConfig) and on.backbone.gradient_checkpointing
+    compact = CompactConfig()
+    assert compact.with_gradient_checkpointing(True) == compact
 
 
 def test_config_round_trips_through_a_mapping() -> None:
