@@ -9,7 +9,7 @@ when the source has them; otherwise the PyTorch files (`pytorch_model.bin`, or i
 `torch.load(weights_only=True)`, which refuses anything but tensors and plain containers, so a
 malicious pickle is an error, never code that runs. Some hub repositories (openai/clip-vit-base-patch32
 at older commits) carry only the PyTorch files on the pinned revision. Which format was read is part of
-the identity. Random weights only come from an explicit `init: random` and are announced with a
+the identity: `load_weights` returns it beside the model (`LoadedWeights`). Random weights only come from an explicit `init: random` and are announced with a
 `RandomInitWarning`.
 
 `weights_identity` names the exact files loaded (`policies.fingerprint`: the hub's content hashes,
@@ -25,21 +25,35 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import torch
 from safetensors import SafetensorError
-from transformers import AutoConfig, AutoTokenizer, Kosmos2Model
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    Kosmos2Model,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 from transformers import Kosmos2Config as HFKosmos2Config
 from transformers.image_processing_base import ImageProcessingMixin
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from transformers.models.kosmos2.configuration_kosmos2 import Kosmos2TextConfig, Kosmos2VisionConfig
 
 from configs import ConfigError
 from policies import PolicyLoadError
 from policies.fingerprint import backbone_identity
 from policies.kosmos2.config import Kosmos2BackboneConfig, Kosmos2Sizes
 from policies.kosmos2.timing_tokenizer import timing_tokenizer
+
+M = TypeVar("M", bound=PreTrainedModel)
+C = TypeVar("C", bound=PretrainedConfig)
+Stats = tuple[float, float, float]  # one value per RGB channel
 
 
 class RandomInitWarning(UserWarning):
@@ -49,15 +63,47 @@ class RandomInitWarning(UserWarning):
 @dataclass
 class Backbone:
     model: Kosmos2Model  # LoRA layers injected in place in mode `lora`
-    tokenizer: object  # a transformers tokenizer carrying the Kosmos-2 tags
-    image_mean: tuple[float, float, float]
-    image_std: tuple[float, float, float]
+    tokenizer: PreTrainedTokenizerBase  # carries the Kosmos-2 tags
+    image_mean: Stats
+    image_std: Stats
     where: str  # how error messages name this backbone
     identity: str  # `weights_identity`, or the seed of a random one
 
+    @property
+    def image_size(self) -> int:
+        """The vision tower's square input, pixels."""
+        size = _sub_config(self.model, "vision_config", Kosmos2VisionConfig).image_size
+        if not isinstance(size, int):
+            raise TypeError(f"Kosmos-2 config: vision_config.image_size {size!r} is not one square size")
+        return size
+
+    @property
+    def text_dim(self) -> int:
+        """Width of the language model's hidden states: the frame feature's size."""
+        return _sub_config(self.model, "text_config", Kosmos2TextConfig).embed_dim
+
+
+@dataclass(frozen=True)
+class LoadedWeights(Generic[M]):
+    """A model `load_weights` built, and which of the source's weight files it read."""
+
+    model: M
+    weights_format: str  # "safetensors", or the PyTorch files and how they were read
+
+
+def _sub_config(model: Kosmos2Model, name: str, kind: type[C]) -> C:
+    value = getattr(model.config, name)  # transformers types it loosely (a dict before __init__ ends)
+    if not isinstance(value, kind):
+        raise TypeError(f"Kosmos-2 config: {name} is a {type(value).__name__}, not a {kind.__name__}")
+    return value
+
 
 def load_backbone(cfg: Kosmos2BackboneConfig) -> Backbone:
-    backbone = _random(cfg.architecture) if cfg.init == "random" else load_pretrained_parts(cfg)
+    if cfg.init == "random":
+        assert cfg.architecture is not None  # Kosmos2BackboneConfig refuses random init without sizes
+        backbone = _random(cfg.architecture)
+    else:
+        backbone = load_pretrained_parts(cfg)
     apply_mode(backbone.model, cfg, backbone.where)
     return backbone
 
@@ -69,21 +115,21 @@ def describe(source: str, revision: str | None, key: str) -> str:
 def load_pretrained_parts(cfg: Kosmos2BackboneConfig) -> Backbone:
     where = describe(cfg.source, cfg.revision, "backbone.source")
     hf_config = load_hf_config(cfg.source, cfg.revision, where, "kosmos-2")
-    model = load_weights(Kosmos2Model, cfg.source, cfg.revision, hf_config, where)
+    loaded = load_weights(Kosmos2Model, cfg.source, cfg.revision, hf_config, where)
     tokenizer = load_tokenizer(cfg.source, cfg.revision, where)
     mean, std = pixel_stats(cfg.source, cfg.revision, where)
-    return Backbone(model, tokenizer, mean, std, where, weights_identity(cfg.source, cfg.revision, hf_config))
+    identity = weights_identity(cfg.source, cfg.revision, loaded.weights_format)
+    return Backbone(loaded.model, tokenizer, mean, std, where, identity)
 
 
-def weights_identity(source: str, revision: str | None, hf_config) -> str:
+def weights_identity(source: str, revision: str | None, weights_format: str) -> str:
     """The files the backbone was loaded from (`policies.fingerprint.backbone_identity`), and the
-    weight format read (`load_weights` records it on the config)."""
+    weight format read (`LoadedWeights.weights_format`)."""
     identity = backbone_identity(source, revision)
-    fmt = getattr(hf_config, "_mvla_weights_format", None)
-    return f"{identity} ({fmt})" if fmt else identity
+    return f"{identity} ({weights_format})" if weights_format else identity
 
 
-def load_hf_config(source: str, revision: str | None, where: str, model_type: str):
+def load_hf_config(source: str, revision: str | None, where: str, model_type: str) -> PretrainedConfig:
     try:
         hf_config = AutoConfig.from_pretrained(source, revision=revision)
     except (OSError, ValueError, KeyError) as exc:
@@ -137,23 +183,19 @@ def _cached(source: str, name: str, revision: str | None) -> bool:
     return isinstance(try_to_load_from_cache(source, name, revision=revision), str)
 
 
-def load_weights(cls, source: str, revision: str | None, hf_config, where: str):
+def load_weights(
+    cls: type[M], source: str, revision: str | None, hf_config: PretrainedConfig, where: str
+) -> LoadedWeights[M]:
     """`cls.from_pretrained` in fp32 that refuses missing or mis-shaped weights (which transformers would
     otherwise initialise at random with a log line) and damaged files; safetensors when the source has
     them, else the PyTorch files through `torch.load(weights_only=True)` (`load_pytorch_weights`)."""
     fmt = weight_format(source, revision)
     if fmt == "pytorch":
         model = load_pytorch_weights(cls, source, revision, hf_config, where)
-        hf_config._mvla_weights_format = "pytorch_model.bin, read with torch.load(weights_only=True)"
-        return model
+        return LoadedWeights(model, "pytorch_model.bin, read with torch.load(weights_only=True)")
     try:
-        model, info = cls.from_pretrained(
-            source,
-            revision=revision,
-            config=hf_config,
-            dtype=torch.float32,
-            output_loading_info=True,
-            use_safetensors=True,
+        model, info = _from_pretrained(
+            cls, source, revision=revision, config=hf_config, dtype=torch.float32, use_safetensors=True
         )
     except (SafetensorError, OSError, ValueError, RuntimeError, KeyError) as exc:
         # SafetensorError: a truncated or garbled model.safetensors; KeyError/ValueError: a damaged
@@ -163,32 +205,54 @@ def load_weights(cls, source: str, revision: str | None, hf_config, where: str):
             f"{where}: cannot load its weights {' '.join(files)} ({_first_line(exc)}); the weight files "
             "are damaged or missing: restore them from the source"
         ) from None
-    missing = sorted(info.get("missing_keys") or [])
-    mismatched = info.get("mismatched_keys") or []
-    if missing:
+    if info.missing:
         raise PolicyLoadError(
-            f"{where}: the weights lack {len(missing)} tensor(s), first {missing[0]!r}; the files are "
-            "incomplete or of another architecture"
+            f"{where}: the weights lack {len(info.missing)} tensor(s), first {info.missing[0]!r}; the files "
+            "are incomplete or of another architecture"
         )
-    if mismatched:
-        raise PolicyLoadError(f"{where}: weight {mismatched[0][0]!r} has the wrong shape for its config")
-    model.config._mvla_weights_format = "safetensors"
-    hf_config._mvla_weights_format = "safetensors"
-    return model
+    if info.mismatched:
+        raise PolicyLoadError(f"{where}: weight {info.mismatched[0]!r} has the wrong shape for its config")
+    return LoadedWeights(model, "safetensors")
+
+
+@dataclass(frozen=True)
+class LoadingInfo:
+    """What `from_pretrained(output_loading_info=True)` reports, as weight names."""
+
+    missing: list[str]  # sorted
+    unexpected: list[str]
+    mismatched: list[str]  # present with the wrong shape
+
+
+def _from_pretrained(cls: type[M], source: str | None, **options: object) -> tuple[M, LoadingInfo]:
+    """`cls.from_pretrained(source, output_loading_info=True, **options)`, which transformers types as
+    returning the model alone: (model, its loading info)."""
+    load: Callable[..., object] = cls.from_pretrained
+    result = load(source, output_loading_info=True, **options)
+    model, info = result if isinstance(result, tuple) and len(result) == 2 else (None, None)
+    if not (isinstance(model, cls) and isinstance(info, dict)):
+        raise TypeError(f"{cls.__name__}.from_pretrained(output_loading_info=True) gave no (model, info)")
+    names = {k: [str(v) for v in info.get(k) or []] for k in ("missing_keys", "unexpected_keys")}
+    mismatched = [str(m[0]) for m in info.get("mismatched_keys") or []]
+    return model, LoadingInfo(sorted(names["missing_keys"]), names["unexpected_keys"], mismatched)
 
 
 def _pytorch_files(source: str, revision: str | None, where: str) -> list[Path]:
     folder = Path(source)
-    if folder.is_dir():
-        single, index = folder / PYTORCH[0], folder / PYTORCH[1]
-        get = lambda name: folder / name  # noqa: E731
-    else:
+    local = folder.is_dir()
+
+    def get(name: str) -> Path:
+        if local:
+            return folder / name
         from huggingface_hub import hf_hub_download
 
-        def get(name: str) -> Path:
-            return Path(hf_hub_download(source, name, revision=revision))
+        return Path(hf_hub_download(source, name, revision=revision))
 
-        single = index = None
+    single: Path | None = None
+    index: Path | None = None
+    if local:
+        single, index = get(PYTORCH[0]), get(PYTORCH[1])
+    else:
         try:
             single = get(PYTORCH[0])
         except OSError:  # not found (remote or in the offline cache): try the sharded layout
@@ -201,13 +265,17 @@ def _pytorch_files(source: str, revision: str | None, where: str) -> list[Path]:
     if single is not None and single.is_file():
         return [single]
     try:
-        weight_map = json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"]
+        if index is None:
+            raise OSError("no such file")
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
         return [get(name) for name in sorted(set(weight_map.values()))]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise PolicyLoadError(f"{where}: cannot read {PYTORCH[1]} ({_first_line(exc)})") from None
 
 
-def load_pytorch_weights(cls, source: str, revision: str | None, hf_config, where: str):
+def load_pytorch_weights(
+    cls: type[M], source: str, revision: str | None, hf_config: PretrainedConfig, where: str
+) -> M:
     """The model built from its config, then the PyTorch weight files loaded strictly with
     `torch.load(weights_only=True)`: a file holding anything but tensors is refused."""
     import pickle
@@ -226,20 +294,17 @@ def load_pytorch_weights(cls, source: str, revision: str | None, hf_config, wher
         state.update(part)
     # from_pretrained on the state dict: the same construction, dtype and attention as the
     # safetensors path, and the same report of missing and mis-shaped weights.
-    model, info = cls.from_pretrained(
-        None, config=hf_config, state_dict=state, dtype=torch.float32, output_loading_info=True
-    )
+    model, info = _from_pretrained(cls, None, config=hf_config, state_dict=state, dtype=torch.float32)
     # Older files keep buffers later versions compute (position_ids): those may be left over.
-    unexpected = [k for k in info.get("unexpected_keys") or [] if not k.endswith("position_ids")]
-    missing = sorted(info.get("missing_keys") or [])
-    mismatched = info.get("mismatched_keys") or []
+    unexpected = [k for k in info.unexpected if not k.endswith("position_ids")]
+    missing, mismatched = info.missing, info.mismatched
     if missing or unexpected or mismatched:
         what = (
             f"lack {missing[0]!r}"
             if missing
             else f"have an unexpected {sorted(unexpected)[0]!r}"
             if unexpected
-            else f"give {mismatched[0][0]!r} the wrong shape"
+            else f"give {mismatched[0]!r} the wrong shape"
         )
         raise PolicyLoadError(
             f"{where}: the PyTorch weights {what} ({len(missing)} missing, {len(unexpected)} unexpected); "
@@ -248,14 +313,14 @@ def load_pytorch_weights(cls, source: str, revision: str | None, hf_config, wher
     return model
 
 
-def load_tokenizer(source: str, revision: str | None, where: str):
+def load_tokenizer(source: str, revision: str | None, where: str) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(source, revision=revision)
     except (OSError, ValueError) as exc:
         raise PolicyLoadError(f"{where}: cannot load its tokenizer ({_first_line(exc)})") from None
 
 
-def pixel_stats(source: str, revision: str | None, where: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def pixel_stats(source: str, revision: str | None, where: str) -> tuple[Stats, Stats]:
     """Normalisation mean and std from the backbone's `preprocessor_config.json`."""
     try:
         data, _ = ImageProcessingMixin.get_image_processor_dict(source, revision=revision)
@@ -264,10 +329,14 @@ def pixel_stats(source: str, revision: str | None, where: str) -> tuple[tuple[fl
     mean, std = data.get("image_mean"), data.get("image_std")
     if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == 3 == len(std)):
         raise PolicyLoadError(f"{where}: preprocessor_config.json lacks 3-value image_mean and image_std")
-    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+    return _stats(mean), _stats(std)
 
 
-def apply_mode(model: torch.nn.Module, cfg: Kosmos2BackboneConfig, where: str) -> None:
+def _stats(values: list[float] | tuple[float, ...]) -> Stats:
+    return float(values[0]), float(values[1]), float(values[2])
+
+
+def apply_mode(model: PreTrainedModel, cfg: Kosmos2BackboneConfig, where: str) -> None:
     """Freeze, adapt (LoRA) or unfreeze the backbone in place, and set gradient checkpointing."""
     if cfg.gradient_checkpointing:
         # Non-reentrant checkpointing also works when no input of a block requires grad (frozen mode).
@@ -331,7 +400,7 @@ def _random(sizes: Kosmos2Sizes) -> Backbone:
         RandomInitWarning,
         stacklevel=3,
     )
-    mean, std = tuple(OPENAI_CLIP_MEAN), tuple(OPENAI_CLIP_STD)
+    mean, std = _stats(OPENAI_CLIP_MEAN), _stats(OPENAI_CLIP_STD)
     return Backbone(model, tokenizer, mean, std, "backbone (init: random)", f"random, seed {sizes.seed}")
 
 

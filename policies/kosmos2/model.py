@@ -68,7 +68,8 @@ class Kosmos2Base(Policy[TextT]):
         parts: Backbone = load_backbone(config.backbone)
         self.backbone = parts.model
         self._mean, self._std = parts.image_mean, parts.image_std
-        self._image_size = self.backbone.config.vision_config.image_size
+        self._image_size = parts.image_size
+        self._kosmos_dim = parts.text_dim
         self.prompt = PromptLayout(parts.tokenizer, self.backbone.config.latent_query_num, parts.where)
         # Zeros, as in RoboVLMs: the token starts as "no content" and learns what to ask for; its
         # position embedding and the context already make its hidden state informative.
@@ -92,7 +93,7 @@ class Kosmos2Base(Policy[TextT]):
 
     @property
     def kosmos_dim(self) -> int:
-        return self.backbone.config.text_config.embed_dim
+        return self._kosmos_dim
 
     def head_in_dim(self) -> int:
         return self.kosmos_dim
@@ -103,8 +104,7 @@ class Kosmos2Base(Policy[TextT]):
 
     def kosmos_instruction(self, instructions: list[str]) -> KosmosInstruction:
         """The Kosmos-2 part of an instruction encoding: its prompt, embedded."""
-        embed = self.backbone.get_input_embeddings()
-        prompt = self.prompt.build(instructions, embed.weight.device)
+        prompt = self.prompt.build(instructions, self.action_token.device)
         return self.embed_prompt(
             prompt.ids, prompt.action_index, prompt.attention_mask() if prompt.padded else None
         )

@@ -13,11 +13,15 @@ always sits at `IMAGE_START`, so the model splices image features in with a slic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from policies import PolicyLoadError
 from policies.kosmos2.timing_tokenizer import BOI, EOI
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 IMAGE_START = 2  # after `<s> <image>`
 _CACHE_LIMIT = 4096  # instructions kept tokenised; a dataset has a few dozen, a session one
@@ -36,7 +40,7 @@ class PromptIds:
 
 
 class PromptLayout:
-    def __init__(self, tokenizer, latent_queries: int, source: str) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, latent_queries: int, source: str) -> None:
         missing = [t for t in (BOI, EOI) if t not in tokenizer.get_vocab()]
         if missing:
             raise PolicyLoadError(

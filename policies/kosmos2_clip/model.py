@@ -43,7 +43,8 @@ class Kosmos2ClipPolicy(Kosmos2Base[HybridInstruction]):
         super().__init__(config)
         where = describe(config.clip.source, config.clip.revision, "clip.source")
         hf_config = load_hf_config(config.clip.source, config.clip.revision, where, "clip")
-        self.clip = load_weights(CLIPModel, config.clip.source, config.clip.revision, hf_config, where)
+        loaded = load_weights(CLIPModel, config.clip.source, config.clip.revision, hf_config, where)
+        self.clip = loaded.model
         self.clip.requires_grad_(False)
         self.clip_tokenizer = load_tokenizer(config.clip.source, config.clip.revision, where)
         mean, std = pixel_stats(config.clip.source, config.clip.revision, where)
@@ -59,7 +60,9 @@ class Kosmos2ClipPolicy(Kosmos2Base[HybridInstruction]):
             )
         self._clip_max_tokens = hf_config.text_config.max_position_embeddings
         self.fusion = FeatureFusion(self.kosmos_dim, hf_config.projection_dim, config.fusion_dim)
-        self._identity["clip"] = weights_identity(config.clip.source, config.clip.revision, hf_config)
+        self._identity["clip"] = weights_identity(
+            config.clip.source, config.clip.revision, loaded.weights_format
+        )
         self.record_checkpoint_keys()
 
     def train(self, mode: bool = True) -> Kosmos2ClipPolicy:

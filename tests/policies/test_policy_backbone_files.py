@@ -63,12 +63,13 @@ def test_pytorch_weights_load_with_weights_only_and_say_so(clip_src: Path, tmp_p
         weight_format(str(folder), None) == "pytorch" and weight_format(str(clip_src), None) == "safetensors"
     )
     cfg = load_hf_config(str(folder), None, "clip", "clip")
-    model = load_weights(CLIPModel, str(folder), None, cfg, "clip")
+    loaded = load_weights(CLIPModel, str(folder), None, cfg, "clip")
     reference_cfg = load_hf_config(str(clip_src), None, "clip", "clip")
     reference = load_weights(CLIPModel, str(clip_src), None, reference_cfg, "clip")
-    assert torch.allclose(_features(model), _features(reference), atol=1e-6)  # same weights (layout differs)
-    assert "torch.load(weights_only=True)" in weights_identity(str(folder), None, cfg)
-    assert "(safetensors)" in weights_identity(str(clip_src), None, reference_cfg)
+    # same weights (layout differs)
+    assert torch.allclose(_features(loaded.model), _features(reference.model), atol=1e-6)
+    assert "torch.load(weights_only=True)" in weights_identity(str(folder), None, loaded.weights_format)
+    assert "(safetensors)" in weights_identity(str(clip_src), None, reference.weights_format)
 
 
 class _Payload:
@@ -131,11 +132,11 @@ def test_a_pinned_revision_loads_from_the_hub_cache_offline(clip_src, tmp_path, 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     assert huggingface_hub.constants.HF_HUB_OFFLINE  # tests/conftest.py: nothing is downloaded
     cfg = load_hf_config("acme/tiny-clip", commit, "clip", "clip")
-    model = load_weights(CLIPModel, "acme/tiny-clip", commit, cfg, "clip")
+    loaded = load_weights(CLIPModel, "acme/tiny-clip", commit, cfg, "clip")
     reference_cfg = load_hf_config(str(clip_src), None, "clip", "clip")
     reference = load_weights(CLIPModel, str(clip_src), None, reference_cfg, "clip")
-    assert torch.allclose(_features(model), _features(reference), atol=1e-6)
-    identity = weights_identity("acme/tiny-clip", commit, cfg)
+    assert torch.allclose(_features(loaded.model), _features(reference.model), atol=1e-6)
+    identity = weights_identity("acme/tiny-clip", commit, loaded.weights_format)
     assert f"commit {commit}" in identity
     assert ("weights_only" in identity) == pytorch
     # The main branch points at a commit that is not in the cache: unpinned, it cannot load.
