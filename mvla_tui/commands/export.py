@@ -139,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
         settings=OrtSettings(threads=args.threads),
     )
     if args.json:
-        print(json.dumps(result.meta, indent=2))
+        print(json.dumps(result.meta.to_dict(), indent=2))
     else:
-        print(f"exported {policy.name} to {result.folder}: {', '.join(result.meta['files'])}")
+        print(f"exported {policy.name} to {result.folder}: {', '.join(result.meta.files)}")
         print(result.parity.format_table())
     if not result.parity.passed:
         print(

@@ -126,20 +126,22 @@ def _recorded_version(path: Path, engines: list[Path]) -> str | None:
 def _onnx_exports_check(path: Path) -> Check:
     """The `engines` line without TensorRT engines: the ONNX exports (`export.json` folders) beside the
     checkpoint, and whether they were made from its weights (`--runtime onnx` refuses any other)."""
+    from configs import ConfigError
     from policies.export.exported import altered_file, manifest_hash
+    from policies.export.meta import ExportMeta
 
     exports = []
     for record in sorted(path.rglob(EXPORT_RECORD)):
         try:
-            data = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-        if isinstance(data, dict) and data.get("format") == "onnx":
-            exports.append((record.parent.relative_to(path), data))
+            meta = ExportMeta.read(record.parent)
+        except ConfigError:
+            continue
+        if meta.format == "onnx":
+            exports.append((record.parent.relative_to(path), meta))
     if not exports:
         return ok("engines", f"no exports in {path}: the policy runs in PyTorch (`mvla export` makes them)")
     actual = manifest_hash(path)
-    stale = [f"{folder}/" for folder, data in exports if data.get("checkpoint_manifest_sha256") != actual]
+    stale = [f"{folder}/" for folder, meta in exports if meta.checkpoint_manifest_sha256 != actual]
     if stale:
         return warn(
             "engines",
@@ -147,7 +149,7 @@ def _onnx_exports_check(path: Path) -> Check:
             "(--runtime onnx refuses it)",
             f"export again: mvla export --policy {path} --format onnx",
         )
-    altered = next((a for folder, data in exports if (a := altered_file(path / folder, data))), None)
+    altered = next((a for folder, meta in exports if (a := altered_file(path / folder, meta))), None)
     if altered is not None:
         return warn(
             "engines", f"no TensorRT engines; {altered.split(';')[0]}", f"mvla export --policy {path}"

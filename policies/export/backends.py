@@ -10,12 +10,18 @@ This module must not import textual or h5py.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from configs import MvlaError
+
+if TYPE_CHECKING:
+    from onnx import TensorShapeProto
 
 LEVELS = ("disable", "basic", "extended", "all")
 # The largest dimensions a TensorRT engine accepts (its optimisation profile): a batch is at most a
@@ -23,6 +29,16 @@ LEVELS = ("disable", "basic", "extended", "all")
 TRT_MAX_BATCH = 16
 TRT_MAX_TOKENS = 128
 TRT_OPT_TOKENS = 32
+
+
+class Graph(Protocol):
+    """One graph ready to run: an `OrtGraph` or a `TrtGraph`."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    provider: str  # what runs it, e.g. "CPUExecutionProvider" or "TensorRT"
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ class OrtGraph:
         return dict(zip(self.outputs, out, strict=True))
 
 
-def require_tensorrt():
+def require_tensorrt() -> ModuleType:
     """The `tensorrt` module, or a one-line `MvlaError` saying it is missing."""
     try:
         import tensorrt
@@ -85,7 +101,9 @@ def require_tensorrt():
     return tensorrt
 
 
-def profile_shapes(dims, window: int) -> tuple[list[int], list[int], list[int]]:
+def profile_shapes(
+    dims: Iterable[TensorShapeProto.Dimension], window: int
+) -> tuple[list[int], list[int], list[int]]:
     """(min, opt, max) of one input's dimensions (ONNX `dim`s): fixed ones as they are; `steps` 1 ..
     `window`, tuned for a full window; `batch` 1 .. max(TRT_MAX_BATCH, window), tuned for 1 (a step
     encodes one new frame and decodes one window); token lengths 1 .. TRT_MAX_TOKENS, tuned for
@@ -100,11 +118,13 @@ def profile_shapes(dims, window: int) -> tuple[list[int], list[int], list[int]]:
             shape = (1, 1, max(TRT_MAX_BATCH, window))
         else:  # tokens, text, clip_tokens
             shape = (1, TRT_OPT_TOKENS, TRT_MAX_TOKENS)
-        low.append(shape[0]), opt.append(shape[1]), high.append(shape[2])
+        low.append(shape[0])
+        opt.append(shape[1])
+        high.append(shape[2])
     return low, opt, high
 
 
-def network_flags(trt) -> int:
+def network_flags(trt: ModuleType) -> int:
     """`create_network` flags: explicit batch, which the ONNX parser needs, is a flag before TensorRT 10
     (JetPack 6.0 ships 8.6) and the only mode from 10 on, where the flag is deprecated."""
     if int(str(trt.__version__).split(".")[0]) >= 10:

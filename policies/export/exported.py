@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,9 +26,14 @@ import torch
 from configs import ConfigError, MvlaError
 from policies.base import Policy
 from policies.config import PolicyConfig
-from policies.export import EXPORT_JSON
-from policies.export.backends import DEFAULT_ORT, OrtGraph, OrtSettings, TrtGraph, require_tensorrt
+from policies.export import EXPORT_JSON, GRAPHS
+from policies.export.backends import DEFAULT_ORT, Graph, OrtGraph, OrtSettings, TrtGraph, require_tensorrt
 from policies.export.frontend import Frontend
+from policies.export.meta import ExportMeta
+
+if TYPE_CHECKING:
+    from policies.checkpoint import CheckpointInfo
+    from policies.normalisation import ActionNormalisation
 
 RUNTIMES = ("torch", "onnx", "trt")
 FORMAT_OF = {"onnx": "onnx", "trt": "tensorrt"}
@@ -69,34 +74,20 @@ def manifest_hash(checkpoint: Path) -> str:
     return hashlib.sha256((Path(checkpoint) / "manifest.json").read_bytes()).hexdigest()
 
 
-def altered_file(folder: Path, meta: dict[str, Any]) -> str | None:
+def altered_file(folder: Path, meta: ExportMeta) -> str | None:
     """The first file of the export that is missing or not the one `export.json` recorded (its sha256),
     as one line; None when all are as written. An export made before files were hashed checks nothing."""
     from policies.fingerprint import file_sha256
 
-    recorded = meta.get("sha256")
-    if not isinstance(recorded, dict):
+    if meta.sha256 is None:
         return None
-    for name, digest in sorted(recorded.items()):
+    for name, digest in sorted(meta.sha256.items()):
         path = Path(folder) / name
         if not path.is_file():
             return f"{path}: missing from the export; export again"
         if file_sha256(path) != digest:
             return f"{path}: not the file this export wrote (sha256 differs); export again"
     return None
-
-
-def read_export_json(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / EXPORT_JSON
-    if not path.is_file():
-        raise ConfigError(f"{folder}: no {EXPORT_JSON}; not an export folder (run `mvla export` first)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise ConfigError(f"{path}: not valid JSON; export again") from None
-    if not isinstance(data, dict) or "graphs" not in data or "frontend" not in data:
-        raise ConfigError(f"{path}: lacks graphs or frontend; export again")
-    return data
 
 
 class ExportedPolicy(Policy[dict[str, np.ndarray]]):
@@ -113,28 +104,29 @@ class ExportedPolicy(Policy[dict[str, np.ndarray]]):
         super().__init__(config)
         self.name = policy_name  # the exported policy's registered name, for labels
         self.folder = Path(folder)
-        meta = read_export_json(self.folder)
+        meta = ExportMeta.read(self.folder)
         self.meta = meta
         want = FORMAT_OF.get(runtime)
         if want is None:
             raise ConfigError(f"runtime {runtime!r}: an export runs with onnx or trt")
-        if meta.get("format") != want:
+        if meta.format != want:
             raise ConfigError(
-                f"{self.folder}: holds an export of format {meta.get('format')}; --runtime {runtime} needs {want} "
+                f"{self.folder}: holds an export of format {meta.format}; --runtime {runtime} needs {want} "
                 f"(`mvla export --format {want}`)"
             )
         self.runtime_name = runtime
-        self.frontend = Frontend(meta["frontend"], self.folder)
-        graphs = meta["graphs"]
+        self.frontend = Frontend(meta.frontend, self.folder)
+        missing = [g for g in GRAPHS if g not in meta.graphs]
+        if missing:
+            raise ConfigError(f"{self.folder / EXPORT_JSON}: graphs lacks {missing[0]!r}; export again")
+        self.graphs: dict[str, Graph]
         if runtime == "onnx":
-            self.graphs = {
-                g: OrtGraph(self.folder / graphs[g], settings) for g in ("instruction", "frame", "head")
-            }
+            self.graphs = {g: OrtGraph(self.folder / meta.graphs[g], settings) for g in GRAPHS}
             where = f"{self.graphs['frame'].provider}, {settings.describe()}"
         else:
-            self.graphs = {g: TrtGraph(self.folder / graphs[g]) for g in ("instruction", "frame", "head")}
+            self.graphs = {g: TrtGraph(self.folder / meta.graphs[g]) for g in GRAPHS}
             where = "TensorRT engines"
-        self._note = f"{runtime} runtime: {meta.get('precision')} graphs ({where})"
+        self._note = f"{runtime} runtime: {meta.precision} graphs ({where})"
         self._checkpoint_keys = frozenset()
 
     def execution_note(self) -> str:
@@ -146,7 +138,7 @@ class ExportedPolicy(Policy[dict[str, np.ndarray]]):
         import onnx
 
         total = 0
-        for file in self.meta["graphs"].values():
+        for file in self.meta.graphs.values():
             path = self.folder / file
             if path.suffix != ".onnx":  # TensorRT engines: their ONNX graphs are not kept beside them
                 return 0
@@ -198,7 +190,7 @@ def load_exported(
     export: Path | None = None,
     runtime: str = "onnx",
     settings: OrtSettings = DEFAULT_ORT,
-):
+) -> tuple[ExportedPolicy, ActionNormalisation, CheckpointInfo]:
     """(ExportedPolicy, normalisation, info) for a verified checkpoint and its export folder (default
     `default_export_dir`). Refuses an export made from other weights or in another format."""
     import yaml
@@ -229,8 +221,8 @@ def load_exported(
         raise ConfigError(
             f"--runtime {runtime}: no export at {folder}; run `{make}` first, or give the folder with --export DIR"
         )
-    meta = read_export_json(folder)
-    recorded, actual = meta.get("checkpoint_manifest_sha256"), manifest_hash(checkpoint)
+    meta = ExportMeta.read(folder)
+    recorded, actual = meta.checkpoint_manifest_sha256, manifest_hash(checkpoint)
     if recorded != actual:
         raise MvlaError(
             f"{folder}: exported from other weights (manifest sha256 {str(recorded)[:12]}, this checkpoint's "
@@ -239,9 +231,8 @@ def load_exported(
     altered = altered_file(folder, meta)
     if altered is not None:
         raise MvlaError(altered)
-    parity = meta.get("parity") or {}
-    if not parity.get("passed", False):
-        missed = "; ".join(parity.get("failures", [])) or "no parity report"
+    if meta.parity is None or not meta.parity.passed:
+        missed = "; ".join(meta.parity.failures() if meta.parity else []) or "no parity report"
         raise MvlaError(f"{folder}: this export missed its parity gates ({missed}); export again")
     name, config = registry.config_from_dict(
         yaml.safe_load((checkpoint / CONFIG).read_text(encoding="utf-8")), source=str(checkpoint / CONFIG)
@@ -257,9 +248,3 @@ def load_exported(
     )
     info = CheckpointInfo(checkpoint, name, provenance, 0, 0)
     return policy, normalisation, info
-
-
-def export_describe(meta: dict[str, Any]) -> str:
-    """One line: format, precision, opset, versions."""
-    versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
-    return f"{meta.get('format')} {meta.get('precision')} opset {meta.get('opset')} ({versions})"

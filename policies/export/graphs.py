@@ -24,6 +24,7 @@ from torch import nn
 
 from policies.base import Policy
 
+T = torch.Tensor
 EXTERNAL_LIMIT = 2 * 1024**3  # protobuf's limit: larger graphs keep their weights outside
 
 
@@ -63,25 +64,30 @@ def graph_specs(policy: Policy) -> list[GraphSpec]:
         {"features": {0: "batch", 1: "steps"}, "output": {0: "batch", 1: "steps"}},
         fp16_capable=False,
     )
-    if policy.name == "compact":
+    from policies.compact.model import CompactPolicy
+
+    if isinstance(policy, CompactPolicy):
+        compact = policy
         instruction = GraphSpec(
             "instruction",
-            lambda tokens: (policy.text(tokens),),
+            lambda tokens: (compact.text(tokens),),
             ("tokens",),
             ("text",),
             {"tokens": {0: "batch", 1: "tokens"}, "text": {0: "batch"}},
         )
         frame = GraphSpec(
             "frame",
-            lambda pixels, text: (policy.encode_frame(pixels, text),),
+            lambda pixels, text: (compact.encode_frame(pixels, text),),
             ("pixels", "text"),
             ("features",),
             {"pixels": {0: "batch"}, "text": {0: "batch"}, "features": {0: "batch"}},
         )
         return [instruction, frame, head]
-    if policy.name not in ("kosmos2", "kosmos2_clip"):
+    from policies.kosmos2.model import Kosmos2Base, Kosmos2Policy, KosmosInstruction
+    from policies.kosmos2_clip.model import HybridInstruction, Kosmos2ClipPolicy
+
+    if not isinstance(policy, Kosmos2Base):
         raise ValueError(f"no ONNX export for policy {policy.name!r}")
-    from policies.kosmos2.model import KosmosInstruction
 
     text_axes = {
         "ids": {0: "batch", 1: "tokens"},
@@ -92,17 +98,18 @@ def graph_specs(policy: Policy) -> list[GraphSpec]:
     frame_axes = {"pixels": {0: "batch"}, "features": {0: "batch"}}
     frame_axes.update({k: v for k, v in text_axes.items() if k not in ("ids",)})
 
-    def kosmos(before_image, after_image, action_index):
+    def kosmos(before_image: T, after_image: T, action_index: T) -> KosmosInstruction:
         return KosmosInstruction(before_image, after_image, None, action_index)
 
-    if policy.name == "kosmos2":
+    if isinstance(policy, Kosmos2Policy):
+        kosmos2 = policy
 
-        def embed(ids, action_index):
-            k = policy.embed_prompt(ids, action_index)
+        def embed(ids: T, action_index: T) -> tuple[T, T]:
+            k = kosmos2.embed_prompt(ids, action_index)
             return k.before_image, k.after_image
 
-        def frame_fn(pixels, before_image, after_image, action_index):
-            return (policy.encode_frame(pixels, kosmos(before_image, after_image, action_index)),)
+        def frame_fn(pixels: T, before_image: T, after_image: T, action_index: T) -> tuple[T]:
+            return (kosmos2.encode_frame(pixels, kosmos(before_image, after_image, action_index)),)
 
         instruction = GraphSpec(
             "instruction",
@@ -120,18 +127,20 @@ def graph_specs(policy: Policy) -> list[GraphSpec]:
         )
         return [instruction, frame, head]
 
-    from policies.kosmos2_clip.model import HybridInstruction
+    if not isinstance(policy, Kosmos2ClipPolicy):
+        raise ValueError(f"no ONNX export for policy {policy.name!r}")
+    hybrid = policy
 
-    def embed_hybrid(ids, action_index, clip_ids, clip_mask):
-        k = policy.embed_prompt(ids, action_index)
-        text = policy.clip.get_text_features(
+    def embed_hybrid(ids: T, action_index: T, clip_ids: T, clip_mask: T) -> tuple[T, T, T]:
+        k = hybrid.embed_prompt(ids, action_index)
+        text = hybrid.clip.get_text_features(
             input_ids=clip_ids, attention_mask=clip_mask, return_dict=True
         ).pooler_output  # (B, P)
         return k.before_image, k.after_image, text
 
-    def frame_hybrid(pixels, before_image, after_image, action_index, clip_text):
+    def frame_hybrid(pixels: T, before_image: T, after_image: T, action_index: T, clip_text: T) -> tuple[T]:
         text = HybridInstruction(kosmos(before_image, after_image, action_index), clip_text)
-        return (policy.encode_frame(pixels, text),)
+        return (hybrid.encode_frame(pixels, text),)
 
     clip_axes = {"clip_ids": {0: "batch", 1: "clip_tokens"}, "clip_mask": {0: "batch", 1: "clip_tokens"}}
     instruction = GraphSpec(

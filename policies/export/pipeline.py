@@ -5,8 +5,8 @@ unmerged: the semantics being exported), then LoRA is merged in place and the gr
 policy is spent afterwards: merged, and cast to fp16 for an fp16 export). The folder is assembled in a
 hidden sibling, fsynced and renamed into place by `configs.files.staged_dir`, replacing an older
 export (never a folder that is not one).
-`export.json` records the format, opset, precision, versions, the checkpoint's manifest hash, the
-graphs and every file, the frontend description and the parity report; an export whose parity missed
+`export.json` (`meta.ExportMeta`) records the format, opset, precision, versions, the checkpoint's
+manifest hash, the graphs and every file, the frontend description and the parity report; an export whose parity missed
 a gate is written (to be inspected) but `load_exported` refuses to run it.
 
 TensorRT (`fmt="tensorrt"`): the fp32 ONNX graphs are written, then one FP16 engine per graph is
@@ -16,32 +16,30 @@ engines against the fp16 gates. This module must not import textual or h5py.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import get_args
 
 import numpy as np
 import torch
 
-from configs import MvlaError
+from configs import ConfigError, MvlaError
 from configs.files import staged_dir
 from policies.base import Policy
 from policies.export import EXPORT_JSON, GRAPHS, OPSET
 from policies.export.backends import DEFAULT_ORT, OrtSettings, build_engine, require_tensorrt
 from policies.export.frontend import Frontend, describe
 from policies.export.graphs import graph_specs, merge_lora, write_onnx
+from policies.export.meta import ExportFormat, ExportMeta, ExportPrecision
 from policies.export.parity import ParityReport, compare
 from policies.fingerprint import file_sha256
 from policies.normalisation import ActionNormalisation
-
-FORMATS = ("onnx", "tensorrt")
 
 
 @dataclass
 class ExportResult:
     folder: Path
-    meta: dict[str, Any]
+    meta: ExportMeta
     parity: ParityReport
 
 
@@ -74,13 +72,14 @@ def export_policy(
     opset: int = OPSET,
     settings: OrtSettings = DEFAULT_ORT,
 ) -> ExportResult:
-    if fmt not in FORMATS:
+    if fmt not in get_args(ExportFormat):
         raise MvlaError(f"--format {fmt!r}: use onnx or tensorrt")
     if opset < 17:
         raise MvlaError(f"--opset {opset}: 17 or newer")
-    if fmt == "tensorrt":
+    export_format: ExportFormat = "tensorrt" if fmt == "tensorrt" else "onnx"
+    if export_format == "tensorrt":
         require_tensorrt()  # before any work: one line when it is missing
-    precision = "fp16" if fp16 or fmt == "tensorrt" else "fp32"
+    precision: ExportPrecision = "fp16" if fp16 or export_format == "tensorrt" else "fp32"
     out = Path(out).resolve()
     _check_replaceable(out)
     with staged_dir(out) as stage:
@@ -90,7 +89,7 @@ def export_policy(
             stage,
             frames,
             instruction,
-            fmt,
+            export_format,
             precision,
             frames_source,
             checkpoint_hash,
@@ -117,12 +116,10 @@ def _check_replaceable(out: Path) -> None:
     if not present:
         return
     try:
-        listed = json.loads((out / EXPORT_JSON).read_text(encoding="utf-8")).get("files")
-    except (OSError, ValueError, AttributeError):
-        listed = None
-    if not isinstance(listed, list):
-        raise MvlaError(f"{out}: exists and is not an export folder; choose another --out")
-    others = sorted(present - {str(f) for f in listed})
+        listed = ExportMeta.read(out).files
+    except ConfigError:
+        raise MvlaError(f"{out}: exists and is not an export folder; choose another --out") from None
+    others = sorted(present - set(listed))
     if others:
         named = ", ".join(others[:3]) + (" ..." if len(others) > 3 else "")
         raise MvlaError(
@@ -136,8 +133,8 @@ def _export(
     stage: Path,
     frames: list[np.ndarray],
     instruction: str,
-    fmt: str,
-    precision: str,
+    fmt: ExportFormat,
+    precision: ExportPrecision,
     frames_source: str,
     checkpoint_hash: str | None,
     opset: int,
@@ -148,8 +145,8 @@ def _export(
     if not frames:
         raise MvlaError("parity needs at least one frame")
     n = len(frames)
-    frontend_desc = describe(policy, stage)
-    frontend = Frontend(frontend_desc, stage)
+    frontend_spec = describe(policy, stage)
+    frontend = Frontend(frontend_spec, stage)
     specs = {s.name: s for s in graph_specs(policy)}
 
     # PyTorch references, before anything is merged or cast.
@@ -178,12 +175,7 @@ def _export(
     for name in ("head", "instruction", "frame"):  # the head first: it stays fp32
         if name == "instruction" and precision == "fp16" and fmt == "onnx":
             policy.half()
-            if policy.name == "kosmos2_clip":
-                # CLIP's text tower adds an fp32 causal mask, which promotes its activations to fp32
-                # against fp16 LayerNorm weights (an invalid ONNX graph); it runs once per reset, so
-                # it stays fp32.
-                policy.clip.text_model.float()
-                policy.clip.text_projection.float()
+            _keep_clip_text_fp32(policy)
         written = write_onnx(
             policy, specs[name], examples[name], stage, opset, precision == "fp16" and fmt == "onnx"
         )
@@ -197,25 +189,24 @@ def _export(
             graphs[name] = engine
             files.append(engine)
     versions = _versions(fmt)
-    meta: dict[str, Any] = {
-        "format": fmt,
-        "opset": opset,
-        "precision": precision,
-        "policy": policy.name,
-        "versions": versions,
-        # top level as well: `mvla doctor` checks engines against the TensorRT that built them
-        "onnxruntime": versions["onnxruntime"],
-        "tensorrt": versions.get("tensorrt"),
-        "checkpoint_manifest_sha256": checkpoint_hash,
-        "lora_merged": merged,
-        "head_precision": "fp32",
-        "graphs": graphs,
-        "files": sorted(files) + [EXPORT_JSON],
+    meta = ExportMeta(
+        format=fmt,
+        opset=opset,
+        precision=precision,
+        policy=policy.name,
+        versions=versions,
+        onnxruntime=versions["onnxruntime"],
+        tensorrt=versions.get("tensorrt"),
+        checkpoint_manifest_sha256=checkpoint_hash,
+        lora_merged=merged,
+        head_precision="fp32",
+        graphs=graphs,
+        files=sorted(files) + [EXPORT_JSON],
         # what `load_exported` checks before it runs the graphs: no file replaced by another export's
-        "sha256": {f: file_sha256(stage / f) for f in sorted(files)},
-        "frontend": frontend_desc,
-    }
-    _write(stage, meta)
+        sha256={f: file_sha256(stage / f) for f in sorted(files)},
+        frontend=frontend_spec,
+    )
+    meta.write(stage)
 
     from policies.export.exported import ExportedPolicy
 
@@ -231,16 +222,24 @@ def _export(
         got = exported.graphs[name].run(
             {k: v.float().numpy() if v.is_floating_point() else v.numpy() for k, v in inputs[name].items()}
         )
-        for output, want in refs[name].items():
-            report.rows.append(compare(f"{name}/{output}", got[output], want.float().numpy(), precision))
+        for out_name, want in refs[name].items():
+            report.rows.append(compare(f"{name}/{out_name}", got[out_name], want.float().numpy(), precision))
     text = exported.encode_instruction([instruction] * n)
     output = exported.decode_steps(exported.encode_frame(pixels, text).unsqueeze(0))
     got_actions = normalisation.denormalise(exported.output_actions(output).float().numpy())
     report.rows.append(compare("actions", got_actions, want_actions, precision, action=True))
-    meta["parity"] = report.to_dict()
-    _write(stage, meta)
+    meta.parity = report
+    meta.write(stage)
     return ExportResult(stage, meta, report)
 
 
-def _write(stage: Path, meta: dict[str, Any]) -> None:
-    (stage / EXPORT_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+def _keep_clip_text_fp32(policy: Policy) -> None:
+    """CLIP's text tower adds an fp32 causal mask, which promotes its activations to fp32 against fp16
+    LayerNorm weights (an invalid ONNX graph); it runs once per reset, so it stays fp32."""
+    if policy.name != "kosmos2_clip":
+        return  # not imported for the others: it needs transformers
+    from policies.kosmos2_clip.model import Kosmos2ClipPolicy
+
+    if isinstance(policy, Kosmos2ClipPolicy):
+        policy.clip.text_model.float()
+        policy.clip.text_projection.float()

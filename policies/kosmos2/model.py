@@ -67,8 +67,8 @@ class Kosmos2Base(Policy[TextT]):
         super().__init__(config)
         parts: Backbone = load_backbone(config.backbone)
         self.backbone = parts.model
-        self._mean, self._std = parts.image_mean, parts.image_std
-        self._image_size = parts.image_size
+        self.image_mean, self.image_std = parts.image_mean, parts.image_std
+        self.image_size = parts.image_size
         self._kosmos_dim = parts.text_dim
         self.prompt = PromptLayout(parts.tokenizer, self.backbone.config.latent_query_num, parts.where)
         # Zeros, as in RoboVLMs: the token starts as "no content" and learns what to ask for; its
@@ -100,7 +100,7 @@ class Kosmos2Base(Policy[TextT]):
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """RGB uint8 (..., H, W, 3) -> float32 (..., 3, S, S), normalised; stays on the input's device."""
-        return preprocess_frames(frames, self._image_size, self._mean, self._std)
+        return preprocess_frames(frames, self.image_size, self.image_mean, self.image_std)
 
     def kosmos_instruction(self, instructions: list[str]) -> KosmosInstruction:
         """The Kosmos-2 part of an instruction encoding: its prompt, embedded."""

@@ -50,15 +50,16 @@ class Kosmos2ClipPolicy(Kosmos2Base[HybridInstruction]):
         mean, std = pixel_stats(config.clip.source, config.clip.revision, where)
         size = hf_config.vision_config.image_size
         same = all(
-            math.isclose(a, b, rel_tol=1e-6) for a, b in zip(mean + std, self._mean + self._std, strict=True)
+            math.isclose(a, b, rel_tol=1e-6)
+            for a, b in zip(mean + std, self.image_mean + self.image_std, strict=True)
         )
-        if size != self._image_size or not same:
+        if size != self.image_size or not same:
             raise PolicyLoadError(
                 f"{where}: expects {size}px images normalised with mean {list(mean)}, std {list(std)}, but "
-                f"Kosmos-2 wants {self._image_size}px with {list(self._mean)}, {list(self._std)}; use a CLIP "
+                f"Kosmos-2 wants {self.image_size}px with {list(self.image_mean)}, {list(self.image_std)}; use a CLIP "
                 "whose preprocessing matches"
             )
-        self._clip_max_tokens = hf_config.text_config.max_position_embeddings
+        self.clip_max_tokens = hf_config.text_config.max_position_embeddings
         self.fusion = FeatureFusion(self.kosmos_dim, hf_config.projection_dim, config.fusion_dim)
         self._identity["clip"] = weights_identity(
             config.clip.source, config.clip.revision, loaded.weights_format
@@ -81,7 +82,7 @@ class Kosmos2ClipPolicy(Kosmos2Base[HybridInstruction]):
             [s.strip() for s in unique],
             padding=True,
             truncation=True,
-            max_length=self._clip_max_tokens,
+            max_length=self.clip_max_tokens,
             return_tensors="pt",
         ).to(self.clip.device)
         text = self.clip.get_text_features(**tokens, return_dict=True).pooler_output  # (U, P)

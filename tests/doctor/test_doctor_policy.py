@@ -98,20 +98,27 @@ def test_no_engines(tmp_path: Path) -> None:
     assert check.status == "ok" and "the policy runs in PyTorch" in check.detail
 
 
+def _onnx_record(manifest_sha256: str) -> str:
+    """The default policy's export.json, of other weights and without file hashes (no graphs here)."""
+    data = json.loads((Path(__file__).parents[2] / "policies/default/onnx/export.json").read_text())
+    del data["sha256"]
+    return json.dumps({**data, "checkpoint_manifest_sha256": manifest_sha256})
+
+
 def test_an_onnx_export_of_these_weights_or_of_others(tmp_path: Path, monkeypatch) -> None:
     from policies.export.exported import manifest_hash
 
     ckpt = checkpoint(tmp_path / "best")
     (ckpt / "onnx").mkdir()
     record = ckpt / "onnx" / "export.json"
-    record.write_text(json.dumps({"format": "onnx", "checkpoint_manifest_sha256": manifest_hash(ckpt)}))
+    record.write_text(_onnx_record(manifest_hash(ckpt)))
     check = engines_check(ckpt, lambda: None)
     assert check.status == "ok" and "ONNX export in onnx/ made from these weights" in check.detail
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)  # onnxruntime missing
     check = engines_check(ckpt, lambda: None)
     assert check.status == "warn" and "onnxruntime is not installed" in check.detail
     monkeypatch.undo()
-    record.write_text(json.dumps({"format": "onnx", "checkpoint_manifest_sha256": "0" * 64}))
+    record.write_text(_onnx_record("0" * 64))
     check = engines_check(ckpt, lambda: None)
     assert check.status == "warn" and "in onnx/ is of other weights" in check.detail
     assert "--format onnx" in check.fix

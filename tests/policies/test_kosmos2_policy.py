@@ -118,7 +118,7 @@ def test_preprocess_resizes_whole_frame_and_normalises_with_clip_statistics(root
     frames[..., 0], frames[..., 1], frames[..., 2] = 255, 128, 0
     pixels = policy.preprocess(frames)
     assert pixels.shape == (2, 3, 3, IMAGE_SIZE, IMAGE_SIZE) and pixels.dtype == torch.float32
-    mean, std = np.array(policy._mean), np.array(policy._std)
+    mean, std = np.array(policy.image_mean), np.array(policy.image_std)
     want = (np.array([255, 128, 0]) / 255.0 - mean) / std
     for c in range(3):
         torch.testing.assert_close(

@@ -103,7 +103,7 @@ def test_fp16_export_passes_its_gates(tiny_config, tmp_path: Path) -> None:
     checkpoint = tiny_checkpoint("compact", tiny_config, tmp_path)
     result = export_checkpoint(checkpoint, fp16=True)
     assert result.parity.passed, result.parity.format_table()
-    assert result.meta["precision"] == "fp16"
+    assert result.meta.precision == "fp16"
     gates = {r.name: r.gate for r in result.parity.rows}
     assert gates["frame/features"] == "cosine >= 0.999" and gates["actions"] == "max abs <= 0.02"
     assert "instruction/text" in result.parity.format_table()
@@ -162,7 +162,7 @@ def test_graphs_over_the_protobuf_limit_keep_their_weights_in_one_data_file(
     assert result.parity.passed, result.parity.format_table()
     folder = checkpoint / "onnx"
     for name in ("instruction", "frame", "head"):
-        assert f"{name}.onnx.data" in result.meta["files"] and (folder / f"{name}.onnx.data").is_file()
+        assert f"{name}.onnx.data" in result.meta.files and (folder / f"{name}.onnx.data").is_file()
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no trace folders left
 
 
