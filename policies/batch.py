@@ -94,10 +94,11 @@ class Batch:
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Batch:
         """On `device`; floating tensors of the model input (pixels, features) in `dtype` if given."""
 
-        def move(t: torch.Tensor | None, cast: bool = False) -> torch.Tensor | None:
-            if t is None:
-                return None
+        def move(t: torch.Tensor, cast: bool = False) -> torch.Tensor:
             return t.to(device=device, dtype=dtype if cast and dtype is not None else t.dtype)
+
+        def maybe(t: torch.Tensor | None, cast: bool = False) -> torch.Tensor | None:
+            return None if t is None else move(t, cast)
 
         return dataclasses.replace(
             self,
@@ -105,9 +106,9 @@ class Batch:
             windows=move(self.windows),
             actions=move(self.actions),
             mask=move(self.mask),
-            pixels=move(self.pixels, cast=True),
-            features=move(self.features, cast=True),
-            window_episode=move(self.window_episode),
+            pixels=maybe(self.pixels, cast=True),
+            features=maybe(self.features, cast=True),
+            window_episode=maybe(self.window_episode),
         )
 
     def per_window(self) -> Batch:
@@ -156,8 +157,14 @@ def collate(
     if cached:
         features = torch.from_numpy(np.concatenate([e.features for e in episodes]))
     else:
+        if preprocess is None:
+            raise ValueError("collate needs `preprocess` for episodes with frames")
         # One call per episode: episodes of one batch may come from cameras of different sizes.
-        pixels = torch.cat([preprocess(e.frames) for e in episodes])
+        parts = []
+        for one in episodes:
+            assert one.frames is not None  # an `EpisodeSteps` without features holds frames
+            parts.append(preprocess(one.frames))
+        pixels = torch.cat(parts)
     return Batch(
         instructions=[e.instruction for e in episodes],
         frame_episode=torch.from_numpy(frame_episode),

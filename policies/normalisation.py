@@ -48,7 +48,7 @@ class ActionNormalisation:
 
     def normalise(self, actions: np.ndarray) -> np.ndarray:
         """Robot units (..., action_dim) -> [-1, 1], float32."""
-        return np.clip(np.asarray(actions, np.float32) / np.float32(self.scale), -1.0, 1.0)
+        return np.clip(np.asarray(actions, np.float32) / np.asarray(self.scale, np.float32), -1.0, 1.0)
 
     def denormalise(self, actions: np.ndarray) -> np.ndarray:
         """[-1, 1] (..., action_dim) -> robot units, float32."""

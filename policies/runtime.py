@@ -241,19 +241,19 @@ class PolicyRuntime:
                 self._probe_frames.append(frame.copy())
             if self.config.naive:
                 self._frames.append(frame.copy())  # a camera may reuse its buffer
-                chunk = windowed_chunk(
+                output = windowed_chunk(
                     self.policy, list(self._frames), self._instruction, self.device, self.dtype
                 )
             else:
                 pixels = self.policy.preprocess(frame[None]).to(device=self.device, dtype=self.dtype)
                 self._features.append(self.policy.encode_frame(pixels, self._text))  # (1, D)
                 window = torch.cat(tuple(self._features)).unsqueeze(0)  # (1, T, D)
-                chunk = self.policy.decode(window)[0]  # (horizon, W)
-            values = self.policy.output_values(chunk).float().cpu().numpy()  # .cpu() waits for the device
+                output = self.policy.decode(window)[0]  # (horizon, W)
+            values = self.policy.output_values(output).float().cpu().numpy()  # .cpu() waits for the device
             if probing and np.isfinite(values).all():
                 self._probe_chunks.append(values)
                 if len(self._probe_chunks) >= self.config.auto_frames:
-                    self._choose_precision()
+                    self._choose_precision(self._instruction)
         latency_ms = (time.perf_counter() - start) * 1e3
         step = self._step
         self._step += 1
@@ -268,12 +268,12 @@ class PolicyRuntime:
             )
         return chunk
 
-    def _choose_precision(self) -> None:
+    def _choose_precision(self, instruction: str) -> None:
         """Auto on CUDA, at the K-th frame: compare, convert the policy in place, re-encode the window."""
         choice = choose_precision(
             self.policy,
             self._probe_frames,
-            self._instruction,
+            instruction,
             self.device,
             self._candidates,
             self.config.auto_tolerance,

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from torch.utils.data import Dataset
 
 from policies.batch import EpisodeSteps
 from policies.normalisation import ActionNormalisation
@@ -30,6 +32,9 @@ from recorder.reader import read_episode
 from trainer.augment import Augmented, augment_episode
 from trainer.config import AugmentConfig
 from trainer.index import EpisodeRecord
+
+if TYPE_CHECKING:
+    from trainer.features import FeatureCache
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ def discrete_classes(
     return tuple(tuple(float(v) for v in c) for c in classes), weights
 
 
-class EpisodeDataset:
+class EpisodeDataset(Dataset[EpisodeSteps]):
     """Item (epoch, i) -> `EpisodeSteps` of training episode i, read and augmented (epoch-seeded).
 
     With a feature cache (`trainer.features.FeatureCache`, only used when no augmentation touches the
@@ -114,7 +119,7 @@ class EpisodeDataset:
         normalisation: ActionNormalisation,
         augment: AugmentConfig | None,
         seed: int,
-        cache=None,
+        cache: FeatureCache | None = None,
     ) -> None:
         if cache is not None and augment is not None and augment.touches_images:
             raise ValueError("a feature cache cannot serve image augmentation")
@@ -130,7 +135,9 @@ class EpisodeDataset:
     def __len__(self) -> int:
         return len(self.records)
 
-    def _augment(self, frames, record: EpisodeRecord, rng: np.random.Generator) -> Augmented:
+    def _augment(
+        self, frames: np.ndarray | None, record: EpisodeRecord, rng: np.random.Generator
+    ) -> Augmented:
         if self.augment is None:
             return Augmented(frames, record.step_actions(), record.instruction, record.side)
         return augment_episode(

@@ -66,6 +66,7 @@ class FeatureCache:
                 out.append(e)
                 continue
             self.misses += 1
+            assert e.frames is not None  # `EpisodeSteps` holds frames when it has no features
             pixels = policy.preprocess(e.frames).to(device)
             text = policy.encode_instruction([e.instruction] * len(e.frames))
             features = policy.encode_frame(pixels, text).float().cpu().numpy()  # (S, D)

@@ -240,7 +240,7 @@ class _StopFlag:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
 
@@ -380,7 +380,7 @@ def train(
     optimizer = torch.optim.AdamW(
         _param_groups(policy, config.optim.weight_decay),
         lr=config.optim.lr,
-        betas=tuple(config.optim.betas),
+        betas=config.optim.betas,
         eps=config.optim.eps,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))

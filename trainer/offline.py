@@ -86,6 +86,7 @@ def predict_batch(
     actions = policy.values_to_actions(values).cpu().numpy()  # (K, T, A) normalised
     results = []
     first_window = 0
+    assert batch.window_episode is not None  # `collate` fills it
     for e, episode in enumerate(episodes):
         steps = len(episode.actions)
         where = causal_outputs(steps, policy.window)  # (S, 2)
