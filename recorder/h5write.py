@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import h5py
 import numpy as np
@@ -22,7 +22,7 @@ import numpy as np
 from configs.files import fsync_path
 from recorder.episode import ACTION_CHUNK_SIZE
 from recorder.errors import RecorderError
-from recorder.journal import JournalFrame, read_planes
+from recorder.journal import AttrValue, JournalFrame, JournalHeader, read_planes
 
 SCHEMA_VERSION = "4.1"  # V4 layout + the mvla additions, revision 1
 INSTRUCTION_DTYPE = "S256"
@@ -54,20 +54,27 @@ STANDARD_ATTRS = frozenset(
 )
 
 
-def check_extra_attrs(extra: Mapping[str, Any]) -> dict[str, Any]:
+def check_extra_attrs(extra: Mapping[str, object]) -> dict[str, AttrValue]:
     """A caller's extra root attributes as a plain dict (it travels in the journal header as JSON);
     a `RecorderError` for a standard name or a value that is not a str, bool, int or finite float."""
+    out: dict[str, AttrValue] = {}
     for key, value in extra.items():
         if not isinstance(key, str) or not key or key in STANDARD_ATTRS:
             raise RecorderError(
                 f"extra root attribute {key!r}: use a non-empty name that is not a standard one"
             )
-        plain = isinstance(value, (str, bool)) or (isinstance(value, int) and -(2**63) <= value < 2**63)
-        if not (plain or (isinstance(value, float) and np.isfinite(value))):
+        if (
+            isinstance(value, (str, bool))
+            or (isinstance(value, int) and -(2**63) <= value < 2**63)
+            or isinstance(value, float)
+            and np.isfinite(value)
+        ):
+            out[key] = value
+        else:
             raise RecorderError(
                 f"extra root attribute {key!r}: {value!r} is not a str, bool, int or finite float"
             )
-    return dict(extra)
+    return out
 
 
 def time_period(hour: int) -> str:
@@ -77,7 +84,7 @@ def time_period(hour: int) -> str:
 
 def write_episode_file(
     path: Path,
-    header: dict[str, Any],
+    header: JournalHeader,
     frames: Sequence[JournalFrame],
     journal: BinaryIO,
     *,
@@ -97,7 +104,7 @@ def write_episode_file(
             dtype=np.uint8,
             chunks=(1, height, width, 1),
             compression="gzip",
-            compression_opts=int(header["compression_level"]),
+            compression_opts=header.compression_level,
         )
         for i, frame in enumerate(frames):
             for channel, plane in enumerate(read_planes(journal, frame)):
@@ -114,30 +121,30 @@ def write_episode_file(
         f.create_dataset("timestamps", data=np.array([fr.timestamp for fr in frames], dtype=np.float64))
         f.create_dataset(
             "language_instruction",
-            data=np.array([header["instruction"].encode("utf-8")], dtype=INSTRUCTION_DTYPE),
+            data=np.array([header.instruction.encode("utf-8")], dtype=INSTRUCTION_DTYPE),
         )
-        attrs: dict[str, Any] = {
-            "episode_name": header["name"],
+        attrs: dict[str, object] = {
+            "episode_name": header.name,
             "total_duration": float(total_duration),
             "num_frames": n,
             "action_chunk_size": ACTION_CHUNK_SIZE,
-            "obstacle_layout_type": header["layout"],
+            "obstacle_layout_type": header.layout,
             "time_period": time_period(saved_at.hour),
             "collection_datetime": saved_at.isoformat(),
             "collection_hour": saved_at.hour,
             "collection_minute": saved_at.minute,
-            "scenario": header["scenario"],
-            "pattern": header["pattern"],
-            "distance": header["distance"],
+            "scenario": header.scenario,
+            "pattern": header.pattern,
+            "distance": header.distance,
             "schema_version": SCHEMA_VERSION,
             "color_order": "bgr",
-            "collector": header["collector"],
+            "collector": header.collector,
             "recovered": bool(recovered),
-            "outcome": outcome or header.get("outcome", "unspecified"),
+            "outcome": outcome or header.outcome,
         }
         # Unknown robot or camera are left out rather than written as a made-up value.
-        attrs.update({k: header[k] for k in ("robot", "camera") if header.get(k) is not None})
-        # Journals of older versions have no "extra_attrs"; the standard attributes always win.
-        for key, value in {**header.get("extra_attrs", {}), **attrs}.items():
+        attrs.update({k: v for k, v in (("robot", header.robot), ("camera", header.camera)) if v is not None})
+        # The standard attributes always win over the caller's.
+        for key, value in {**header.extra_attrs, **attrs}.items():
             f.attrs[key] = value
     fsync_path(path)

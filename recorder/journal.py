@@ -3,7 +3,7 @@
 Why a journal and not a growing HDF5 file: HDF5 keeps its metadata in memory, so a file killed
 mid-episode is often unreadable, and variable-length strings rule out SWMR. The journal is a magic
 line, then self-checking records: 1 byte kind, u32 payload length, u32 CRC-32 of the payload, payload.
-The first record (`H`) holds the episode's metadata as JSON; each frame record (`F`) holds timestamp,
+The first record (`H`) holds the episode's metadata as JSON (`JournalHeader`); each frame record (`F`) holds timestamp,
 action, event code, image size and the frame's B, G and R planes, each a zlib stream -- exactly the
 bytes HDF5's gzip filter stores for a chunk of one frame and one channel, so the final file is
 written without compressing again. (Planes compress 10-15 % smaller than interleaved pixels.)
@@ -14,19 +14,23 @@ This module owns the byte format and the journal's hidden file names; it never w
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 from isal import isal_zlib
 
+from configs import ConfigError, from_dict
 from recorder.catalogue import EVENT_TYPES
+from recorder.errors import RecorderError
 
 MAGIC = b"MVLA-JOURNAL 1\n"
 JOURNAL_SUFFIX = ".h5.partial"  # `.<name>.h5.partial`: frames as they come
@@ -34,6 +38,52 @@ BUILD_SUFFIX = ".h5.building"  # `.<name>.h5.building`: the HDF5 file during fin
 _RECORD = struct.Struct("<cII")  # kind, payload length, crc32(payload)
 _FRAME = struct.Struct("<d3fBHH3I")  # timestamp s, action, event code, height, width, plane sizes
 _MAX_RECORD = 1 << 30  # a length beyond this is a torn header, not a frame
+
+
+AttrValue = str | int | float | bool  # what an extra root attribute may hold
+
+
+@dataclass(frozen=True)
+class JournalHeader:
+    """The journal's first record: what the final file's root attributes need, known at the start.
+    Journals of older versions lack the fields with a default; keys a newer version adds are ignored
+    when salvaging (the frames matter more)."""
+
+    name: str
+    scenario: str | None
+    pattern: str | None
+    distance: str | None
+    layout: str
+    instruction: str
+    collector: str
+    compression_level: int
+    started: str | None = None  # ISO time the recording started
+    robot: str | None = None  # left out of the file when unknown
+    camera: str | None = None
+    color_order: str = "bgr"
+    # What a salvaged journal says: the outcome is only known when the episode is saved.
+    outcome: str = "unspecified"
+    # Root attributes of the caller's own (e.g. the sim's expert outcome), also kept on salvage.
+    extra_attrs: dict[str, AttrValue] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, object], source: Path) -> JournalHeader:
+        """The header a journal holds; a `RecorderError` naming what it lacks or holds wrong."""
+        fields = dataclasses.fields(cls)
+        for f in fields:
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if required and f.name not in record:
+                raise RecorderError(
+                    f"{source}: header lacks {f.name!r}; written by another version, not salvaged"
+                )
+        known = {f.name for f in fields}
+        try:
+            return from_dict(cls, {k: v for k, v in record.items() if k in known}, source=str(source))
+        except ConfigError as exc:
+            raise RecorderError(f"{exc} in its header; written by another version, not salvaged") from None
 
 
 @dataclass(frozen=True)
@@ -49,7 +99,7 @@ class JournalFrame:
 
 @dataclass
 class JournalScan:
-    header: dict[str, Any] | None  # None when even the header record is torn
+    header: dict[str, object] | None  # as recorded (`JournalHeader.from_record`); None when torn
     frames: list[JournalFrame]
     valid_bytes: int  # everything after this offset is a torn tail
     total_bytes: int
@@ -99,7 +149,8 @@ def starts_like_journal(path: Path) -> bool:
     return MAGIC.startswith(head)
 
 
-def header_bytes(header: dict[str, Any]) -> bytes:
+def header_bytes(header: Mapping[str, object]) -> bytes:
+    """The magic line and the header record of `header` (`JournalHeader.to_record()`)."""
     payload = json.dumps(header, sort_keys=True).encode("utf-8")
     return MAGIC + _RECORD.pack(b"H", len(payload), zlib.crc32(payload)) + payload
 
@@ -154,6 +205,8 @@ def scan(path: Path) -> JournalScan:
         try:
             header = json.loads(record[1].decode("utf-8"))
         except ValueError:
+            header = None
+        if not isinstance(header, dict):
             return JournalScan(None, [], len(MAGIC), total)
         frames: list[JournalFrame] = []
         valid = f.tell()

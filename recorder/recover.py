@@ -104,7 +104,7 @@ def salvage(leftover: Leftover, now: Callable[[], datetime] = datetime.now) -> P
         discard(leftover)
         return None
     contents = journal.scan(leftover.journal)
-    header = contents.header or {}
+    header = journal.JournalHeader.from_record(contents.header or {}, leftover.journal)
     build = journal.build_path(leftover.journal.parent, leftover.name)
     try:
         with open(leftover.journal, "rb") as source:
@@ -118,11 +118,6 @@ def salvage(leftover: Leftover, now: Callable[[], datetime] = datetime.now) -> P
                 recovered=True,
             )
         publish_file(build, leftover.final)
-    except KeyError as exc:
-        build.unlink(missing_ok=True)
-        raise RecorderError(
-            f"{leftover.journal}: header lacks {exc}; written by another version, not salvaged"
-        ) from None
     except OSError as exc:
         build.unlink(missing_ok=True)
         raise RecorderError(

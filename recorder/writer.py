@@ -20,6 +20,7 @@ cache), not a power cut. The writer never shows anything to the user and never t
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import math
 import os
@@ -32,6 +33,7 @@ from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,7 +46,16 @@ from recorder.naming import episode_name
 
 __all__ = ["EpisodeWriter", "RecorderError"]
 
-_STOP = object()
+
+class _Pending(NamedTuple):
+    """A frame on its way to the journal: its planes being compressed, and the rest of its record."""
+
+    planes: Future[tuple[bytes, bytes, bytes]]
+    timestamp: float
+    action: np.ndarray  # (3,) float32
+    event_type: str
+    height: int
+    width: int
 
 
 def _collector() -> str:
@@ -91,24 +102,20 @@ class EpisodeWriter:
         self.name, self._fd = self._claim(meta, started, catalogue)
         self.journal = journal.journal_path(self.data_dir, self.name)
         self.path = self.data_dir / f"{self.name}.h5"
-        self._header = {
-            "name": self.name,
-            "scenario": meta.scenario,
-            "pattern": catalogue.normalise_pattern(meta.pattern or ""),
-            "distance": meta.distance,
-            "layout": catalogue.get(meta.scenario or "").layout,
-            "instruction": instruction,
-            "robot": meta.robot,
-            "camera": meta.camera,
-            "collector": meta.collector or _collector(),
-            "started": started.isoformat(),
-            "compression_level": compression_level,
-            "color_order": "bgr",
-            # What a salvaged journal says: the outcome is only known when the episode is saved.
-            "outcome": "unspecified",
-            # Root attributes of the caller's own (e.g. the sim's expert outcome), also kept on salvage.
-            "extra_attrs": extra,
-        }
+        self._header = journal.JournalHeader(
+            name=self.name,
+            scenario=meta.scenario,
+            pattern=catalogue.normalise_pattern(meta.pattern or ""),
+            distance=meta.distance,
+            layout=catalogue.get(meta.scenario or "").layout,
+            instruction=instruction,
+            robot=meta.robot,
+            camera=meta.camera,
+            collector=meta.collector or _collector(),
+            started=started.isoformat(),
+            compression_level=compression_level,
+            extra_attrs=extra,
+        )
         self._t0 = clock()
         self._frames: list[journal.JournalFrame] = []
         self._caller_clock = False  # timestamps come from the caller (e.g. simulated time)
@@ -118,7 +125,7 @@ class EpisodeWriter:
         self._error: RecorderError | None = None
         self._closed = False
         try:
-            self._offset = self._write([journal.header_bytes(self._header)])
+            self._offset = self._write([journal.header_bytes(self._header.to_record())])
         except OSError as exc:
             self._closed = True
             self._abort_files()
@@ -128,7 +135,7 @@ class EpisodeWriter:
         self._pending = 0  # frames appended but not yet in the journal
         self._pending_lock = threading.Lock()
         self.raw_frames = 0  # frames stored uncompressed because the CPU could not keep up
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()  # None: stop
         self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1))
         self._thread = threading.Thread(target=self._journal_loop, name=f"journal {self.name}", daemon=True)
         self._thread.start()
@@ -188,7 +195,7 @@ class EpisodeWriter:
         if level == 0 and self._level != 0:
             self.raw_frames += 1
         future = self._pool.submit(journal.compress_frame, image, level)
-        self._queue.put((future, float(timestamp), action, event_type, shape))
+        self._queue.put(_Pending(future, float(timestamp), action, event_type, *shape))
         self._appended += 1
 
     def finish(
@@ -201,7 +208,7 @@ class EpisodeWriter:
             raise RecorderError(f"outcome {outcome!r}: use one of {', '.join(OUTCOMES)}")
         extra = h5write.check_extra_attrs(extra_attrs or {})
         self._raise_if_unusable()
-        self._header["extra_attrs"] = {**self._header["extra_attrs"], **extra}
+        self._header = dataclasses.replace(self._header, extra_attrs={**self._header.extra_attrs, **extra})
         self._drain()
         if self._error is not None:
             error = self._error
@@ -292,29 +299,22 @@ class EpisodeWriter:
     def _journal_loop(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _STOP:
+            if item is None:
                 return
-            future, timestamp, action, event_type, (height, width) = item  # type: ignore[misc]
             try:
                 if self._error is None:
-                    self._write_frame(future, timestamp, action, event_type, height, width)
+                    self._write_frame(item)
             finally:
                 with self._pending_lock:
                     self._pending -= 1
                 self._slots.release()
 
-    def _write_frame(
-        self,
-        future: Future[tuple[bytes, bytes, bytes]],
-        timestamp: float,
-        action: np.ndarray,
-        event_type: str,
-        height: int,
-        width: int,
-    ) -> None:
+    def _write_frame(self, frame: _Pending) -> None:
         try:
-            planes = future.result()
-            parts = journal.frame_parts(planes, timestamp, action, event_type, height, width)
+            planes = frame.planes.result()
+            parts = journal.frame_parts(
+                planes, frame.timestamp, frame.action, frame.event_type, frame.height, frame.width
+            )
             start = self._offset
             self._offset += self._write(parts)
         except OSError as exc:
@@ -325,15 +325,16 @@ class EpisodeWriter:
                 f"episode {self.name}: frame could not be recorded ({exc}); episode aborted"
             )
             return
+        action = frame.action
         self._frames.append(
             journal.JournalFrame(
                 start + journal.frame_header_size(),
                 (len(planes[0]), len(planes[1]), len(planes[2])),
-                timestamp,
+                frame.timestamp,
                 (float(action[0]), float(action[1]), float(action[2])),
-                event_type,
-                height,
-                width,
+                frame.event_type,
+                frame.height,
+                frame.width,
             )
         )
 
@@ -349,7 +350,7 @@ class EpisodeWriter:
     def _drain(self, discard: bool = False) -> None:
         if discard and self._error is None:
             self._error = RecorderError(f"episode {self.name} aborted")
-        self._queue.put(_STOP)
+        self._queue.put(None)
         self._thread.join()
         self._pool.shutdown(wait=True, cancel_futures=discard)
 

@@ -42,12 +42,12 @@ HEADER = {
 }
 
 
-def _journal(folder: Path, n: int, tail: bytes = b"") -> Path:
+def _journal(folder: Path, n: int, tail: bytes = b"", header: dict | None = None) -> Path:
     """A journal as a crashed recorder leaves it: header, `n` whole frames, then `tail`."""
     path = journal.journal_path(folder, NAME)
     images, actions = rgb_frames(n), key_actions(n)
     with open(path, "wb") as f:
-        f.write(journal.header_bytes(HEADER))
+        f.write(journal.header_bytes(HEADER if header is None else header))
         for i in range(n):
             planes = journal.compress_frame(images[i], 1)
             event = "start_action" if i else "episode_start"
@@ -72,6 +72,30 @@ def test_salvage_keeps_every_whole_frame_and_drops_a_torn_tail(tmp_path: Path) -
     assert episode.meta.recovered is True and episode.meta.scenario == "1box_right"
     np.testing.assert_allclose(episode.timestamps, 0.4 * np.arange(4))
     assert check(saved) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ({k: v for k, v in HEADER.items() if k != "instruction"}, "header lacks 'instruction'"),
+        ({**HEADER, "compression_level": "1"}, "compression_level must be an integer, got '1' in its header"),
+    ],
+)
+def test_a_header_of_another_version_is_one_line_and_keeps_the_journal(
+    tmp_path: Path, header: dict, message: str
+) -> None:
+    path = _journal(tmp_path, 2, header=header)
+    (leftover,) = find_leftovers(tmp_path)
+    with pytest.raises(RecorderError, match=message) as caught:
+        salvage(leftover)
+    assert "not salvaged" in str(caught.value) and "\n" not in str(caught.value)
+    assert path.is_file() and not leftover.final.exists()
+
+
+def test_a_newer_header_key_is_ignored_when_salvaging(tmp_path: Path) -> None:
+    _journal(tmp_path, 2, header={**HEADER, "added_later": 1})
+    (leftover,) = find_leftovers(tmp_path)
+    assert salvage(leftover) == leftover.final and read_episode(leftover.final).meta.recovered
 
 
 def test_a_corrupt_record_ends_the_salvage(tmp_path: Path) -> None:
