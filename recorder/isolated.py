@@ -34,7 +34,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from recorder.episode import Episode, EpisodeMeta
 from recorder.errors import EpisodeFileError
 from recorder.reader import EpisodeHeader, read_episode, read_header
 
+if TYPE_CHECKING:
+    from recorder.stats import EpisodeInfo
+
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -50,6 +53,27 @@ DEFAULT_MEMORY_GB = 16.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 # A frame of faulthandler's dump: `  File "/x/h5py/_hl/dataset.py", line 758 in read_direct`.
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A job's answer: `ok` with the job's own JSON (`body`), `error` when the job raised, or
+    `unreadable` when the child crashed or did not answer in time; `why` says what went wrong."""
+
+    status: Literal["ok", "error", "unreadable"]
+    why: str = ""
+    body: dict[str, Any] | None = None  # the job's answer when ok: JSON from the child
+
+    @property
+    def message(self) -> str:
+        """The one line of a failed job's answer."""
+        return self.why if self.status == "unreadable" else f"reading it raised {self.why}"
+
+    def ok(self) -> dict[str, Any]:
+        """The job's answer; only called after checking the status."""
+        if self.status != "ok" or self.body is None:
+            raise ValueError(f"no answer: {self.message}")
+        return self.body
 
 
 @dataclass(frozen=True)
@@ -114,10 +138,10 @@ def _episode(path: Path, out: str) -> dict:
         episode = read_episode(path)
     except EpisodeFileError as exc:
         return {"problem": {"kind": exc.kind, "detail": exc.detail}}
-    arrays = {"images": episode.images, "actions": episode.actions}
-    if episode.timestamps is not None:
-        arrays["timestamps"] = episode.timestamps
-    np.savez(out, **arrays)
+    if episode.timestamps is None:
+        np.savez(out, images=episode.images, actions=episode.actions)
+    else:
+        np.savez(out, images=episode.images, actions=episode.actions, timestamps=episode.timestamps)
     return {
         "episode": {
             "layout": episode.layout,
@@ -187,17 +211,17 @@ class IsolatedReader:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.timeout_s = timeout_s
         self.memory_limit_gb = memory_limit_gb
-        self._proc: subprocess.Popen | None = None
-        self._stderr = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[bytes] | None = None
         self.restarts = 0  # children replaced after a crash or a hang
 
     def __enter__(self) -> IsolatedReader:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _start(self) -> None:
+    def _start(self) -> subprocess.Popen[str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT, *filter(None, [env.get("PYTHONPATH")])])
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child, closed in _kill
@@ -212,6 +236,7 @@ class IsolatedReader:
             text=True,
             bufsize=1,
         )
+        return self._proc
 
     def _kill(self) -> None:
         if self._proc is not None:
@@ -228,7 +253,8 @@ class IsolatedReader:
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             try:
-                self._proc.stdin.close()  # the child's loop ends on EOF
+                if self._proc.stdin is not None:
+                    self._proc.stdin.close()  # the child's loop ends on EOF
                 self._proc.wait(2.0)
             except (OSError, subprocess.TimeoutExpired):
                 pass  # _kill below ends it
@@ -241,16 +267,17 @@ class IsolatedReader:
         text = self._stderr.read().decode("utf-8", "replace")
         return [line.strip() for line in text.splitlines() if line.strip()]
 
-    def run(self, job: str, path: Path, **params: str) -> dict:
-        """The job's answer: {"status": "ok", ...}, {"status": "error", "why"} when it raised, or
-        {"status": "unreadable", "why"} when the child crashed or did not answer in time. `params` are
-        the job's keyword arguments besides the path (JSON values)."""
+    def run(self, job: str, path: Path, **params: str) -> Answer:
+        """The job's `Answer`. `params` are the job's keyword arguments besides the path (JSON values)."""
         if job not in JOBS:
             raise ValueError(f"unknown job {job!r}; known: {', '.join(JOBS)}")
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
         proc = self._proc
+        if proc is None or proc.poll() is not None:
+            proc = self._start()
+        line: str | None
         try:
+            if proc.stdin is None or proc.stdout is None:
+                raise OSError("the reading process has no pipes")
             proc.stdin.write(json.dumps({"job": job, "path": str(path), "params": params}) + "\n")
             proc.stdin.flush()
             ready, _, _ = select.select([proc.stdout], [], [], self.timeout_s)
@@ -258,7 +285,9 @@ class IsolatedReader:
         except (OSError, ValueError):
             line = ""
         if line:
-            return json.loads(line)
+            answer = json.loads(line)
+            status = answer.pop("status")
+            return Answer(status, answer.pop("why", ""), answer if status == "ok" else None)
         if line is None:
             why = f"reading it did not finish within {self.timeout_s:g} s (the HDF5 library hangs on it)"
         else:
@@ -283,23 +312,23 @@ class IsolatedReader:
                 why += f": {lines[-1][:200]}"
         self.restarts += 1
         self._kill()
-        return {"status": "unreadable", "why": why}
+        return Answer("unreadable", why)
 
     def inspect(self, path: Path) -> FileReport:
         """`recorder.check.inspect_file` of `path`, never crashing nor hanging the caller."""
         answer = self.run("inspect", path)
-        if answer["status"] != "ok":
+        if answer.status != "ok":
             return _unreadable(path, answer)
-        return _report_from(answer["report"])
+        return _report_from(answer.ok()["report"])
 
-    def info(self, path: Path):
+    def info(self, path: Path) -> EpisodeInfo:
         """`recorder.stats.episode_info` of `path` (frames None, unreadable, when the child failed)."""
         from recorder.naming import parse_episode_name
         from recorder.stats import EpisodeInfo
 
         answer = self.run("info", path)
-        if answer["status"] == "ok":
-            data = answer["info"]
+        if answer.status == "ok":
+            data = answer.ok()["info"]
             data["path"] = Path(data["path"])
             return EpisodeInfo(**data)
         parsed = parse_episode_name(Path(path).name)
@@ -308,19 +337,21 @@ class IsolatedReader:
 
     def summary(self, path: Path) -> Summary:
         answer = self.run("summary", path)
-        if answer["status"] != "ok":
+        if answer.status != "ok":
             return Summary(_unreadable(path, answer), None)
-        header = answer["header"]
-        if header is not None:
+        body = answer.ok()
+        found = body["header"]
+        header = None
+        if found is not None:
             header = EpisodeHeader(
                 path=Path(path),
-                layout=header["layout"],
-                frames=header["frames"],
-                event_types=header["event_types"],
-                meta=EpisodeMeta(**header["meta"]),
-                actions=np.asarray(header["actions"], np.float32).reshape(-1, 3),
+                layout=found["layout"],
+                frames=found["frames"],
+                event_types=found["event_types"],
+                meta=EpisodeMeta(**found["meta"]),
+                actions=np.asarray(found["actions"], np.float32).reshape(-1, 3),
             )
-        return Summary(_report_from(answer["report"]), header)
+        return Summary(_report_from(body["report"]), header)
 
     def episode(self, path: Path) -> Episode:
         """`recorder.reader.read_episode` of `path`: the same `Episode` (of the other root attributes,
@@ -330,10 +361,11 @@ class IsolatedReader:
         with tempfile.TemporaryDirectory(prefix="mvla-episode-") as folder:
             out = Path(folder) / "episode.npz"
             answer = self.run("episode", path, out=str(out))
-            if answer["status"] != "ok":
-                raise EpisodeFileError(path, "unreadable", _message(answer))
-            if "problem" in answer:
-                raise EpisodeFileError(path, answer["problem"]["kind"], answer["problem"]["detail"])
+            if answer.status != "ok":
+                raise EpisodeFileError(path, "unreadable", answer.message)
+            body = answer.ok()
+            if "problem" in body:
+                raise EpisodeFileError(path, body["problem"]["kind"], body["problem"]["detail"])
             try:
                 with np.load(out, allow_pickle=False) as arrays:
                     images, actions = arrays["images"], arrays["actions"]
@@ -342,7 +374,7 @@ class IsolatedReader:
                 raise EpisodeFileError(
                     path, "unreadable", f"the reading process's answer is damaged ({exc})"
                 ) from None
-        found = answer["episode"]
+        found = body["episode"]
         return Episode(
             path=path,
             layout=found["layout"],
@@ -368,14 +400,8 @@ def _crash_site(lines: list[str]) -> str:
     return ""
 
 
-def _message(answer: dict) -> str:
-    """The one line of a failed job's answer."""
-    why = answer["why"]
-    return why if answer["status"] == "unreadable" else f"reading it raised {why}"
-
-
-def _unreadable(path: Path, answer: dict) -> FileReport:
-    return FileReport(Path(path), problems=[Problem("unreadable", _message(answer))])
+def _unreadable(path: Path, answer: Answer) -> FileReport:
+    return FileReport(Path(path), problems=[Problem("unreadable", answer.message)])
 
 
 def check_files(
