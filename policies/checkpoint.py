@@ -27,7 +27,6 @@ import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 import yaml
@@ -36,6 +35,7 @@ from configs import ConfigError, MvlaError, from_dict
 from configs.files import staged_dir
 from policies import PolicyLoadError, registry
 from policies.base import Policy
+from policies.config import PolicyConfig
 from policies.normalisation import ActionNormalisation
 
 CONFIG = "config.yaml"
@@ -100,7 +100,7 @@ def save_checkpoint(
     policy: Policy,
     directory: str | Path,
     normalisation: ActionNormalisation,
-    provenance: Provenance | dict[str, Any] | None = None,
+    provenance: Provenance | None = None,
 ) -> Path:
     """Write `policy` to `directory` atomically (replacing an older checkpoint there); returns the path."""
     from safetensors.torch import save_file
@@ -108,8 +108,6 @@ def save_checkpoint(
     directory = Path(directory)
     if normalisation.action_dim != policy.action_dim:
         raise ValueError(f"normalisation has {normalisation.action_dim} dims, policy {policy.action_dim}")
-    if isinstance(provenance, dict):
-        provenance = from_dict(Provenance, provenance, source="provenance")
     provenance = dataclasses.replace(provenance or Provenance())
     if not provenance.created:
         provenance.created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -197,7 +195,7 @@ class CheckpointHeader:
     """What a checkpoint says of itself, read without loading its weights (`inspect_checkpoint`)."""
 
     name: str
-    config: Any
+    config: PolicyConfig
     normalisation: ActionNormalisation
     provenance: Provenance
     metadata: dict[str, str]  # the safetensors header's

@@ -73,7 +73,7 @@ from trainer.data import (
 from trainer.features import FeatureCache
 from trainer.index import DatasetIndex, EpisodeRecord, build_index, split
 from trainer.reports import Progress, Validation, validate
-from trainer.state import RunState, load_state, save_state, set_rng_state, step_dirs
+from trainer.state import RunState, load_state, save_state, step_dirs
 
 
 @dataclass
@@ -319,7 +319,7 @@ def _check_run_folder(run: Path, config: TrainConfig, resume: bool) -> None:
         )
 
 
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+def _first_difference(a: object, b: object, prefix: str = "") -> str | None:
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b)):
             found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
@@ -391,7 +391,7 @@ def train(
     state = RunState(0, 0, 0, None, None, digest)
     if resume:
         latest = step_dirs(run)[-1]
-        state, blobs = load_state(latest)
+        state, resume_state = load_state(latest)
         from safetensors.torch import load_file
 
         tensors = load_file(str(latest / "policy" / "model.safetensors"))
@@ -400,9 +400,9 @@ def train(
             raise MvlaError(
                 f"{latest}: unexpected weight {unexpected[0]!r}; the checkpoint is of another model"
             )
-        optimizer.load_state_dict(blobs["optimizer"])
-        scheduler.load_state_dict(blobs["scheduler"])
-        set_rng_state(blobs["rng"])
+        optimizer.load_state_dict(resume_state.optimizer)
+        scheduler.load_state_dict(resume_state.scheduler)
+        resume_state.rng.restore()
         log(f"resumed {run} at step {state.step} (epoch {state.epoch}, batch {state.batch})")
 
     cache = None

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import LRScheduler
 
 from configs import MvlaError
 from configs.files import staged_dir
@@ -43,35 +44,64 @@ class RunState:
     config_digest: str
 
 
-def rng_state() -> dict[str, Any]:
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": _numpy_state(),
-        "python": _python_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+NumpyRng = tuple[str, torch.Tensor, int, int, float]  # np.random.get_state(), keys as int64 tensor
+PythonRng = tuple[int, torch.Tensor, float | None]  # random.getstate(), internal state as a tensor
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, np.asarray(keys.numpy(), np.uint32), int(pos), int(has_gauss), float(gauss)))
-    version, internal, gauss_next = state["python"]
-    random.setstate((int(version), tuple(int(v) for v in internal.tolist()), gauss_next))
+@dataclass(frozen=True)
+class RngState:
+    """Every random generator training draws from, in tensors and plain values (`weights_only` loads it)."""
+
+    torch_state: torch.Tensor
+    numpy_state: NumpyRng
+    python_state: PythonRng
+    cuda_states: list[torch.Tensor] | None = None  # one per device; None without CUDA
+
+    @classmethod
+    def now(cls) -> RngState:
+        kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+        version, internal, gauss_next = random.getstate()
+        return cls(
+            torch.get_rng_state(),
+            (str(kind), torch.from_numpy(np.asarray(keys, np.int64)), int(pos), int(has_gauss), float(gauss)),
+            (version, torch.tensor(internal, dtype=torch.int64), gauss_next),
+            torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        )
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.torch_state)
+        if self.cuda_states is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self.cuda_states)
+        kind, keys, pos, has_gauss, gauss = self.numpy_state
+        np.random.set_state(
+            (kind, np.asarray(keys.numpy(), np.uint32), int(pos), int(has_gauss), float(gauss))
+        )
+        version, internal, gauss_next = self.python_state
+        random.setstate((int(version), tuple(int(v) for v in internal.tolist()), gauss_next))
+
+    def to_dict(self) -> dict[str, object]:
+        """As `state.pt` holds it: {"torch", "numpy", "python"} and "cuda" where there was CUDA."""
+        out: dict[str, object] = {
+            "torch": self.torch_state,
+            "numpy": self.numpy_state,
+            "python": self.python_state,
+        }
+        if self.cuda_states is not None:
+            out["cuda"] = self.cuda_states
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RngState:
+        return cls(data["torch"], tuple(data["numpy"]), tuple(data["python"]), data.get("cuda"))
 
 
-def _numpy_state() -> tuple:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return (kind, torch.from_numpy(np.asarray(keys, np.int64)), int(pos), int(has_gauss), float(gauss))
+@dataclass(frozen=True)
+class ResumeState:
+    """`state.pt`: what a step checkpoint holds besides the weights and `RunState`."""
 
-
-def _python_state() -> tuple:
-    version, internal, gauss_next = random.getstate()
-    return (version, torch.tensor(internal, dtype=torch.int64), gauss_next)
+    optimizer: dict[str, Any]  # `Optimizer.state_dict()`
+    scheduler: dict[str, Any]  # `LRScheduler.state_dict()`
+    rng: RngState
 
 
 def step_dirs(run: Path) -> list[Path]:
@@ -88,7 +118,7 @@ def save_state(
     normalisation: ActionNormalisation,
     provenance: Provenance,
     optimizer: torch.optim.Optimizer,
-    scheduler: Any,
+    scheduler: LRScheduler,
     state: RunState,
     keep: int,
 ) -> Path:
@@ -97,7 +127,11 @@ def save_state(
     with staged_dir(final) as tmp:
         save_checkpoint(policy, tmp / "policy", normalisation, provenance)
         torch.save(
-            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": RngState.now().to_dict(),
+            },
             tmp / "state.pt",
         )
         (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
@@ -106,14 +140,15 @@ def save_state(
     return final
 
 
-def load_state(path: Path) -> tuple[RunState, dict[str, Any]]:
-    """(run state, {"optimizer", "scheduler", "rng"}) of a step checkpoint; `MvlaError` if damaged."""
+def load_state(path: Path) -> tuple[RunState, ResumeState]:
+    """The run state and the `ResumeState` of a step checkpoint; `MvlaError` if damaged."""
     try:
         verify_checkpoint(path / "policy")
         state = RunState(**json.loads((path / "state.json").read_text(encoding="utf-8")))
         blobs = torch.load(path / "state.pt", weights_only=True)
+        resume = ResumeState(blobs["optimizer"], blobs["scheduler"], RngState.from_dict(blobs["rng"]))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise MvlaError(
             f"{path}: not a complete training checkpoint ({exc}); resume from an older one"
         ) from None
-    return state, blobs
+    return state, resume

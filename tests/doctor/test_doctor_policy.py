@@ -16,13 +16,13 @@ pytest.importorskip("torch")
 
 def checkpoint(path: Path) -> Path:
     """A real (tiny, untrained) compact checkpoint, as `mvla train` saves one."""
-    from policies.checkpoint import save_checkpoint
+    from policies.checkpoint import Provenance, save_checkpoint
     from policies.compact.model import CompactPolicy
     from policies.normalisation import ActionNormalisation
     from tests.policies.conftest import tiny_compact_config
 
     policy = CompactPolicy(tiny_compact_config(path))
-    return save_checkpoint(policy, path, ActionNormalisation((1.15,) * 3), {"steps": 1200})
+    return save_checkpoint(policy, path, ActionNormalisation((1.15,) * 3), Provenance(steps=1200))
 
 
 def test_a_checkpoint_that_verifies(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def test_saving_over_a_checkpoint_replaces_it_and_leaves_no_temporary_files(tmp_
 
 def test_provenance_and_normalisation_are_plain_json(tmp_path: Path) -> None:
     ckpt = save_checkpoint(
-        _policy(0), tmp_path / "c", SCALE, {"data": ["d1", "d2"], "steps": 40, "commit": None}
+        _policy(0), tmp_path / "c", SCALE, Provenance(data=["d1", "d2"], steps=40, commit=None)
     )
     provenance = json.loads((ckpt / "provenance.json").read_text())
     assert provenance["data"] == ["d1", "d2"] and provenance["steps"] == 40 and provenance["commit"] is None
