@@ -17,7 +17,8 @@ innermost Python frame of the crashed thread (e.g. `in _hl/dataset.py line 758 (
 all read every file this way, and so does the app that drives the robot: the saver's count of the data
 folder (`info`) and the episodes screen (`inspect`, and `episode` to open one). An episode's arrays come
 back through a `.npz` file the child writes in a folder the parent made, loaded without pickles.
-This module never modifies an episode file.
+This module never modifies an episode file. Why one module of this size: the child's jobs and the
+parent's readers of their answers are two halves of one JSON protocol, safest read together.
 """
 
 from __future__ import annotations

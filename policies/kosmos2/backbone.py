@@ -19,6 +19,8 @@ and mtime) so a checkpoint can refuse a backbone other than the one it was train
 The processor is not loaded as such: `Kosmos2Processor` needs Pillow for its image half, and the
 policy does its own tensor preprocessing anyway. The tokenizer and `preprocessor_config.json` it
 would read are loaded directly. This module must not know about the action head or the batch format.
+Why one module of this size: every loader here (config, weights in either format, tokenizer, pixel
+statistics) shares the same one-line refusals, and together they make the identity a checkpoint records.
 """
 
 from __future__ import annotations
