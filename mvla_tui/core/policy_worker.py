@@ -29,13 +29,13 @@ from configs.extras import missing_module_line
 from configs.limits import LimitsConfig
 from mvla_tui.core.intents import PolicyLoadDone, PolicyStepDone
 from mvla_tui.robot.hooks import PartIntent
-from policies.execution import STOP_BELOW
+from policies.execution import STOP_BELOW, Execution
 
 if TYPE_CHECKING:  # the runtime imports torch: this module must not, until a policy is loaded
+    from policies.precision import Precision
     from policies.runtime import PolicyRuntime
 
 log = logging.getLogger(__name__)
-_CLOSE = object()
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class RuntimeOptions:
     """How a loaded policy is run (`policies.runtime.RuntimeConfig`, without importing torch here)."""
 
     device: str = "auto"
-    precision: str = "auto"
-    execution: str = "first"  # first | chunk | ensemble
+    precision: Precision = "auto"
+    execution: Execution = "first"
     threads: int | None = None  # torch CPU threads, and ONNX Runtime's intra-op threads (None: their default)
     runtime: str = "torch"  # torch | onnx | trt: what computes the policy (`policies.export.exported`)
     export: str | None = None  # the export folder of onnx | trt (None: CKPT/onnx or CKPT/tensorrt)
@@ -96,6 +96,41 @@ def load_runtime(
     return runtime, f"{info.name} ({Path(source).name}, {info.provenance.steps} steps{label})"
 
 
+@dataclass(frozen=True)
+class _Load:
+    source: str
+
+
+@dataclass(frozen=True)
+class _Adopt:
+    runtime: PolicyRuntime
+    label: str
+
+
+@dataclass(frozen=True)
+class _Reset:
+    instruction: str
+
+
+@dataclass(frozen=True, eq=False)
+class _Step:
+    request: int
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Call:
+    job: Callable[[PolicyRuntime], Any]
+    done: Callable[[Any, str | None], None]
+
+
+class _Close:
+    pass
+
+
+_Job = _Load | _Adopt | _Reset | _Step | _Call | _Close
+
+
 class PolicyWorker:
     def __init__(
         self,
@@ -109,7 +144,7 @@ class PolicyWorker:
         self.limits = limits
         self.loader = loader
         self._post: Callable[[PartIntent], None] | None = None
-        self._jobs: queue.Queue[object] = queue.Queue()
+        self._jobs: queue.Queue[_Job] = queue.Queue()
         self.runtime: PolicyRuntime | None = None  # read by the worker thread only, but for `describe` below
         self.label: str | None = None
         self._thread = threading.Thread(target=self._serve, name="mvla-policy", daemon=True)
@@ -122,11 +157,11 @@ class PolicyWorker:
     # ---- any thread --------------------------------------------------------------------------------
 
     def load(self, source: str) -> None:
-        self._jobs.put(("load", source))
+        self._jobs.put(_Load(source))
 
     def load_and_wait(self, source: str, timeout_s: float = 600.0) -> PolicyLoadDone:
         """Load in the worker thread and wait for the answer (headless commands, before any session)."""
-        answers: queue.Queue[object] = queue.Queue()
+        answers: queue.Queue[PartIntent] = queue.Queue()
         previous, self._post = self._post, answers.put
         try:
             self.load(source)
@@ -144,53 +179,51 @@ class PolicyWorker:
 
     def adopt(self, runtime: PolicyRuntime, label: str) -> None:
         """Use a runtime built elsewhere (a test, a benchmark); answered like a load."""
-        self._jobs.put(("adopt", (runtime, label)))
+        self._jobs.put(_Adopt(runtime, label))
 
     def reset(self, instruction: str) -> None:
-        self._jobs.put(("reset", instruction))
+        self._jobs.put(_Reset(instruction))
 
     def step(self, request: int, image: np.ndarray) -> None:
-        self._jobs.put(("step", (request, image)))
+        self._jobs.put(_Step(request, image))
 
     def call(self, job: Callable[[PolicyRuntime], Any], done: Callable[[Any, str | None], None]) -> None:
         """Run `job(runtime)` on this thread, in turn with the steps (a benchmark, a replay), then
         `done(result, None)`, or `done(None, error)` when there is no policy or the job raised."""
-        self._jobs.put(("call", (job, done)))
+        self._jobs.put(_Call(job, done))
 
     def close(self, timeout_s: float = 10.0) -> None:
-        self._jobs.put(_CLOSE)
+        self._jobs.put(_Close())
         self._thread.join(timeout_s)
 
     # ---- the worker thread -------------------------------------------------------------------------
 
-    def _answer(self, intent: object) -> None:
+    def _answer(self, intent: PartIntent) -> None:
         if self._post is not None:
             self._post(intent)
 
     def _serve(self) -> None:
         while True:
             job = self._jobs.get()
-            if job is _CLOSE:
+            if isinstance(job, _Close):
                 return
-            kind, arg = job  # type: ignore[misc]
             try:
-                if kind == "load":
-                    self._load(arg)
-                elif kind == "adopt":
-                    runtime, label = arg
-                    self.runtime, self.label = runtime, label
-                    self._answer(PolicyLoadDone(label, label, runtime.describe(), None))
-                elif kind == "reset":
+                if isinstance(job, _Load):
+                    self._load(job.source)
+                elif isinstance(job, _Adopt):
+                    self.runtime, self.label = job.runtime, job.label
+                    self._answer(PolicyLoadDone(job.label, job.label, job.runtime.describe(), None))
+                elif isinstance(job, _Reset):
                     if self.runtime is not None:
-                        self.runtime.reset(arg)
-                elif kind == "step":
-                    self._step(*arg)
-                elif kind == "call":
-                    self._call(*arg)
+                        self.runtime.reset(job.instruction)
+                elif isinstance(job, _Step):
+                    self._step(job.request, job.image)
+                else:
+                    self._call(job.job, job.done)
             except Exception as exc:  # a bug here must not kill the thread the driver waits on
-                log.exception("policy worker: %s failed", kind)
-                if kind == "step":
-                    self._answer(PolicyStepDone(arg[0], None, f"policy step failed: {exc}"))
+                log.exception("policy worker: %s failed", type(job).__name__)
+                if isinstance(job, _Step):
+                    self._answer(PolicyStepDone(job.request, None, f"policy step failed: {exc}"))
 
     def _load(self, source: str) -> None:
         try:

@@ -44,8 +44,8 @@ from transformers import (
 )
 from transformers import Kosmos2Config as HFKosmos2Config
 from transformers.image_processing_base import ImageProcessingMixin
-from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from transformers.models.kosmos2.configuration_kosmos2 import Kosmos2TextConfig, Kosmos2VisionConfig
+from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from configs import ConfigError
 from policies import PolicyLoadError
