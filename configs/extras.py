@@ -15,6 +15,7 @@ EXTRA_OF = {
     "onnxruntime": "export",
     "pynvml": "nvidia",
     "jtop": "jetson",
+    "rerun": "rerun",
 }
 
 

@@ -1,4 +1,4 @@
-"""`mvla dataset check|stats|recover`: look after a folder of episode files from the terminal.
+"""`mvla dataset check|stats|recover|view`: look after a folder of episode files from the terminal.
 
 This module parses arguments and presents results (rich tables, progress bars on long work, JSON);
 the work itself lives in `recorder` (check, stats, recover), which knows nothing about terminals.
@@ -18,9 +18,9 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dataset",
-        help="check, count and recover episode files",
+        help="check, count, recover and view episode files",
         description="Look after a folder of HDF5 episode files: find damaged ones, count progress "
-        "against the collection targets, salvage recordings interrupted by a crash.",
+        "against the collection targets, salvage recordings interrupted by a crash, look at episodes in the Rerun viewer.",
     )
     actions = parser.add_subparsers(dest="dataset_action", metavar="ACTION", required=True)
 
@@ -73,6 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recover.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     recover.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
     recover.set_defaults(func=_recover)
+
+    from mvla_tui.commands import _dataset_view
+
+    _dataset_view.register(actions)
 
 
 def _check(args: argparse.Namespace) -> int:
