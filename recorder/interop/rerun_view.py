@@ -105,20 +105,27 @@ def blueprint(entities: Sequence[str]) -> rrb.Blueprint:
                 rrb.Horizontal(
                     rrb.Spatial2DView(
                         origin=f"{e}/top_down",
-                        name="action, top-down (x forward = up, y left = left)",
+                        name="action from above: x forward (up), y left",
                         visual_bounds=rrb.VisualBounds2D(x_range=bound, y_range=bound),
                     ),
                     rrb.TextDocumentView(origin=f"{e}/info", name="episode"),
                 ),
                 rrb.TimeSeriesView(origin=f"{e}/action", name="action (key units)"),
                 rrb.TextLogView(origin=f"{e}/events", name="events"),
+                row_shares=[3, 2, 2],
             ),
             column_shares=[3, 2],
             name=e.rsplit("/", 1)[-1],
         )
         for e in entities
     ]
-    return rrb.Blueprint(rrb.Tabs(*tabs), collapse_panels=False)
+    # `frame` first: every file has it (only some have `time`); about the pace at which keys were pressed.
+    return rrb.Blueprint(
+        rrb.Tabs(*tabs),
+        rrb.TimePanel(timeline="frame", fps=2.0),
+        rrb.SelectionPanel(state="collapsed"),
+        collapse_panels=False,
+    )
 
 
 def log_episode(
@@ -171,7 +178,7 @@ def log_episode(
             else rr.Clear(recursive=False),
         )
         event = episode.event_types[i]
-        line = f"frame {i}: {event}" + (f", key {key}" if key else "") + f" ({_numbers(action)})"
+        line = (f"key {key}: " if key else "") + _numbers(action)  # the frame and event have columns
         rec.log(f"{entity}/events", rr.TextLog(line, level=event))
     rec.reset_time()
 
@@ -391,7 +398,7 @@ def _log_robot(rec: rr.RecordingStream, entity: str) -> None:
                 top_down_vector(np.array([_ROBOT_RADIUS, 0.0])),
                 top_down_vector(np.array([0.0, _ROBOT_RADIUS])),
             ],
-            labels=["x forward", "y left"],
+            labels=["x", "y"],
             colors=[grey, grey],
             radii=[0.015],
         ),

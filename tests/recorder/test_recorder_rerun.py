@@ -121,7 +121,9 @@ def test_saved_recording_holds_each_episode(tmp_path: Path, capsys) -> None:
     # The older file: no timestamps, so no time timeline; its own events, keys and instruction.
     old_root = f"episodes/{old.stem}"
     assert recording[f"{old_root}/camera"]["timelines"] == {"frame"}
-    assert [r["TextLog:level"][0] for r in recording[f"{old_root}/events"]["rows"]] == V4_EVENTS
+    old_events = recording[f"{old_root}/events"]["rows"]
+    assert [r["TextLog:level"][0] for r in old_events] == V4_EVENTS
+    assert old_events[2]["TextLog:text"] == ["key r: linear_x +0.00, linear_y +0.00, angular_z +1.15"]
     labels = [r["Arrows2D:labels"][0] for r in recording[f"{old_root}/top_down/action"]["rows"]]
     assert labels[1:3] == ["w", "r"] and labels[4] == "e"
     turn = recording[f"{old_root}/top_down/turn"]["rows"]
