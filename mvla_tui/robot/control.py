@@ -43,7 +43,7 @@ from typing import cast
 import numpy as np
 
 from configs.errors import UnsafeCommandError
-from configs.limits import LimitsConfig
+from configs.limits import LimitsConfig, throttled
 from mvla_tui.robot.config import MODES, Mode, TeleopConfig
 from mvla_tui.robot.hooks import LoopPart, PartIntent
 from mvla_tui.robot.intents import (
@@ -465,7 +465,7 @@ class ControlLoop:
 
     def _scaled(self, action: np.ndarray) -> Twist | None:
         try:
-            return clamp_twist(Twist.from_array(action * (self._throttle / 100.0)), self.limits)
+            return clamp_twist(Twist.from_array(throttled(action, self._throttle)), self.limits)
         except UnsafeCommandError as exc:
             self._halt()
             self._last_error = str(exc)

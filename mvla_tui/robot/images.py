@@ -1,8 +1,9 @@
 """Camera images to the in-memory convention (RGB uint8 H x W x 3), with numpy only (no cv_bridge).
 
-Owns the conversion of `sensor_msgs/Image` payloads (`bgr8`, `rgb8`, `mono8`, any row stride), JPEG/PNG
-`CompressedImage` payloads and OpenCV BGR frames, plus the optional 180 degree rotation. Pure functions:
-it must not import rclpy, and a payload it cannot convert is a `RobotLinkError`, never a substitute image.
+Owns, for the links, the conversion of OpenCV BGR frames and the optional 180 degree rotation; the
+`sensor_msgs/Image` and JPEG/PNG `CompressedImage` payloads are decoded by `recorder.ros_images` (which
+the rosbag importer shares) and their failures become `RobotLinkError` here. Pure functions: it must not
+import rclpy, and a payload it cannot convert is a `RobotLinkError`, never a substitute image.
 """
 
 from __future__ import annotations
@@ -10,49 +11,27 @@ from __future__ import annotations
 import numpy as np
 
 from mvla_tui.robot.link import RobotLinkError
+from recorder import ros_images
 
-CHANNELS = {"bgr8": 3, "rgb8": 3, "mono8": 1}
+CHANNELS = ros_images.CHANNELS
 
 
 def raw_to_rgb(
     encoding: str, height: int, width: int, step: int, data: bytes | bytearray | memoryview | np.ndarray
 ) -> np.ndarray:
     """A `sensor_msgs/Image` payload as an RGB uint8 (H, W, 3) array; `step` is the row length in bytes."""
-    channels = CHANNELS.get(encoding)
-    if channels is None:
-        raise RobotLinkError(
-            f"camera image encoding {encoding!r} is not supported; publish bgr8, rgb8 or mono8"
-        )
-    row = width * channels
-    if height < 1 or width < 1 or step < row:
-        raise RobotLinkError(
-            f"camera image {width}x{height} {encoding} has a row step of {step} bytes (< {row})"
-        )
-    buf = np.frombuffer(data, dtype=np.uint8)
-    if buf.size < step * height:
-        raise RobotLinkError(
-            f"camera image {width}x{height} {encoding}: {buf.size} bytes, expected {step * height}"
-        )
-    # Rows may be padded beyond width * channels; cut the padding off before reshaping the pixels.
-    pixels = buf[: step * height].reshape(height, step)[:, :row].reshape(height, width, channels)
-    if encoding == "mono8":
-        return np.repeat(pixels, 3, axis=2)
-    if encoding == "bgr8":
-        return np.ascontiguousarray(pixels[..., ::-1])
-    return pixels.copy()  # rgb8: copy so the array does not keep the message buffer alive
+    try:
+        return ros_images.raw_to_rgb(encoding, height, width, step, data)
+    except ros_images.ImagePayloadError as exc:
+        raise RobotLinkError(str(exc)) from None
 
 
 def compressed_to_rgb(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     """A `CompressedImage` payload (JPEG or PNG) as an RGB uint8 (H, W, 3) array."""
-    import cv2
-
-    buf = np.frombuffer(data, dtype=np.uint8)
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-    if bgr is None:
-        raise RobotLinkError(
-            f"compressed camera image ({buf.size} bytes) could not be decoded as JPEG or PNG"
-        )
-    return np.ascontiguousarray(bgr[..., ::-1])
+    try:
+        return ros_images.compressed_to_rgb(data)
+    except ros_images.ImagePayloadError as exc:
+        raise RobotLinkError(str(exc)) from None
 
 
 def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
