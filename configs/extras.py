@@ -16,6 +16,7 @@ EXTRA_OF = {
     "pynvml": "nvidia",
     "jtop": "jetson",
     "rerun": "rerun",
+    "rosbags": "rosbag",
 }
 
 

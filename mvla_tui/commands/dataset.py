@@ -78,6 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     _dataset_view.register(actions)
 
+    from mvla_tui.commands import _dataset_rosbag
+
+    _dataset_rosbag.register(actions)
+
 
 def _check(args: argparse.Namespace) -> int:
     from recorder.check import PROBLEM_KINDS
