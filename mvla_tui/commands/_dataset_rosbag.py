@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mvla_tui.robot.config import RobotConfig
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -86,7 +90,8 @@ def register(actions: argparse._SubParsersAction) -> None:
     exp.set_defaults(func=_export)
 
 
-def _robot(args: argparse.Namespace):  # -> (throttle, limits, Segmentation-ish timing)
+def _robot(args: argparse.Namespace) -> tuple[RobotConfig, int]:
+    """The robot config named by `--robot` and the throttle (percent) its twists were sent at."""
     from mvla_tui.robot.config import load_robot_config
     from recorder.errors import RecorderError
 
