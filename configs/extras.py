@@ -17,6 +17,8 @@ EXTRA_OF = {
     "jtop": "jetson",
     "rerun": "rerun",
     "rosbags": "rosbag",
+    "pyarrow": "lerobot",
+    "av": "lerobot",
 }
 
 
