@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dataset",
         help="check, count, recover and view episode files",
+
+        help="check, count, recover, export and import episode files",
         description="Look after a folder of HDF5 episode files: find damaged ones, count progress "
         "against the collection targets, salvage recordings interrupted by a crash, look at episodes in the Rerun viewer.",
     )
@@ -81,6 +83,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from mvla_tui.commands import _dataset_rosbag
 
     _dataset_rosbag.register(actions)
+
+    from mvla_tui.commands import _dataset_lerobot
+
+    _dataset_lerobot.register(actions)
 
 
 def _check(args: argparse.Namespace) -> int:
