@@ -1,7 +1,7 @@
-"""`mvla dataset import|export --format rosbag`: the arguments and the run functions; the work is in
-`recorder.interop.rosbag_import` / `rosbag_export`. The throttle, limits and step timing that turn
-twists into key units come from the robot config (`--robot`, default `ros2`), as mvla's link used them.
-Only `rosbag` is a format here; another format registers its own choices next to it."""
+"""`mvla dataset import|export --format rosbag`: its options and run functions (the sub-commands are
+`_dataset_formats`'); the work is in `recorder.interop.rosbag_import` / `rosbag_export`. The throttle,
+limits and step timing that turn twists into key units come from the robot config (`--robot`, default
+`ros2`), as mvla's link used them."""
 
 from __future__ import annotations
 
@@ -12,82 +12,60 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mvla_tui.robot.config import RobotConfig
 
+EXPORT_TOPICS = ("/camera/image_raw", "/cmd_vel", "/mvla/episode")  # image, velocity, markers
 
-def register(actions: argparse._SubParsersAction) -> None:
+
+def add_import_options(group: argparse._ArgumentGroup) -> None:
     from recorder.interop.rosbag_events import STOP_FRAMES, Segmentation
 
     rules = Segmentation()
-    imp = actions.add_parser(
-        "import",
-        help="episodes from a rosbag2 (.db3, .mcap)",
-        description="Read camera images and velocity commands from a ROS 2 bag and write mvla episodes "
-        "(frame 0 episode_start, one start_action frame per new command with the image right after it, "
-        "stop_action when the operator stopped a press). Twists become key units with the robot config's "
-        "throttle, the exact inverse of what mvla's link publishes. Nothing is written unless the whole "
-        "bag reads.",
-    )
-    imp.add_argument("bag", type=Path, metavar="BAG", help="a .db3 or .mcap file, or a bag folder")
-    imp.add_argument("--format", required=True, choices=["rosbag"], help="the input format")
-    imp.add_argument("--out", type=Path, required=True, metavar="DIR", help="data folder for the episodes")
-    imp.add_argument("--image-topic", required=True, metavar="T", help="sensor_msgs/Image or CompressedImage")
-    imp.add_argument(
-        "--cmd-vel-topic", required=True, metavar="T", help="geometry_msgs/Twist or TwistStamped"
-    )
-    imp.add_argument(
+    group.add_argument("--image-topic", metavar="T", help="sensor_msgs/Image or CompressedImage (needed)")
+    group.add_argument("--cmd-vel-topic", metavar="T", help="geometry_msgs/Twist or TwistStamped (needed)")
+    group.add_argument(
         "--marker-topic",
         metavar="T",
         help="std_msgs/String episode markers: 'start [SCENARIO [PATTERN [DISTANCE]]]' and 'end' "
         "(default: split episodes on gaps)",
     )
-    imp.add_argument(
+    group.add_argument(
         "--gap",
         type=float,
         default=rules.gap_s,
         metavar="S",
         help=f"without markers, more than S seconds without motion starts a new episode (default {rules.gap_s:g})",
     )
-    imp.add_argument(
+    group.add_argument(
         "--stop-frames",
         choices=STOP_FRAMES,
         default=rules.stops,
         help="which zero twists are stop_action frames: early = those ending a press before teleop.step_s "
         "(mvla's step mode, default), all, none",
     )
-    imp.add_argument("--scenario", help="scenario id of every episode (or name it in the start marker)")
-    imp.add_argument("--pattern", default="core", help="core or variant (default core)")
-    imp.add_argument("--distance", help="close, medium or far")
-    imp.add_argument("--instruction", help="English instruction (default: the scenario's)")
-    imp.add_argument(
-        "--robot", default="ros2", help="robot config giving throttle, limits, step time (default ros2)"
-    )
-    imp.add_argument(
-        "--throttle", type=int, metavar="PCT", help="throttle the bag was driven at (default: the config's)"
-    )
-    imp.set_defaults(func=_import)
+    group.add_argument("--instruction", help="English instruction (default: the scenario's)")
+    _add_robot_options(group, "throttle the bag was driven at")
 
-    exp = actions.add_parser(
-        "export",
-        help="episodes to a rosbag2 that ROS 2 Humble plays",
-        description="Write the episodes of a data folder as one rosbag2 (metadata version 8, which "
-        "Humble's `ros2 bag play` reads): bgr8 images, /cmd_vel twists as mvla's link publishes them, "
-        "start/end markers. OUT must not exist.",
-    )
-    exp.add_argument("path", type=Path, metavar="DIR", help="data folder (or one .h5 file)")
-    exp.add_argument("--format", required=True, choices=["rosbag"], help="the output format")
-    exp.add_argument("--out", type=Path, required=True, metavar="BAG", help="bag folder to create")
-    exp.add_argument(
+
+def add_export_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
         "--storage", choices=["sqlite3", "mcap"], default="sqlite3", help="default sqlite3 (.db3)"
     )
-    exp.add_argument("--image-topic", default="/camera/image_raw", metavar="T")
-    exp.add_argument("--cmd-vel-topic", default="/cmd_vel", metavar="T")
-    exp.add_argument("--marker-topic", default="/mvla/episode", metavar="T")
-    exp.add_argument(
+    group.add_argument(
+        "--image-topic", default=EXPORT_TOPICS[0], metavar="T", help=f"default {EXPORT_TOPICS[0]}"
+    )
+    group.add_argument(
+        "--cmd-vel-topic", default=EXPORT_TOPICS[1], metavar="T", help=f"default {EXPORT_TOPICS[1]}"
+    )
+    group.add_argument(
+        "--marker-topic", default=EXPORT_TOPICS[2], metavar="T", help=f"default {EXPORT_TOPICS[2]}"
+    )
+    _add_robot_options(group, "throttle to publish at")
+
+
+def _add_robot_options(group: argparse._ArgumentGroup, throttle: str) -> None:
+    group.add_argument(
         "--robot", default="ros2", help="robot config giving throttle, limits, step time (default ros2)"
     )
-    exp.add_argument(
-        "--throttle", type=int, metavar="PCT", help="throttle to publish at (default: the config's)"
-    )
-    exp.set_defaults(func=_export)
+    group.add_argument("--throttle", type=int, metavar="PCT", help=f"{throttle} (default: the config's)")
 
 
 def _robot(args: argparse.Namespace) -> tuple[RobotConfig, int]:
@@ -102,12 +80,16 @@ def _robot(args: argparse.Namespace) -> tuple[RobotConfig, int]:
     return config, throttle
 
 
-def _import(args: argparse.Namespace) -> int:
+def run_import(args: argparse.Namespace) -> int:
     from mvla_tui.commands._progress import command_progress
     from recorder.errors import RecorderError
     from recorder.interop.rosbag_events import Segmentation
     from recorder.interop.rosbag_import import ImportOptions, import_bag
 
+    if not (args.image_topic and args.cmd_vel_topic):
+        raise RecorderError(
+            "--format rosbag needs --image-topic T and --cmd-vel-topic T2 (the bag's camera and velocity topics)"
+        )
     if not args.gap > 0:
         raise RecorderError(f"--gap must be > 0 seconds, got {args.gap}")
     config, throttle = _robot(args)
@@ -117,7 +99,7 @@ def _import(args: argparse.Namespace) -> int:
         args.cmd_vel_topic,
         args.marker_topic,
         args.scenario,
-        args.pattern,
+        args.pattern or "core",
         args.distance,
         args.instruction,
         throttle,
@@ -127,7 +109,7 @@ def _import(args: argparse.Namespace) -> int:
     with command_progress("dataset import", transient=True) as progress:
         task = progress.add_task("images", total=None, status="")
         report = import_bag(
-            args.bag,
+            args.path,
             args.out,
             options,
             lambda done, total: progress.update(task, completed=done, total=total),
@@ -145,7 +127,7 @@ def _import(args: argparse.Namespace) -> int:
     return 0 if report.episodes else 1
 
 
-def _export(args: argparse.Namespace) -> int:
+def run_export(args: argparse.Namespace) -> int:
     from mvla_tui.commands._progress import command_progress
     from recorder.errors import RecorderError
     from recorder.interop.rosbag_events import Segmentation
@@ -170,8 +152,11 @@ def _export(args: argparse.Namespace) -> int:
     with command_progress("dataset export", transient=True) as progress:
         task = progress.add_task("episodes", total=len(files), status="")
         report = export_episodes(files, args.out, options, lambda _: progress.advance(task))
+    for skipped, why in report.skipped:
+        print(f"skipped {skipped.name}: {why}")
     print(
         f"{report.episodes} episode(s), {report.frames} frame(s) written to {args.out} "
-        f"(rosbag2 version {BAG_VERSION}, {args.storage}, throttle {throttle:g} %)"
+        f"(rosbag2 version {BAG_VERSION}, {args.storage}, throttle {throttle:g} %); "
+        f"{len(report.skipped)} damaged file(s) skipped"
     )
-    return 0
+    return 1 if report.skipped else 0

@@ -18,11 +18,10 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dataset",
-        help="check, count, recover and view episode files",
-
-        help="check, count, recover, export and import episode files",
+        help="check, count, recover, view, export and import episode files",
         description="Look after a folder of HDF5 episode files: find damaged ones, count progress "
-        "against the collection targets, salvage recordings interrupted by a crash, look at episodes in the Rerun viewer.",
+        "against the collection targets, salvage recordings interrupted by a crash, look at episodes in "
+        "the Rerun viewer, and move episodes to and from LeRobot v3 datasets and ROS 2 bags.",
     )
     actions = parser.add_subparsers(dest="dataset_action", metavar="ACTION", required=True)
 
@@ -80,13 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     _dataset_view.register(actions)
 
-    from mvla_tui.commands import _dataset_rosbag
+    from mvla_tui.commands import _dataset_formats
 
-    _dataset_rosbag.register(actions)
-
-    from mvla_tui.commands import _dataset_lerobot
-
-    _dataset_lerobot.register(actions)
+    _dataset_formats.register(actions)
 
 
 def _check(args: argparse.Namespace) -> int:

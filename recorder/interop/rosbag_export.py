@@ -36,10 +36,10 @@ from configs.files import fsync_path
 from configs.limits import LimitsConfig, throttled
 from recorder.catalogue import STEP_EVENT, STOP_EVENT
 from recorder.episode import Episode
-from recorder.errors import RecorderError
+from recorder.errors import EpisodeFileError, RecorderError
 from recorder.interop.rosbag_events import NS, Segmentation
+from recorder.isolated import IsolatedReader
 from recorder.naming import parse_episode_name
-from recorder.reader import read_episode
 
 BAG_VERSION: Literal[8] = 8  # rosbag2 metadata version written (see the module docstring)
 Storage = Literal["sqlite3", "mcap"]
@@ -66,6 +66,7 @@ class ExportReport:
     episodes: int = 0
     frames: int = 0
     notes: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # damaged files, with the check's reason
 
 
 def export_episodes(
@@ -92,7 +93,15 @@ def export_episodes(
         writer = Writer(stage / out.name, version=BAG_VERSION, storage_plugin=plugin)
         writer.open()
         try:
-            _write_all(writer, typestore, files, options, report, on_episode)
+            with IsolatedReader() as reader:
+                _write_all(writer, typestore, reader, files, options, report, on_episode)
+            if report.episodes == 0:
+                raise RecorderError(
+                    f"no sound episode to export ({len(report.skipped)} damaged; first: "
+                    f"{report.skipped[0][0].name}: {report.skipped[0][1]})"
+                    if report.skipped
+                    else "no episode to export"
+                )
         except BaseException:
             writer.abort()
             raise
@@ -130,6 +139,7 @@ def _qos() -> list[Any]:
 def _write_all(
     writer: Any,
     typestore: Any,
+    reader: IsolatedReader,
     files: list[Path],
     options: ExportOptions,
     report: ExportReport,
@@ -180,7 +190,16 @@ def _write_all(
         writer.write(image_c, t, typestore.serialize_cdr(msg, "sensor_msgs/msg/Image"))
 
     for path in files:
-        episode = read_episode(path)
+        # Untrusted files are read in the isolated child: a damaged one is skipped with the check's reason.
+        problems = reader.inspect(path).problems
+        if problems:
+            report.skipped.append((path, str(problems[0])))
+            continue
+        try:
+            episode = reader.episode(path)
+        except EpisodeFileError as exc:
+            report.skipped.append((path, exc.detail))
+            continue
         parsed = parse_episode_name(path)
         named = round(parsed.started.timestamp() * NS) if parsed is not None else 0
         base = max(named, end + gap)

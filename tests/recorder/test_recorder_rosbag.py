@@ -301,3 +301,21 @@ def test_cli_import_then_check_and_export(tmp_path: Path) -> None:
         "medium",
     )
     assert run.returncode != 0 and "no topic '/nope'" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_export_skips_a_damaged_episode_with_the_checks_reason(tmp_path: Path) -> None:
+    """Episode files are read in the isolated child: a truncated one among sound ones is skipped and
+    named with why, the others still make the bag; with none sound, nothing is written."""
+    bag = Bag(tmp_path / "src")
+    bag.camera(0.0, 5.0, fps=10)
+    bag.press(1.0, "w")
+    bag.close()
+    (good,) = import_bag(tmp_path / "src", tmp_path / "eps", options()).episodes
+    damaged = tmp_path / "eps" / "episode_20250101_000000_1box_hori_left_core_medium.h5"
+    damaged.write_bytes(good.read_bytes()[:2000])
+    report = export_episodes([damaged, good], tmp_path / "out", ExportOptions())
+    assert report.episodes == 1 and [p for p, _ in report.skipped] == [damaged]
+    assert report.skipped[0][1]  # the check's reason
+    with pytest.raises(RecorderError, match="no sound episode to export"):
+        export_episodes([damaged], tmp_path / "none", ExportOptions())
+    assert not (tmp_path / "none").exists()
