@@ -16,7 +16,8 @@ episode would vanish from view whenever one is selected. Under each episode:
 - `events`: one text-log line per frame whose level is its event type (`episode_start`,
   `start_action`, `stop_action`), so the viewer's level filter picks out one kind of event;
 - `info`: scenario, pattern, distance, instruction, outcome and where the file came from (static).
-A blueprint gives each episode a tab (camera, top-down view, action plot, events, info).
+A blueprint gives each episode a tab (camera, top-down view, action plot, events, info): that layout and
+the top-down drawing are in `rerun_layout`.
 
 Files are read with `recorder.isolated.IsolatedReader` (a child process): a damaged file is skipped with
 a one-line reason, never a crash or a hang. Files are published whole (`configs.files.publish_file`).
@@ -26,9 +27,8 @@ never modifies an episode file and never decides whether a viewer can open (that
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,20 +40,16 @@ from configs.files import fsync_path, publish_file
 from recorder.catalogue import KEY_SPEED, key_of
 from recorder.episode import Episode
 from recorder.errors import EpisodeFileError
+from recorder.interop.rerun_layout import blueprint, log_robot, top_down_vector, turn_arc
 
 if TYPE_CHECKING:
     import rerun as rr
-    import rerun.blueprint as rrb
 
 APPLICATION_ID = "mvla_dataset_view"
 ROOT = "episodes"
 AXES = ("linear_x", "linear_y", "angular_z")
 AXIS_COLOURS = ((230, 80, 60), (60, 160, 230), (240, 190, 40))
 DEFAULT_JPEG_QUALITY = 90
-_VIEW_BOUND = 1.8  # the top-down view shows +-1.8 key units: a diagonal press (1.15, 1.15) fits
-_ROBOT_RADIUS = 0.3
-_TURN_RADIUS = 0.55
-_TURN_SWEEP = math.pi / 2  # the arc of a full-speed rotation (1.15)
 
 Reader = Callable[[Path], Episode]
 OnFile = Callable[[Path, "Skipped | None"], None]
@@ -93,41 +89,6 @@ def new_recording() -> rr.RecordingStream:
     return rec
 
 
-def blueprint(entities: Sequence[str]) -> rrb.Blueprint:
-    """One tab per episode: camera beside a column of the top-down view, action plot, events and info."""
-    import rerun.blueprint as rrb
-
-    bound = [-_VIEW_BOUND, _VIEW_BOUND]
-    tabs = [
-        rrb.Horizontal(
-            rrb.Spatial2DView(origin=f"{e}/camera", name="camera"),
-            rrb.Vertical(
-                rrb.Horizontal(
-                    rrb.Spatial2DView(
-                        origin=f"{e}/top_down",
-                        name="action from above: x forward (up), y left",
-                        visual_bounds=rrb.VisualBounds2D(x_range=bound, y_range=bound),
-                    ),
-                    rrb.TextDocumentView(origin=f"{e}/info", name="episode"),
-                ),
-                rrb.TimeSeriesView(origin=f"{e}/action", name="action (key units)"),
-                rrb.TextLogView(origin=f"{e}/events", name="events"),
-                row_shares=[3, 2, 2],
-            ),
-            column_shares=[3, 2],
-            name=e.rsplit("/", 1)[-1],
-        )
-        for e in entities
-    ]
-    # `frame` first: every file has it (only some have `time`); about the pace at which keys were pressed.
-    return rrb.Blueprint(
-        rrb.Tabs(*tabs),
-        rrb.TimePanel(timeline="frame", fps=2.0),
-        rrb.SelectionPanel(state="collapsed"),
-        collapse_panels=False,
-    )
-
-
 def log_episode(
     rec: rr.RecordingStream,
     episode: Episode,
@@ -149,7 +110,7 @@ def log_episode(
         rr.SeriesLines(names=[f"{a} (key units)" for a in AXES], colors=AXIS_COLOURS),
         static=True,
     )
-    _log_robot(rec, f"{entity}/top_down")
+    log_robot(rec, f"{entity}/top_down")
     for i in range(len(episode)):
         rec.set_time("frame", sequence=i)
         if episode.timestamps is not None:
@@ -181,23 +142,6 @@ def log_episode(
         line = (f"key {key}: " if key else "") + _numbers(action)  # the frame and event have columns
         rec.log(f"{entity}/events", rr.TextLog(line, level=event))
     rec.reset_time()
-
-
-def top_down_vector(action: np.ndarray) -> list[float]:
-    """The (linear_x, linear_y) of an action in the top-down view's pixel-style axes (x right, y down):
-    forward is up, left is left."""
-    return [-float(action[1]), -float(action[0])]
-
-
-def turn_arc(angular_z: float, points: int = 16) -> np.ndarray | None:
-    """An arc from the robot's front, swept counter-clockwise (seen from above) for a positive angular_z,
-    a quarter turn for a full-speed press; None when there is no rotation."""
-    if abs(angular_z) < 1e-6:
-        return None
-    sweep = _TURN_SWEEP * max(-2.0, min(2.0, angular_z / KEY_SPEED))
-    theta = np.linspace(0.0, sweep, points)
-    # The robot-frame point (cos t, sin t) in the view's axes is (-sin t, -cos t).
-    return np.stack([-np.sin(theta), -np.cos(theta)], axis=1) * _TURN_RADIUS
 
 
 def info_markdown(episode: Episode) -> str:
@@ -380,30 +324,6 @@ def _image(rgb: np.ndarray, jpeg_quality: int | None) -> Any:
     if not ok:  # OpenCV refuses only an empty or malformed array, which the reader never returns
         raise ValueError(f"OpenCV could not encode a {rgb.shape} image as JPEG")
     return rr.EncodedImage(contents=encoded.tobytes(), media_type="image/jpeg")
-
-
-def _log_robot(rec: rr.RecordingStream, entity: str) -> None:
-    """The robot seen from above (static): its outline and its axes, x forward (up) and y left (left)."""
-    import rerun as rr
-
-    theta = np.linspace(0.0, 2 * math.pi, 33)
-    outline = np.stack([np.cos(theta), np.sin(theta)], axis=1) * _ROBOT_RADIUS
-    grey = (150, 150, 150)
-    rec.log(f"{entity}/robot", rr.LineStrips2D([outline], colors=[grey], radii=[0.01]), static=True)
-    rec.log(
-        f"{entity}/axes",
-        rr.Arrows2D(
-            origins=[[0.0, 0.0], [0.0, 0.0]],
-            vectors=[
-                top_down_vector(np.array([_ROBOT_RADIUS, 0.0])),
-                top_down_vector(np.array([0.0, _ROBOT_RADIUS])),
-            ],
-            labels=["x", "y"],
-            colors=[grey, grey],
-            radii=[0.015],
-        ),
-        static=True,
-    )
 
 
 def _numbers(action: np.ndarray) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from mvla_tui.cli import main
 from mvla_tui.commands._dataset_view import _free_name, choose_viewer
-from recorder.interop.rerun_view import top_down_vector
+from recorder.interop.rerun_layout import top_down_vector
 from recorder.reader import read_episode
 from tests.recorder.recorder_builders import damaged_folder, record, v4_file
 
