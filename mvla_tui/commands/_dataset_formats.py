@@ -40,8 +40,9 @@ def register(actions: argparse._SubParsersAction) -> None:
     imp.add_argument("--scenario", help="scenario id of episodes that do not carry one")
     imp.add_argument("--pattern", help="core or variant, for episodes that do not carry one (rosbag: core)")
     imp.add_argument("--distance", help="close, medium or far, for episodes that do not carry one")
-    groups = {"rosbag": imp.add_argument_group("--format rosbag")}
-    _format_module("rosbag").add_import_options(groups["rosbag"])
+    groups = {name: imp.add_argument_group(f"--format {name}") for name in FORMATS}
+    for name, group in groups.items():
+        _format_module(name).add_import_options(group)
     imp.set_defaults(func=_dispatch("run_import", groups))
 
     exp = actions.add_parser(

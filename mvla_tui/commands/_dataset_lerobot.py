@@ -17,6 +17,14 @@ def add_export_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--overwrite", action="store_true", help="rebuild an existing OUT dataset")
 
 
+def add_import_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--camera",
+        metavar="KEY",
+        help="video feature to import, e.g. observation.images.top (default: the dataset's only camera)",
+    )
+
+
 def run_export(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -50,7 +58,11 @@ def run_import(args: argparse.Namespace) -> int:
     with command_progress("dataset import", transient=True) as progress:
         task = progress.add_task("episodes", total=None, status="")
         files = import_lerobot(
-            args.path, args.out, defaults, on_episode=lambda d, n: progress.update(task, completed=d, total=n)
+            args.path,
+            args.out,
+            defaults,
+            on_episode=lambda d, n: progress.update(task, completed=d, total=n),
+            camera=args.camera,
         )
     print(f"{len(files)} episode(s) written to {args.out}; check them with: mvla dataset check {args.out}")
     return 0

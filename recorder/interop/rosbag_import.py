@@ -10,16 +10,14 @@ stamps may come from another clock). Commands become key units with the robot's 
 limits (key units) is clamped to them and counted.
 
 Episodes are written with `EpisodeWriter` into a hidden staging folder inside `out` and moved to their
-final names only when the whole bag has been read, never over an existing file: a damaged bag (one-line
+final names only when the whole bag has been read, never over an existing file (`staging`): a damaged bag (one-line
 `RecorderError`) or an interruption leaves `out` as it was. This module never prints; `on_progress`
 reports images read.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from configs.files import fsync_path
 from configs.limits import LimitsConfig, unthrottled
 from recorder.catalogue import START_EVENT
 from recorder.episode import EpisodeMeta
 from recorder.errors import RecorderError
 from recorder.interop.rosbag_events import NS, Command, Event, Marker, PlannedEpisode, Segmentation, plan
+from recorder.interop.staging import import_stage, publish_staged
 from recorder.ros_images import ImagePayloadError, compressed_to_rgb, raw_to_rgb
 from recorder.writer import EpisodeWriter
 
@@ -92,10 +90,7 @@ def import_bag(
         )
     typestore = get_typestore(Stores.ROS2_HUMBLE)
     report = ImportReport()
-    out.mkdir(parents=True, exist_ok=True)
-    stage = out / f".rosbag-import-{os.getpid()}-{os.urandom(3).hex()}.tmp"
-    stage.mkdir()
-    try:
+    with import_stage(out, "rosbag") as stage:
         try:
             with Reader(bag) as reader:
                 conns = {c.topic: c for c in reader.connections}
@@ -120,9 +115,7 @@ def import_bag(
             raise RecorderError(
                 f"{bag}: cannot read this rosbag ({type(exc).__name__}: {exc}); nothing was imported"
             ) from None
-        report.episodes = _publish(staged, out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        report.episodes = publish_staged(staged, out, "bag")
     return report
 
 
@@ -349,26 +342,3 @@ def _write(
     if on_progress is not None:
         on_progress(report.images, total)
     return staged
-
-
-def _publish(staged: Iterable[Path], out: Path) -> list[Path]:
-    """Give every staged episode its name in `out`, never replacing a file: all of them, or none."""
-    staged = list(staged)
-    clash = [p.name for p in staged if (out / p.name).exists()]
-    if clash:
-        raise RecorderError(
-            f"{out / clash[0]} exists already (was this bag imported before?); nothing was imported"
-        )
-    done: list[Path] = []
-    try:
-        for path in staged:
-            os.link(path, out / path.name)  # fails rather than replace a file that appeared meanwhile
-            done.append(out / path.name)
-    except OSError as exc:
-        for path in done:
-            path.unlink(missing_ok=True)
-        raise RecorderError(
-            f"{out}: cannot place the imported episodes ({exc}); nothing was imported"
-        ) from None
-    fsync_path(out)
-    return done

@@ -20,10 +20,11 @@ from recorder.episode import EpisodeMeta  # noqa: E402
 from recorder.errors import RecorderError  # noqa: E402
 from recorder.interop import lerobot_layout as layout  # noqa: E402
 from recorder.interop.lerobot_export import ExportOptions, export_lerobot  # noqa: E402
-from recorder.interop.lerobot_import import import_lerobot  # noqa: E402
+from recorder.interop.lerobot_import import ImportDefaults, import_lerobot  # noqa: E402
 from recorder.reader import read_episode  # noqa: E402
 from recorder.writer import EpisodeWriter  # noqa: E402
 from tests.cli_helpers import mvla  # noqa: E402
+from tests.recorder.lerobot_builders import public_dataset  # noqa: E402
 from tests.recorder.recorder_builders import damaged_folder, key_actions  # noqa: E402
 
 # Asserted per episode: H.264 at the default crf 23, yuv420p, on these small 64x48 test frames (sharp
@@ -176,3 +177,158 @@ def test_cli_export_then_import_then_check(source: list[Path], tmp_path: Path):
     done = mvla("dataset", "import", "--format", "lerobot", str(out), "--out", str(back))
     assert done.returncode == 0, done.stderr
     assert mvla("dataset", "check", str(back)).returncode == 0
+
+
+# Datasets shaped like public ones, written by `lerobot_builders` with pyarrow and PyAV alone.
+GIVEN = ("--scenario", "1box_left", "--pattern", "core", "--distance", "far")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b) ** 2)
+    return float(10 * np.log10(255**2 / mse))
+
+
+@pytest.mark.parametrize(
+    ("camera", "dim", "codec", "size"),
+    [
+        ("observation.images.top", 2, "libx264", (48, 64)),
+        ("observation.images.cam_high", 3, "libsvtav1", (64, 96)),
+    ],
+)
+def test_a_public_v3_dataset_imports_with_the_given_metadata(
+    tmp_path: Path, camera: str, dim: int, codec: str, size: tuple[int, int]
+):
+    """Another camera key, no mvla columns, a 2-dimensional ([linear_x, angular_z]) or 3-dimensional
+    action, a robot state beside it, two episodes back to back in one mp4 (H.264, or AV1 as LeRobot
+    encodes by default) at 10 frames/s, tasks in tasks.parquet: the command imports it and the episodes
+    pass `mvla dataset check`."""
+    ds = public_dataset(tmp_path / "pub", cameras=(camera,), action_dim=dim, codec=codec, size=size)
+    out = tmp_path / "eps"
+    run = mvla("dataset", "import", "--format", "lerobot", str(ds.root), "--out", str(out), *GIVEN)
+    assert run.returncode == 0, run.stderr
+    assert "2 episode(s) written" in run.stdout
+    files = sorted(out.glob("*.h5"))
+    assert sorted(p.name for p in out.iterdir()) == [p.name for p in files]  # no staging folder left
+    for path, actions, frames, task in zip(files, ds.actions, ds.frames, ds.tasks, strict=True):
+        episode = read_episode(path)
+        assert len(episode) == len(actions)
+        expected = (
+            actions if dim == 3 else np.stack([actions[:, 0], np.zeros(len(actions)), actions[:, 1]], 1)
+        )
+        assert episode.actions.tobytes() == expected.astype(np.float32).tobytes()
+        assert episode.event_types == ["episode_start"] + ["start_action"] * (len(actions) - 1)
+        assert (episode.meta.scenario, episode.meta.distance, episode.meta.instruction) == (
+            "1box_left",
+            "far",
+            task,
+        )
+        assert episode.images.shape == frames.shape and psnr(frames, episode.images) >= MIN_PSNR_DB
+        np.testing.assert_allclose(episode.timestamps, np.arange(len(actions)) / 10, atol=1e-6)
+    assert mvla("dataset", "check", str(out)).returncode == 0
+
+
+def test_without_scenario_pattern_distance_it_says_which_to_pass(tmp_path: Path):
+    ds = public_dataset(tmp_path / "pub")
+    with pytest.raises(
+        RecorderError, match=r"no scenario, pattern, distance; pass --scenario \.\.\. --pattern"
+    ):
+        import_lerobot(ds.root, tmp_path / "eps")
+    assert not list((tmp_path / "eps").glob("*"))
+
+
+def test_two_cameras_need_camera_and_the_chosen_one_is_read(tmp_path: Path):
+    ds = public_dataset(
+        tmp_path / "pub", cameras=("observation.images.cam_high", "observation.images.cam_low")
+    )
+    run = mvla("dataset", "import", "--format", "lerobot", str(ds.root), "--out", str(tmp_path / "x"), *GIVEN)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert (
+        "2 cameras (observation.images.cam_high, observation.images.cam_low); pass --camera KEY" in run.stderr
+    )
+    assert len(run.stderr.strip().splitlines()) == 1
+    defaults = ImportDefaults("1box_left", "core", "far")
+    with pytest.raises(RecorderError, match="no camera 'observation.images.wrist'.*cam_high, observation"):
+        import_lerobot(ds.root, tmp_path / "x", defaults, camera="observation.images.wrist")
+    files = import_lerobot(ds.root, tmp_path / "low", defaults, camera="observation.images.cam_low")
+    low = read_episode(files[0]).images
+    assert psnr(255 - ds.frames[0], low) >= MIN_PSNR_DB  # the second camera shows the negative
+
+
+@pytest.mark.parametrize("dim", [1, 6, 14])
+def test_an_action_of_another_dimension_is_refused_in_one_line(tmp_path: Path, dim: int):
+    ds = public_dataset(tmp_path / "pub", action_dim=dim)
+    run = mvla("dataset", "import", "--format", "lerobot", str(ds.root), "--out", str(tmp_path / "x"), *GIVEN)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert f"`action` has shape [{dim}]; mvla reads a mobile base's velocity" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def _cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _edit_info(root: Path, change) -> None:
+    path = root / layout.INFO_PATH
+    info = json.loads(path.read_text())
+    change(info)
+    path.write_text(json.dumps(info))
+
+
+VIDEO = "videos/observation.images.top/chunk-000/file-000.mp4"
+DAMAGE = {
+    # name: (what is done to the dataset, the file the line names, what the line tells to do)
+    "truncated data parquet": (
+        lambda r: _cut(r / "data/chunk-000/file-001.parquet"),
+        "data/chunk-000/file-001.parquet",
+        "download or export it again",
+    ),
+    "truncated episodes parquet": (
+        lambda r: _cut(r / "meta/episodes/chunk-000/file-000.parquet"),
+        "meta/episodes/chunk-000/file-000.parquet",
+        "download or export it again",
+    ),
+    "truncated tasks parquet": (
+        lambda r: _cut(r / layout.TASKS_PATH),
+        layout.TASKS_PATH,
+        "download or export it again",
+    ),
+    "missing mp4": (lambda r: (r / VIDEO).unlink(), VIDEO, "missing; the dataset is damaged or incomplete"),
+    "truncated mp4": (lambda r: _cut(r / VIDEO), VIDEO, "download or export it again"),
+    "info.json without fps": (lambda r: _edit_info(r, lambda i: i.pop("fps")), layout.INFO_PATH, "no 'fps'"),
+    "info.json without data_path": (
+        lambda r: _edit_info(r, lambda i: i.pop("data_path")),
+        layout.INFO_PATH,
+        "no 'data_path'",
+    ),
+    "info.json not JSON": (
+        lambda r: (r / layout.INFO_PATH).write_text('{"codebase_version": "v3.0",'),
+        layout.INFO_PATH,
+        "download or export it again",
+    ),
+    "codebase_version v2.1": (
+        lambda r: _edit_info(r, lambda i: i.update(codebase_version="v2.1")),
+        layout.INFO_PATH,
+        "convert it first with LeRobot's",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_dataset_is_one_line_naming_the_file_and_writes_nothing(tmp_path: Path, damage: str):
+    """Each damage is one line that names the file at fault and what to do, never a traceback; the
+    episodes already read (the first one, for a damaged second data file) never reach OUT."""
+    ds = public_dataset(tmp_path / "pub", data_file_per_episode=True)
+    harm, file, todo = DAMAGE[damage]
+    harm(ds.root)
+    out = tmp_path / "eps"
+    out.mkdir()
+    with pytest.raises(RecorderError) as err:
+        import_lerobot(ds.root, out, ImportDefaults("1box_left", "core", "far"))
+    line = str(err.value)
+    assert "\n" not in line and str(ds.root / file) in line and todo in line, line
+    assert list(out.iterdir()) == []
+    run = mvla("dataset", "import", "--format", "lerobot", str(ds.root), "--out", str(out), *GIVEN)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and todo in run.stderr
+    assert list(out.iterdir()) == []
