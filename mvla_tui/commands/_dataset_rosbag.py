@@ -24,8 +24,8 @@ def add_import_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--marker-topic",
         metavar="T",
-        help="std_msgs/String episode markers: 'start [SCENARIO [PATTERN [DISTANCE]]]' and 'end' "
-        "(default: split episodes on gaps)",
+        help="std_msgs/String episode markers: 'start [SCENARIO [PATTERN [DISTANCE]]] [| INSTRUCTION]' "
+        "and 'end' (default: split episodes on gaps)",
     )
     group.add_argument(
         "--gap",
@@ -41,7 +41,9 @@ def add_import_options(group: argparse._ArgumentGroup) -> None:
         help="which zero twists are stop_action frames: early = those ending a press before teleop.step_s "
         "(mvla's step mode, default), all, none",
     )
-    group.add_argument("--instruction", help="English instruction (default: the scenario's)")
+    group.add_argument(
+        "--instruction", help="English instruction (default: the start marker's, else the scenario's)"
+    )
     _add_robot_options(group, "throttle the bag was driven at")
 
 

@@ -13,9 +13,11 @@ Owns the rules (README, "rosbag2"):
   (stop, then the next press), not a stop.
 - Episodes: without markers a new episode starts at a motion that follows more than `gap_s` of no motion;
   its `episode_start` frame takes the last image *before* that first command. With markers (a
-  `std_msgs/String` topic: `start [SCENARIO [PATTERN [DISTANCE]]]` and `end`) an episode is what lies
-  between a start and the next end (or start, or the end of the bag); its `episode_start` frame takes the
-  first image at or after the start marker, and commands outside episodes are left out.
+  `std_msgs/String` topic: `start [SCENARIO [PATTERN [DISTANCE]]] [| INSTRUCTION]` and `end`) an episode
+  is what lies between a start and the next end (or start, or the end of the bag); its `episode_start`
+  frame takes the first image at or after the start marker, and commands outside episodes are left out.
+  Everything after the first `|` of a start marker is the episode's instruction (a marker without one,
+  as older exports wrote, gives none).
 Times are integer nanoseconds of the bag's clock. Pure logic: no rosbag reading, no files, no images.
 """
 
@@ -34,6 +36,7 @@ NS = 1_000_000_000
 STOP_TOLERANCE_S = 0.05  # a zero this close to `step_s` after the press is the press ending by itself
 RESTART_S = 0.05  # a zero followed this soon by a new motion is a restart, not the operator's stop
 MARKER_WORDS = ("start", "end")
+INSTRUCTION_SEPARATOR = "|"  # in a start marker, between its words and the episode's instruction
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class PlannedEpisode:
     events: list[Event] = field(default_factory=list)
     words: tuple[str, ...] = ()  # scenario, pattern, distance given by the start marker, as many as given
     opened_at: int = 0  # ns
+    instruction: str | None = None  # given by the start marker after INSTRUCTION_SEPARATOR
 
 
 @dataclass
@@ -114,6 +118,18 @@ def command_events(commands: list[Command], rules: Segmentation) -> tuple[list[E
     return events, idle_since
 
 
+def start_marker(words: list[str], instruction: str | None) -> str:
+    """The text of a start marker: `start` and the words, then the instruction after a separator."""
+    text = " ".join(["start", *words])
+    return f"{text} {INSTRUCTION_SEPARATOR} {instruction}" if instruction else text
+
+
+def parse_marker(text: str) -> tuple[tuple[str, ...], str | None]:
+    """The words of a marker (its first is `start` or `end`) and the instruction after the separator."""
+    head, sep, tail = text.partition(INSTRUCTION_SEPARATOR)
+    return tuple(head.split()), (tail.strip() or None) if sep else None
+
+
 def plan(commands: list[Command], markers: list[Marker] | None, rules: Segmentation) -> Plan:
     """Episodes of time-sorted commands: split on gaps, or between markers when `markers` is given."""
     events, idle_since = command_events(commands, rules)
@@ -136,26 +152,26 @@ def _split_on_gaps(events: list[Event], idle_since: list[int], rules: Segmentati
 
 def _split_on_markers(events: list[Event], markers: list[Marker]) -> Plan:
     notes: list[str] = []
-    windows: list[tuple[int, int | None, tuple[str, ...]]] = []
-    open_at: tuple[int, tuple[str, ...]] | None = None
+    windows: list[tuple[int, int | None, tuple[str, ...], str | None]] = []
+    open_at: tuple[int, tuple[str, ...], str | None] | None = None
     for marker in markers:
-        words = tuple(marker.text.split())
+        words, instruction = parse_marker(marker.text)
         word = words[0].lower() if words else ""
         if word not in MARKER_WORDS:
             notes.append(f"marker {marker.text!r} at {marker.t / NS:.3f} s ignored (use 'start' or 'end')")
             continue
         if open_at is not None:
-            windows.append((open_at[0], marker.t, open_at[1]))
+            windows.append((open_at[0], marker.t, open_at[1], open_at[2]))
             open_at = None
         elif word == "end":
             notes.append(f"'end' marker at {marker.t / NS:.3f} s without a 'start' before it ignored")
         if word == "start":
-            open_at = (marker.t, words[1:])
+            open_at = (marker.t, words[1:], instruction)
     if open_at is not None:
-        windows.append((open_at[0], None, open_at[1]))
+        windows.append((open_at[0], None, open_at[1], open_at[2]))
     episodes = [
-        PlannedEpisode([Event(start, START_EVENT, ZERO, "after")], words, start)
-        for start, _, words in windows
+        PlannedEpisode([Event(start, START_EVENT, ZERO, "after")], words, start, instruction)
+        for start, _, words, instruction in windows
     ]
     outside = 0
     k = 0

@@ -15,8 +15,8 @@ its name, at least `gap_s + 1` s after the previous one, so a re-import splits t
 - `cmd_vel_topic`: `geometry_msgs/Twist` exactly as mvla's link publishes a press: the action x throttle
   (`configs.limits.throttled`, clamped to the limits) 1 ms before the frame's image, re-sent every
   `republish_s`, then a zero twist after `step_s`, at the next press (a restart) or at the stop frame;
-- `marker_topic`: `std_msgs/String` `start SCENARIO PATTERN DISTANCE` just before frame 0 and `end` just
-  after the last frame (the marker convention of `rosbag_events`).
+- `marker_topic`: `std_msgs/String` `start SCENARIO PATTERN DISTANCE | INSTRUCTION` just before frame 0
+  and `end` just after the last frame (the marker convention of `rosbag_events`).
 The bag is built in a hidden folder beside `out` and renamed into place when complete; `out` must not
 exist. This module never prints; `on_episode` reports progress.
 """
@@ -37,7 +37,7 @@ from configs.limits import LimitsConfig, throttled
 from recorder.catalogue import STEP_EVENT, STOP_EVENT
 from recorder.episode import Episode
 from recorder.errors import EpisodeFileError, RecorderError
-from recorder.interop.rosbag_events import NS, Segmentation
+from recorder.interop.rosbag_events import NS, Segmentation, start_marker
 from recorder.isolated import IsolatedReader
 from recorder.naming import parse_episode_name
 
@@ -206,7 +206,7 @@ def _write_all(
         times = _image_times(episode, base)
         meta = episode.meta
         words = [w for w in (meta.scenario, meta.pattern, meta.distance) if w]
-        marker(times[0] - MS, " ".join(["start", *words]))
+        marker(times[0] - MS, start_marker(words, meta.instruction))
         step, republish = round(options.rules.step_s * NS), round(options.republish_s * NS)
         kinds = episode.event_types
         last = times[-1] + MS  # the last message of the episode

@@ -197,7 +197,7 @@ class _Episode:
         self.missing = 0
 
     def meta(self, image: np.ndarray) -> EpisodeMeta:
-        """The start marker's words first, then the options."""
+        """The start marker's words and instruction first, then the options."""
         o = self.options
         words: tuple[str | None, ...] = self.planned.words + (None,) * 3
         names = ("scenario", "pattern", "distance")
@@ -216,7 +216,7 @@ class _Episode:
             scenario=scenario,
             pattern=pattern,
             distance=distance,
-            instruction=o.instruction,
+            instruction=self.planned.instruction or o.instruction,
             robot="ros2",
             camera=f"rosbag:{width}x{height}",
         )

@@ -16,10 +16,10 @@ from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
 from configs.limits import throttled, unthrottled  # noqa: E402
-from recorder.catalogue import KEYMAP, key_action  # noqa: E402
+from recorder.catalogue import KEYMAP, key_action, load_catalogue  # noqa: E402
 from recorder.check import check  # noqa: E402
 from recorder.errors import RecorderError  # noqa: E402
-from recorder.interop.rosbag_events import Segmentation  # noqa: E402
+from recorder.interop.rosbag_events import Marker, Segmentation, plan, start_marker  # noqa: E402
 from recorder.interop.rosbag_export import ExportOptions, export_episodes  # noqa: E402
 from recorder.interop.rosbag_import import ImportOptions, import_bag  # noqa: E402
 from recorder.reader import read_episode  # noqa: E402
@@ -30,6 +30,8 @@ T = TS.types
 S = 1_000_000_000
 T0 = 1_762_950_000 * S  # a time in Nov 2025
 H, W = 12, 16
+INSTRUCTION = "Go around the box on its left and stop in front of the cup"
+DEFAULT_INSTRUCTION = load_catalogue().default_instruction("1box_left")
 
 
 def frame(i: int) -> np.ndarray:
@@ -182,6 +184,31 @@ def test_markers_delimit_episodes_and_name_their_scenario(tmp_path: Path) -> Non
     assert len(ep) == 3 and any("outside" in n for n in report.notes)
 
 
+def test_a_start_marker_may_carry_the_instruction_and_old_markers_still_read() -> None:
+    """`start S P D | INSTRUCTION` (what the export writes) and `start S P D` (older exports, other
+    tools): the words and the instruction are read; everything after the first `|` is the instruction."""
+    markers = [
+        Marker(1 * S, "start 1box_left core far | Go around the box | then stop at the cup"),
+        Marker(2 * S, "end"),
+        Marker(3 * S, "start 2box_right variant"),
+        Marker(4 * S, "end"),
+        Marker(5 * S, "start | Reach the cup"),
+        Marker(6 * S, "start far |"),
+    ]
+    planned = plan([], markers, Segmentation())
+    assert [(p.words, p.instruction) for p in planned.episodes] == [
+        (("1box_left", "core", "far"), "Go around the box | then stop at the cup"),
+        (("2box_right", "variant"), None),
+        ((), "Reach the cup"),
+        (("far",), None),
+    ]
+    assert (
+        start_marker(["1box_left", "core", "far"], "Reach the cup")
+        == "start 1box_left core far | Reach the cup"
+    )
+    assert start_marker(["1box_left"], None) == "start 1box_left"
+
+
 def test_the_inverse_of_the_throttle_is_exact_for_every_key_and_throttle() -> None:
     for throttle in range(1, 101):
         for key in KEYMAP:
@@ -198,7 +225,7 @@ def test_export_then_import_gives_the_episodes_back(tmp_path: Path, storage: str
     bag.press(2.201, "w")
     bag.press(20.0, "t", stop_after=0.1)
     bag.close()
-    first = import_bag(tmp_path / "src", tmp_path / "eps", options())
+    first = import_bag(tmp_path / "src", tmp_path / "eps", options(instruction=INSTRUCTION))
     events = [read_episode(p).event_types for p in first.episodes]
     assert events == [
         ["episode_start"] + ["start_action"] * 3,
@@ -218,6 +245,8 @@ def test_export_then_import_gives_the_episodes_back(tmp_path: Path, storage: str
             assert np.array_equal(ea.actions, eb.actions) and np.array_equal(ea.images, eb.images)
             assert ea.timestamps is not None and eb.timestamps is not None
             assert np.allclose(ea.timestamps, eb.timestamps, atol=1e-6)
+            # The instruction travels in the start marker; split on gaps, the scenario's default is used.
+            assert eb.meta.instruction == (INSTRUCTION if marker else DEFAULT_INSTRUCTION)
 
 
 def test_a_damaged_bag_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
