@@ -4,6 +4,7 @@ the throttle, a round trip through export, and a damaged bag."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -262,12 +263,19 @@ def test_a_damaged_bag_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
         import_bag(db3, out, options())
     assert str(db3) in str(err.value) and "\n" not in str(err.value)
     assert list(out.iterdir()) == []
-    run = mvla(
+    run = _cli_import(db3, out)
+    assert run.returncode != 0 and "Traceback" not in run.stderr and str(db3) in run.stderr
+    assert list(out.iterdir()) == []
+
+
+def _cli_import(bag: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """`mvla dataset import --format rosbag` of the test bags' topics, as one scenario and distance."""
+    return mvla(
         "dataset",
         "import",
         "--format",
         "rosbag",
-        str(db3),
+        str(bag),
         "--out",
         str(out),
         "--image-topic",
@@ -279,8 +287,6 @@ def test_a_damaged_bag_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
         "--distance",
         "medium",
     )
-    assert run.returncode != 0 and "Traceback" not in run.stderr and str(db3) in run.stderr
-    assert list(out.iterdir()) == []
 
 
 def test_cli_import_then_check_and_export(tmp_path: Path) -> None:
@@ -289,23 +295,7 @@ def test_cli_import_then_check_and_export(tmp_path: Path) -> None:
     bag.press(1.0, "w")
     bag.close()
     out = tmp_path / "out"
-    run = mvla(
-        "dataset",
-        "import",
-        "--format",
-        "rosbag",
-        str(tmp_path / "bag"),
-        "--out",
-        str(out),
-        "--image-topic",
-        "/cam",
-        "--cmd-vel-topic",
-        "/cmd_vel",
-        "--scenario",
-        "1box_left",
-        "--distance",
-        "medium",
-    )
+    run = _cli_import(tmp_path / "bag", out)
     assert run.returncode == 0, run.stderr
     assert "1 episode(s), 2 frame(s)" in run.stdout
     assert mvla("dataset", "check", str(out)).returncode == 0
