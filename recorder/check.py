@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from recorder.catalogue import EVENT_TYPES
+from recorder.intervention import StepCounts, read_group, step_counts, value_problems
 from recorder.naming import parse_episode_name
 from recorder.reader import (
     H5_ERRORS,
@@ -43,6 +44,7 @@ PROBLEM_KINDS = {
     "unknown_event_type": "unknown event type",
     "undecodable_frame": "undecodable JPEG frame",
     "placeholder_frames": "placeholder frames",
+    "bad_intervention": "bad intervention data",
     "unreadable": "unreadable (crashed, hung or broke the reader)",
 }
 MIN_FRAMES = 2  # one start frame and at least one action
@@ -69,6 +71,7 @@ class FileReport:
     pattern: str | None = None
     distance: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    intervention: StepCounts | None = None  # an intervention episode: steps by who drove, takeovers
 
     @property
     def ok(self) -> bool:
@@ -116,6 +119,7 @@ def _inspect_open(f: h5py.File, report: FileReport) -> None:
     if found:
         return
     _check_values(f, add)
+    _check_intervention(f, report)
     _check_images(images, report.layout == "v5-jpeg", add)
 
 
@@ -148,6 +152,26 @@ def _check_values(f: h5py.File, add: Callable[[Problem], None]) -> None:
                 )
     except H5_ERRORS as exc:
         add(Problem("truncated", f"actions or events unreadable ({str(exc).splitlines()[0]})"))
+
+
+def _check_intervention(f: h5py.File, report: FileReport) -> None:
+    try:
+        found = read_group(f)
+        if found is None:
+            return
+        problems = value_problems(found, len(f["actions"]))
+        if problems:
+            report.problems.extend(Problem(*p) for p in problems)
+            return
+        events = [
+            e.decode("utf-8", "replace") if isinstance(e, bytes) else str(e)
+            for e in f["action_event_types"][()]
+        ]
+        report.intervention = step_counts(found.sources, events, found.takeovers)
+    except H5_ERRORS as exc:
+        report.problems.append(
+            Problem("truncated", f"intervention data unreadable ({str(exc).splitlines()[0]})")
+        )
 
 
 def _check_images(images: h5py.Dataset, jpeg: bool, add: Callable[[Problem], None]) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from recorder.intervention import Intervention
+
 # How an episode ended, as the operator (or the simulator) judged it when saving; a recording that was
 # never saved (a crash, a session ended mid-episode) is salvaged as "unspecified".
 OUTCOMES = ("success", "failure", "unspecified")
@@ -45,6 +47,7 @@ class Episode:
     event_types: list[str]  # N of catalogue.EVENT_TYPES (V5 files have none: all "start_action" but frame 0)
     meta: EpisodeMeta
     timestamps: np.ndarray | None = None  # (N,) float64 s since episode start, when the file has them
+    intervention: Intervention | None = None  # who drove each frame (episodes a policy drove)
 
     def __len__(self) -> int:
         return len(self.actions)

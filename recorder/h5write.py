@@ -1,8 +1,8 @@
 """Turns a journal into a complete, fsynced V4 episode file under its hidden build name.
 
 The file is the collector's V4 layout (BGR `images` gzip, `actions`, vlen UTF-8 `action_event_types`,
-its root attributes) plus the additions of DATA_FORMAT.md and any extra root attributes the caller
-gave the writer. Each image chunk is one channel of one frame, and its bytes come pre-compressed from
+its root attributes) plus the additions of DATA_FORMAT.md, the `intervention` group of an episode a policy
+drove (`recorder.intervention`), and any extra root attributes the caller gave the writer. Each image chunk is one channel of one frame, and its bytes come pre-compressed from
 the journal through `write_direct_chunk`, so nothing is compressed here. h5py builds the file under
 the hidden name and it is fsynced here; the caller then publishes it with
 `configs.files.publish_file` (`os.replace`, then the folder fsynced): a final name never carries a
@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from configs.files import fsync_path
+from recorder import intervention
 from recorder.episode import ACTION_CHUNK_SIZE
 from recorder.errors import RecorderError
 from recorder.journal import AttrValue, JournalFrame, JournalHeader, read_planes
@@ -50,6 +51,10 @@ STANDARD_ATTRS = frozenset(
         "outcome",
         "robot",
         "camera",
+        "intervention",
+        "takeovers",
+        "policy_steps",
+        "operator_steps",
     }
 )
 
@@ -123,7 +128,14 @@ def write_episode_file(
             "language_instruction",
             data=np.array([header.instruction.encode("utf-8")], dtype=INSTRUCTION_DTYPE),
         )
+        added = intervention.write_group(
+            f,
+            [fr.annotation for fr in frames],
+            [fr.event_type for fr in frames],
+            [fr.timestamp for fr in frames],
+        )
         attrs: dict[str, object] = {
+            **added,
             "episode_name": header.name,
             "total_duration": float(total_duration),
             "num_frames": n,

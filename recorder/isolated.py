@@ -42,6 +42,7 @@ import numpy as np
 from recorder.check import FileReport, Problem, inspect_file
 from recorder.episode import Episode, EpisodeMeta
 from recorder.errors import EpisodeFileError
+from recorder.intervention import Intervention, StepCounts
 from recorder.reader import EpisodeHeader, read_episode, read_header
 
 if TYPE_CHECKING:
@@ -98,7 +99,9 @@ def _report_json(report: FileReport) -> dict:
 
 def _report_from(data: dict) -> FileReport:
     problems = [Problem(p["kind"], p["message"]) for p in data.pop("problems")]
-    return FileReport(Path(data.pop("path")), problems=problems, **data)
+    counts = data.pop("intervention", None)
+    intervention = StepCounts(**counts) if counts is not None else None
+    return FileReport(Path(data.pop("path")), problems=problems, intervention=intervention, **data)
 
 
 def _inspect(path: Path) -> dict:
@@ -128,6 +131,7 @@ def _summary(path: Path) -> dict:
             "event_types": header.event_types,
             "meta": _meta_json(header.meta),
             "actions": header.actions.tolist(),
+            "intervention": header.intervention.to_json() if header.intervention is not None else None,
         }
     return out
 
@@ -149,6 +153,7 @@ def _episode(path: Path, out: str) -> dict:
             "name": episode.name,
             "event_types": episode.event_types,
             "meta": _meta_json(episode.meta),
+            "intervention": episode.intervention.to_json() if episode.intervention is not None else None,
         }
     }
 
@@ -351,6 +356,7 @@ class IsolatedReader:
                 event_types=found["event_types"],
                 meta=EpisodeMeta(**found["meta"]),
                 actions=np.asarray(found["actions"], np.float32).reshape(-1, 3),
+                intervention=_intervention_from(found.get("intervention")),
             )
         return Summary(_report_from(body["report"]), header)
 
@@ -385,7 +391,12 @@ class IsolatedReader:
             event_types=found["event_types"],
             meta=EpisodeMeta(**found["meta"]),
             timestamps=timestamps,
+            intervention=_intervention_from(found.get("intervention")),
         )
+
+
+def _intervention_from(data: dict | None) -> Intervention | None:
+    return Intervention.from_json(data) if data is not None else None
 
 
 def _crash_site(lines: list[str]) -> str:

@@ -7,6 +7,8 @@ The first record (`H`) holds the episode's metadata as JSON (`JournalHeader`); e
 action, event code, image size and the frame's B, G and R planes, each a zlib stream -- exactly the
 bytes HDF5's gzip filter stores for a chunk of one frame and one channel, so the final file is
 written without compressing again. (Planes compress 10-15 % smaller than interleaved pixels.)
+A frame of an episode a policy may drive is followed by an annotation record (`A`, JSON of
+`recorder.intervention.FrameAnnotation`: who drove it, the policy's proposal, the instruction).
 Reading stops at the first record whose length or CRC does not hold (a torn tail).
 
 This module owns the byte format and the journal's hidden file names; it never writes HDF5.
@@ -31,6 +33,7 @@ from isal import isal_zlib
 from configs import ConfigError, from_dict
 from recorder.catalogue import EVENT_TYPES
 from recorder.errors import RecorderError
+from recorder.intervention import FrameAnnotation
 
 MAGIC = b"MVLA-JOURNAL 1\n"
 JOURNAL_SUFFIX = ".h5.partial"  # `.<name>.h5.partial`: frames as they come
@@ -95,6 +98,7 @@ class JournalFrame:
     event_type: str
     height: int
     width: int
+    annotation: FrameAnnotation | None = None  # intervention episodes only (`A` record)
 
 
 @dataclass
@@ -188,6 +192,12 @@ def frame_parts(
     return [_RECORD.pack(b"F", len(fields) + sum(sizes), crc), fields, *planes]
 
 
+def annotation_record(annotation: FrameAnnotation) -> bytes:
+    """The `A` record that follows a frame record in an episode a policy may drive."""
+    payload = json.dumps(annotation.to_record(), sort_keys=True).encode("utf-8")
+    return _RECORD.pack(b"A", len(payload), zlib.crc32(payload)) + payload
+
+
 def frame_header_size() -> int:
     """Bytes between the start of a frame record and its compressed planes."""
     return _RECORD.size + _FRAME.size
@@ -212,6 +222,13 @@ def scan(path: Path) -> JournalScan:
         valid = f.tell()
         while True:
             record = _read_record(f)
+            if record is not None and record[0] == b"A" and frames and frames[-1].annotation is None:
+                annotation = _annotation(record[1])
+                if annotation is None:
+                    break
+                frames[-1] = dataclasses.replace(frames[-1], annotation=annotation)
+                valid = f.tell()
+                continue
             if record is None or record[0] != b"F" or len(record[1]) < _FRAME.size:
                 break
             timestamp, ax, ay, az, code, height, width, *sizes = _FRAME.unpack_from(record[1])
@@ -231,6 +248,13 @@ def scan(path: Path) -> JournalScan:
             )
             valid = f.tell()
         return JournalScan(header, frames, valid, total)
+
+
+def _annotation(payload: bytes) -> FrameAnnotation | None:
+    try:
+        return FrameAnnotation.from_record(json.loads(payload.decode("utf-8")))
+    except ValueError:
+        return None
 
 
 def read_planes(f: BinaryIO, frame: JournalFrame) -> list[bytes]:

@@ -4,7 +4,8 @@ checks that `recorder.check` shares, so that `check` reports whatever the reader
 V4 (`images` BGR, or in the order its `color_order` attribute names), V5 raw (`observations/images`
 RGB) and V5 JPEG (one encoded frame per row; OpenCV is imported only for those). Frames come back RGB,
 actions float32 (N, 3), event types `str`; scenario, pattern and distance come from the attributes
-or, failing those, the file name. Anything else -- a group where a dataset belongs, integer actions or
+or, failing those, the file name; an intervention episode's group (`recorder.intervention`) comes back as
+`Episode.intervention`. Anything else -- a group where a dataset belongs, integer actions or
 event types, an event type outside EVENT_TYPES, timestamps of another length, a non-string
 instruction or metadata attribute -- raises `EpisodeFileError` naming the file and the dataset or
 attribute. Accepted variants, all found in the collectors' files: event types as variable-length
@@ -27,6 +28,7 @@ import numpy as np
 from recorder.catalogue import EVENT_TYPES, load_catalogue
 from recorder.episode import Episode, EpisodeMeta
 from recorder.errors import EpisodeFileError
+from recorder.intervention import Intervention, group_problems, read_group, value_problems
 from recorder.naming import parse_episode_name
 
 LFS_PREFIX = b"version https://git-lfs"
@@ -106,6 +108,8 @@ def structure_problems(f: h5py.File) -> list[Found]:
     lengths = {k: d.shape[0] for k, d in datasets.items() if k != "language_instruction"}
     if len(set(lengths.values())) > 1:
         found.append(("length_mismatch", ", ".join(f"{k} has {n}" for k, n in lengths.items())))
+    if "actions" in datasets:
+        found += group_problems(f, datasets["actions"].shape[0])
     return found
 
 
@@ -192,6 +196,7 @@ class EpisodeHeader:
     event_types: list[str]
     meta: EpisodeMeta
     actions: np.ndarray  # (N, 3) float32 (small: read so that indexes can normalise and split)
+    intervention: Intervention | None = None  # who drove each frame, when a policy drove any
 
 
 def read_header(path: str | Path) -> EpisodeHeader:
@@ -208,7 +213,16 @@ def read_header(path: str | Path) -> EpisodeHeader:
         events = _events(path, f, len(actions))
         frames = int(f[images_key(layout)].shape[0])
         meta = read_meta(f, path)
-    return EpisodeHeader(path, layout, frames, events, meta, actions)
+        intervention = _intervention(path, f, len(actions))
+    return EpisodeHeader(path, layout, frames, events, meta, actions, intervention)
+
+
+def _intervention(path: Path, f: h5py.File, count: int) -> Intervention | None:
+    found = read_group(f)
+    problems = value_problems(found, count) if found is not None else []
+    if problems:
+        raise EpisodeFileError(path, *problems[0])
+    return found
 
 
 def _events(path: Path, f: h5py.File, count: int) -> list[str]:
@@ -251,6 +265,7 @@ def _read(path: Path, f: h5py.File) -> Episode:
         event_types=events,
         meta=read_meta(f, path),
         timestamps=timestamps,
+        intervention=_intervention(path, f, len(actions)),
     )
 
 

@@ -39,6 +39,24 @@ class EpisodeInfo:
     distance: str | None
     frames: int | None  # None when the file cannot be opened
     period: str | None
+    # An intervention episode's root attributes (`recorder.intervention`); None for any other.
+    takeovers: int | None = None
+    policy_steps: int | None = None
+    operator_steps: int | None = None
+
+
+@dataclass
+class InterventionRow:
+    """The intervention episodes of one scenario: how often the operator took over, in how many steps."""
+
+    episodes: int = 0
+    takeovers: int = 0
+    policy_steps: int = 0
+    operator_steps: int = 0
+
+    def per_100_steps(self) -> float:
+        steps = self.policy_steps + self.operator_steps
+        return 100.0 * self.takeovers / steps if steps else 0.0
 
 
 @dataclass
@@ -74,6 +92,20 @@ class DatasetStats:
     @property
     def periods(self) -> Counter[str]:
         return Counter(e.period for e in self.readable if e.period)
+
+    @property
+    def interventions(self) -> dict[str, InterventionRow]:
+        """Scenario -> its intervention episodes' takeovers and steps (scenarios with none are left out)."""
+        rows: dict[str, InterventionRow] = {}
+        for e in self.readable:
+            if e.takeovers is None:
+                continue
+            row = rows.setdefault(e.scenario or "(no scenario)", InterventionRow())
+            row.episodes += 1
+            row.takeovers += e.takeovers
+            row.policy_steps += e.policy_steps or 0
+            row.operator_steps += e.operator_steps or 0
+        return rows
 
 
 def episode_files(data_dir: Path) -> list[Path]:
@@ -115,9 +147,18 @@ def episode_info(path: Path) -> EpisodeInfo:
             period = meta.attrs.get("time_period")
             info.period = period if period in PERIODS else info.period
             info.frames = int(images.shape[0])
+            if meta.attrs.get("intervention"):
+                info.takeovers, info.policy_steps, info.operator_steps = (
+                    _count(meta.attrs.get(k)) for k in ("takeovers", "policy_steps", "operator_steps")
+                )
     except H5_ERRORS:
         info.frames = None  # an LFS pointer, a truncated file: unreadable, not collected
     return info
+
+
+def _count(value: object) -> int:
+    """A count attribute as written (a damaged one counts as 0 here; `check` reads the group itself)."""
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def progress_files(stats: DatasetStats, catalogue: Catalogue, now: datetime) -> dict[str, dict]:

@@ -42,6 +42,7 @@ from recorder import h5write, journal
 from recorder.catalogue import EVENT_TYPES, Catalogue, load_catalogue
 from recorder.episode import OUTCOMES, EpisodeMeta
 from recorder.errors import RecorderError
+from recorder.intervention import FrameAnnotation
 from recorder.naming import episode_name
 
 __all__ = ["EpisodeWriter", "RecorderError"]
@@ -56,6 +57,7 @@ class _Pending(NamedTuple):
     event_type: str
     height: int
     width: int
+    annotation: FrameAnnotation | None
 
 
 def _collector() -> str:
@@ -154,9 +156,16 @@ class EpisodeWriter:
         return self._appended
 
     def append(
-        self, image_rgb: np.ndarray, action: np.ndarray, event_type: str, timestamp: float | None = None
+        self,
+        image_rgb: np.ndarray,
+        action: np.ndarray,
+        event_type: str,
+        timestamp: float | None = None,
+        annotation: FrameAnnotation | None = None,
     ) -> None:
-        """Queue one frame: image RGB uint8 (H, W, 3), action float (3,), event type of EVENT_TYPES."""
+        """Queue one frame: image RGB uint8 (H, W, 3), action float (3,), event type of EVENT_TYPES;
+        `annotation` (who drove it, the policy's proposal, the instruction) in an episode a policy may
+        drive (`recorder.intervention`)."""
         self._raise_if_unusable()
         image_rgb = np.asarray(image_rgb)
         if image_rgb.dtype != np.uint8 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
@@ -195,7 +204,7 @@ class EpisodeWriter:
         if level == 0 and self._level != 0:
             self.raw_frames += 1
         future = self._pool.submit(journal.compress_frame, image, level)
-        self._queue.put(_Pending(future, float(timestamp), action, event_type, *shape))
+        self._queue.put(_Pending(future, float(timestamp), action, event_type, *shape, annotation))
         self._appended += 1
 
     def finish(
@@ -315,6 +324,8 @@ class EpisodeWriter:
             parts = journal.frame_parts(
                 planes, frame.timestamp, frame.action, frame.event_type, frame.height, frame.width
             )
+            if frame.annotation is not None:
+                parts.append(journal.annotation_record(frame.annotation))
             start = self._offset
             self._offset += self._write(parts)
         except OSError as exc:
@@ -335,6 +346,7 @@ class EpisodeWriter:
                 frame.event_type,
                 frame.height,
                 frame.width,
+                frame.annotation,
             )
         )
 

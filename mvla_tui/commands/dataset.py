@@ -123,6 +123,7 @@ def _check(args: argparse.Namespace) -> int:
         "with_problems": len(bad),
         "problems": dict(kinds),
         "unfinished_recordings": len(unfinished),
+        "intervention_episodes": sum(r.intervention is not None for r in reports),
     }
     if args.json:
         out = {
@@ -135,6 +136,13 @@ def _check(args: argparse.Namespace) -> int:
                     "pattern": r.pattern,
                     "distance": r.distance,
                     "problems": [{"kind": p.kind, "message": p.message} for p in r.problems],
+                    "intervention": None
+                    if r.intervention is None
+                    else {
+                        "policy_steps": r.intervention.policy,
+                        "operator_steps": r.intervention.operator,
+                        "takeovers": r.intervention.takeovers,
+                    },
                 }
                 for r in reports
             ],
@@ -157,12 +165,19 @@ def _check(args: argparse.Namespace) -> int:
     table.add_column("Layout", no_wrap=True)
     table.add_column("Frames", justify="right", no_wrap=True)
     table.add_column("Scenario", overflow="fold", ratio=2)
+    driven = summary["intervention_episodes"] > 0
+    if driven:  # intervention episodes: who drove the steps, and how often the operator took over
+        table.add_column("Policy / operator steps, takeovers", overflow="fold", ratio=2)
     table.add_column("Problems", overflow="fold", ratio=3)
     for r in reports:
         scenario = " ".join(x for x in (r.scenario, r.pattern, r.distance) if x) or "-"
         problems = "\n".join(f"[red]{escape(str(p))}[/]" for p in r.problems) or "[green]ok[/]"
         frames = "-" if r.frames is None else str(r.frames)
-        table.add_row(escape(r.path.name), r.layout or "-", frames, scenario, problems)
+        cells = [escape(r.path.name), r.layout or "-", frames, scenario]
+        if driven:
+            c = r.intervention
+            cells.append("-" if c is None else f"{c.policy} / {c.operator}, {c.takeovers}")
+        table.add_row(*cells, problems)
     if reports:
         console.print(table)
     line = f"{len(reports)} file(s): [green]{summary['sound']} sound[/]"
@@ -175,6 +190,53 @@ def _check(args: argparse.Namespace) -> int:
     if unfinished:
         console.print(f"Salvage with: mvla dataset recover {escape(str(path))}")
     return 1 if bad or unfinished else 0
+
+
+def _intervention_table(rows: dict) -> object:
+    """Intervention episodes per scenario: takeovers, and the steps the policy and the operator drove."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from recorder.stats import InterventionRow
+
+    table = Table(
+        title="Intervention episodes (a policy drove, the operator took over)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in (
+        "Scenario",
+        "episodes",
+        "takeovers",
+        "policy\nsteps",
+        "operator\nsteps",
+        "takeovers\n/100 steps",
+    ):
+        table.add_column(name, justify="left" if name == "Scenario" else "right", no_wrap=True)
+    total = InterventionRow()
+    for scenario, row in sorted(rows.items()):
+        table.add_row(escape(scenario), *_intervention_cells(row))
+        total.episodes += row.episodes
+        total.takeovers += row.takeovers
+        total.policy_steps += row.policy_steps
+        total.operator_steps += row.operator_steps
+    table.add_section()
+    table.add_row("all", *_intervention_cells(total))
+    return table
+
+
+def _intervention_cells(row: object) -> list[str]:
+    from recorder.stats import InterventionRow
+
+    assert isinstance(row, InterventionRow)
+    return [
+        str(row.episodes),
+        str(row.takeovers),
+        str(row.policy_steps),
+        str(row.operator_steps),
+        f"{row.per_100_steps():.1f}",
+    ]
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -254,6 +316,9 @@ def _stats(args: argparse.Namespace) -> int:
         console.print(_distribution("Frames per episode", _length_rows(lengths), "frames"))
     periods = stats.periods
     console.print(_distribution("Collection time of day", [(p, periods.get(p, 0)) for p in PERIODS], ""))
+    interventions = stats.interventions
+    if interventions:
+        console.print(_intervention_table(interventions))
 
     if stats.unreadable:
         console.print(

@@ -177,6 +177,10 @@ class PolicyDriver(LoopPart):
         """Actions executed since `run`."""
         return self._steps
 
+    def driving_instruction(self) -> str | None:
+        """The instruction of the run in progress (paused by a takeover or not); None when no run is on."""
+        return self._instruction if self._running else None
+
     @property
     def ended(self) -> str | None:
         """How the last run ended (None while one runs or before the first): done, budget, collision,

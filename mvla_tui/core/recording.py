@@ -26,9 +26,10 @@ from mvla_tui.core.intents import DiscardEpisode, EpisodeSaveDone, ProgressLoade
 from mvla_tui.core.saver import EpisodeSaver
 from mvla_tui.robot.hooks import LoopPart, PartIntent
 from mvla_tui.robot.state import Step
-from recorder.catalogue import Catalogue
+from recorder.catalogue import STEP_EVENT, Catalogue
 from recorder.episode import EpisodeMeta
 from recorder.errors import RecorderError
+from recorder.intervention import NO_PROPOSAL, FrameAnnotation, FrameSource
 from recorder.writer import EpisodeWriter
 
 SAVE_OUTCOMES = ("success", "failure")
@@ -67,6 +68,9 @@ class RecordingState:
     last_error: str | None
     progress: tuple[ProgressCell, ...]  # current scenarios x patterns x distances
     progress_counted: bool  # False until the folder's existing episodes are counted
+    policy_steps: int = 0  # steps of the episode the policy drove (an intervention episode)
+    operator_steps: int = 0  # steps of the episode the operator drove
+    takeovers: int = 0  # operator steps that followed a policy step
 
 
 @dataclass
@@ -76,6 +80,10 @@ class _Episode:
     instruction: str
     started_at: float | None  # loop time of frame 0
     guide: GuideTracker
+    policy_steps: int = 0
+    operator_steps: int = 0
+    takeovers: int = 0
+    last_source: FrameSource | None = None  # of the last frame (a takeover follows a policy one)
 
 
 class RecordingSession(LoopPart):
@@ -116,6 +124,9 @@ class RecordingSession(LoopPart):
         self._counted = not count_existing
         self._now = 0.0
         self._first_frame_by = 0.0
+        # The instruction of the policy while one drives (None otherwise); set by a session with a policy,
+        # and then every frame is annotated for an intervention episode (`recorder.intervention`).
+        self.policy_instruction: Callable[[], str | None] | None = None
 
     @property
     def recording(self) -> bool:
@@ -205,11 +216,39 @@ class RecordingSession(LoopPart):
             episode.guide.press(step.key)
         try:
             episode.writer.append(
-                step.frame.image, step.action, step.event_type, timestamp=step.t - episode.started_at
+                step.frame.image,
+                step.action,
+                step.event_type,
+                timestamp=step.t - episode.started_at,
+                annotation=self._annotate(episode, step),
             )
         except RecorderError as exc:  # the writer aborted the episode (disk full, bad frame)
             self._episode = None
             self._last_error = str(exc)
+
+    def _annotate(self, episode: _Episode, step: Step) -> FrameAnnotation | None:
+        """Who drove this frame, what the policy proposed, the instruction in force; None in a session
+        without a policy (nothing but the operator can drive)."""
+        if self.policy_instruction is None:
+            return None
+        driving = self.policy_instruction()
+        source: FrameSource
+        if step.event_type == "episode_start":
+            source = "policy" if driving is not None else "operator"
+        else:
+            source = "policy" if step.source == "policy" else "operator"
+        if source == "operator" and episode.last_source == "policy":  # as `recorder.intervention` counts
+            episode.takeovers += 1
+        episode.last_source = source
+        if step.event_type == STEP_EVENT:
+            if source == "policy":
+                episode.policy_steps += 1
+            else:
+                episode.operator_steps += 1
+        proposed = NO_PROPOSAL
+        if step.proposed is not None:
+            proposed = (float(step.proposed[0]), float(step.proposed[1]), float(step.proposed[2]))
+        return FrameAnnotation(source, proposed, driving or episode.instruction)
 
     def save(
         self, outcome: str = "success", attrs: Mapping[str, str | int | float | bool] | None = None
@@ -311,6 +350,9 @@ class RecordingSession(LoopPart):
             last_error=self._last_error,
             progress=self._progress(),
             progress_counted=self._counted,
+            policy_steps=episode.policy_steps if episode is not None else 0,
+            operator_steps=episode.operator_steps if episode is not None else 0,
+            takeovers=episode.takeovers if episode is not None else 0,
         )
 
     def _progress(self) -> tuple[ProgressCell, ...]:

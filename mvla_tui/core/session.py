@@ -125,6 +125,8 @@ class Session:
                 self.loop, worker, config.policy, config.teleop, self.default_instruction, self._report
             )
             self.loop.add_part(self.policy)
+            if self.recording is not None:
+                self.recording.policy_instruction = self.policy.driving_instruction
         self.verdict: SimVerdict | None = None
         sim = _sim_link(self.link)
         if self.policy is not None and sim is not None:  # only the simulator can judge a run

@@ -430,7 +430,7 @@ class ControlLoop:
             return
         if command.note is not None:
             self._last_error = command.note
-        self._start(command.action, "policy", None, now + command.duration_s, now)
+        self._start(command.action, "policy", None, now + command.duration_s, now, proposed=intent.action)
 
     def _change_throttle(self, direction: int, now: float) -> None:
         step = self.teleop.throttle_step * (1 if direction > 0 else -1)
@@ -444,7 +444,13 @@ class ControlLoop:
     # ---- motion --------------------------------------------------------------------------------------
 
     def _start(
-        self, action: np.ndarray, source: str, key: str | None, ends_at: float | None, now: float
+        self,
+        action: np.ndarray,
+        source: str,
+        key: str | None,
+        ends_at: float | None,
+        now: float,
+        proposed: np.ndarray | None = None,
     ) -> None:
         if self._quit_reason is not None:
             return
@@ -461,7 +467,7 @@ class ControlLoop:
         self._arm_guard(now)  # before the capture below, which may block
         self._action = (float(action[0]), float(action[1]), float(action[2]))
         self._steps += 1
-        self._capture(action, "start_action", sent, now, key)
+        self._capture(action, "start_action", sent, now, key, source, proposed)
 
     def _scaled(self, action: np.ndarray) -> Twist | None:
         try:
@@ -482,7 +488,7 @@ class ControlLoop:
             self._stopped_at = self.clock() if now is None else now
         if event is not None and was_moving:
             self._action = (0.0, 0.0, 0.0)
-            self._capture(ZERO_ACTION, event, STOP, self.clock() if now is None else now, STOP_KEY)
+            self._capture(ZERO_ACTION, event, STOP, self.clock() if now is None else now, STOP_KEY, "teleop")
 
     def _send(self, twist: Twist, now: float) -> Twist | None:
         """Send a motion command; None (and the robot stopped, the motion dropped) when it may not stand."""
@@ -530,7 +536,14 @@ class ControlLoop:
             self._guard.deadline = now + self.teleop.stall_s
 
     def _capture(
-        self, action: np.ndarray, event: EventType, twist: Twist, now: float, key: str | None = None
+        self,
+        action: np.ndarray,
+        event: EventType,
+        twist: Twist,
+        now: float,
+        key: str | None = None,
+        source: str | None = None,
+        proposed: np.ndarray | None = None,
     ) -> None:
         if not self.parts:
             return
@@ -539,7 +552,9 @@ class ControlLoop:
             self._last_error = f"{self._last_error or 'no camera frame yet'}; {event} not recorded"
             return
         self._frame_stamp = frame.stamp
-        step = Step(frame, np.array(action, dtype=np.float32), event, twist, now, key)
+        if proposed is not None:
+            proposed = np.array(proposed, dtype=np.float32).reshape(3)
+        step = Step(frame, np.array(action, dtype=np.float32), event, twist, now, key, source, proposed)
         for part in self.parts:
             part.on_step(step)
 

@@ -57,6 +57,8 @@ class Step:
     t: float
     # The operator's key (the stop key for stop_action); None for frame 0 and a policy's action.
     key: str | None = None
+    source: str | None = None  # who commanded it: "teleop" or "policy"; None for frame 0
+    proposed: np.ndarray | None = None  # (3,) a policy's command before the loop clamped it
 
 
 S = TypeVar("S")

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 
 from recorder.episode import EpisodeMeta
+from recorder.intervention import NO_PROPOSAL, FrameAnnotation, FrameSource
 from recorder.writer import EpisodeWriter
 
 H, W = 12, 16
@@ -97,6 +98,42 @@ def record(folder: Path, n: int = 3, scenario: str = "1box_left", **writer_kwarg
         for image, action in zip(rgb_frames(n), key_actions(n), strict=True):
             writer.append(image, action, "start_action" if len(writer) else "episode_start")
         return writer.finish()
+
+
+# Who drove each frame of `intervention_record`: the policy, a takeover of two operator steps (the second
+# a stop), the hand-back, then the policy again.
+INTERVENTION_SOURCES: tuple[FrameSource, ...] = (
+    "operator",
+    "policy",
+    "policy",
+    "operator",
+    "operator",
+    "policy",
+    "policy",
+)
+INTERVENTION_EVENTS = ("episode_start", "start_action", "start_action", "start_action", "stop_action")
+INTERVENTION_EVENTS += ("start_action", "start_action")
+
+
+def intervention_annotations() -> list[FrameAnnotation]:
+    out = []
+    for i, source in enumerate(INTERVENTION_SOURCES):
+        proposed = (0.1 * i, -0.2, 0.0) if source == "policy" else NO_PROPOSAL
+        out.append(FrameAnnotation(source, proposed, "go left" if i < 5 else "go right"))
+    return out
+
+
+def intervention_record(folder: Path, writer: EpisodeWriter | None = None, finish: bool = True) -> Path:
+    """An intervention episode of 7 frames (`INTERVENTION_SOURCES`) at 0.5 s intervals; with `finish`
+    False the writer is only detached (a session that ended mid-episode: a journal to recover)."""
+    meta = EpisodeMeta(scenario="1box_left", pattern="core", distance="medium", robot="fake", camera="test")
+    writer = writer or EpisodeWriter(folder, meta)
+    with writer:
+        frames, actions = rgb_frames(7), key_actions(7)
+        actions[4] = 0.0  # the stop
+        for i, annotation in enumerate(intervention_annotations()):
+            writer.append(frames[i], actions[i], INTERVENTION_EVENTS[i], 0.5 * i, annotation)
+        return writer.finish("success") if finish else writer.detach()
 
 
 # Read in a child process, h5py raises SIGSEGV on opening a file named crash*: a stand-in for the damaged

@@ -11,7 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from recorder_builders import INSTRUCTION, key_actions, record, v4_file, v5_file
+from recorder_builders import INSTRUCTION, intervention_record, key_actions, record, v4_file, v5_file
 
 from recorder.check import PROBLEM_KINDS, check
 from recorder.errors import EpisodeFileError, RecorderError
@@ -111,7 +111,16 @@ def _undecodable_jpeg(folder: Path) -> Path:
     return path
 
 
+def _bad_intervention(folder: Path) -> Path:
+    path = intervention_record(folder)
+    with h5py.File(path, "r+") as f:
+        sources = f["intervention/source"]
+        sources[1] = "robot"  # neither policy nor operator
+    return path
+
+
 DAMAGE = {
+    "bad_intervention": _bad_intervention,
     "lfs_pointer": lambda d: _write(
         d, b"version https://git-lfs.github.com/spec/v1\noid sha256:ab12\nsize 123\n"
     ),
