@@ -1,5 +1,6 @@
 """`RecordingPanel`: the episode being recorded (setting, `n/18`, elapsed, the core guide's next key and
-the mismatches), the last saved file, and progress per scenario x pattern x distance against targets."""
+the mismatches; while a policy drives, the steps the policy and the operator drove and the takeovers), the
+last saved file, and progress per scenario x pattern x distance against targets."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ class RecordingPanel(Static):
             head.append(f"{setting}  {rec.frames}/{rec.target_frames} frames  {rec.elapsed_s:.1f} s\n")
             if rec.waiting_for_camera:
                 head.append("waiting for the camera's first frame...\n", style="yellow")
+            if rec.policy_steps:  # an intervention episode: the policy drove, the operator may take over
+                head.append(
+                    f"policy {rec.policy_steps} / operator {rec.operator_steps} steps   "
+                    f"takeovers: {rec.takeovers}\n",
+                    style="magenta",
+                )
             if rec.guide_next is not None or rec.guide_mismatches:
                 head.append(f"guide next: {rec.guide_next or 'done'}   mismatches: {rec.guide_mismatches}\n")
         else:

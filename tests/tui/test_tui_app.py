@@ -7,17 +7,20 @@ recorded file through the policy, damaged files there are one line each, never a
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
+from mvla_tui.panels.recording import RecordingPanel
 from mvla_tui.robot.link import STOP, Twist
 from mvla_tui.screens.episodes import EpisodesScreen
 from recorder.check import check
 from recorder.reader import read_episode
-from tests.core.core_helpers import tiny_runtime
+from tests.core.core_helpers import ScriptedRuntime, tiny_runtime
 from tests.recorder.recorder_builders import damaged_folder
 from tests.tui.tui_helpers import make_app, type_command, wait_for
 
@@ -34,6 +37,13 @@ def sends(link) -> list[Twist]:
 def said(app) -> str:
     output = app.query_one("#policy-output")
     return "\n".join(line.text for line in output.lines)
+
+
+def shown(panel) -> str:
+    """The text a panel shows (its content rendered as the terminal would)."""
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(panel.content)
+    return console.export_text()
 
 
 async def started(pilot, app) -> None:
@@ -274,3 +284,24 @@ async def test_typed_quit_and_episodes_do_what_their_keys_do(tmp_path: Path) -> 
         await type_command(pilot, "quit")
         await wait_for(pilot, lambda: not app.is_running, what="the app to end")
     assert not session.state.robot.running
+
+
+async def test_the_recording_panel_counts_policy_and_operator_steps_and_takeovers(tmp_path: Path) -> None:
+    app, session, link = make_app(tmp_path, runtime=ScriptedRuntime([(0.5, 0.0, 0.0)]), resume_s=30.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await wait_for(pilot, lambda: bool(app.state.policy.label))
+        await pilot.press("n", "1", "c", "k", "enter")
+        await wait_for(pilot, lambda: app.state.recording.recording, what="recording")
+        await type_command(pilot, "run")
+        await wait_for(pilot, lambda: app.state.recording.policy_steps >= 2, what="two policy steps")
+        await pilot.press("tab")  # out of the command line: keys drive again
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.state.recording.takeovers == 1, what="the takeover")
+        await wait_for(pilot, lambda: "takeovers: 1" in shown(app.query_one(RecordingPanel)), what="the panel")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: bool(app.state.recording.last_saved), what="the save")
+    (path,) = tmp_path.glob("*.h5")
+    got = read_episode(path).intervention
+    assert got is not None and got.takeovers == 1
+    assert got.sources.count("operator") >= 2  # frame 0 and the key
