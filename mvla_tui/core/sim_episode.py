@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mvla_tui.core.expert_operator import ExpertOperator
 from mvla_tui.core.frame_tap import FrameTap
 from mvla_tui.core.intents import RunPolicy, SetInstruction, StartEpisode
 from mvla_tui.core.key_driver import KeyDriver, expert_driver
@@ -80,6 +81,10 @@ class SimEpisode:
     stale_frames: int = 0
     guard_stops: int = 0
     steps_per_s: float | None = None  # the policy's effective step rate (loop clock)
+    takeovers: int = 0  # with the expert as operator: how often it took over from the policy
+    takeover_reasons: list[str] = field(default_factory=list)
+    policy_steps: int = 0  # actions the policy executed
+    operator_steps: int = 0  # keys the expert pressed as the operator
     saved: Path | None = None
     video: Path | None = None
     save_error: str | None = None
@@ -150,8 +155,10 @@ class _EpisodeWatch(LoopPart):
         noise: float,
         keep_failed: bool,
         video: _Video | None,
+        operator: ExpertOperator | None = None,
     ):
         self.session = session
+        self.operator = operator
         self.link = link
         self.expert = expert
         self.max_steps = max_steps
@@ -182,7 +189,14 @@ class _EpisodeWatch(LoopPart):
                 self.ended = "expert done"
             elif self.steps >= self.max_steps and self.session.loop.moving_source is None:
                 self.ended = "timeout"
-        elif policy is not None and not policy.running and policy.ended is not None:
+        elif self.operator is not None and self.operator.done:
+            self.ended = "operator done"
+        elif (
+            policy is not None
+            and not policy.running
+            and policy.ended is not None
+            and (self.operator is None or not self.operator.in_control or self.session.loop.estopped)
+        ):
             self.ended = episode_ending(policy.ended, policy.snapshot(now).stop_reason)
         if self.ended is not None:
             self.session.loop.halt()
@@ -248,10 +262,12 @@ def run_sim_episode(
     video_dir: Path | None = None,
     realtime: bool = False,
     display_hz: float | None = DISPLAY_HZ,
+    expert_operator: bool = False,
 ) -> SimEpisode:
     """Run one episode: the scripted expert drives when `worker` is None, else the worker's policy; on the
     wall clock with `realtime` (then a display tap asks for frames `display_hz` times a second, as the
-    app's camera panel does; None: no display)."""
+    app's camera panel does; None: no display). With `expert_operator` (and a worker) the expert watches
+    the policy drive and takes over as an operator would (`ExpertOperator`): an intervention episode."""
     config = sim_robot_config(base, spec, realtime)
     link = SimLink(config)
     session = Session(
@@ -276,10 +292,25 @@ def run_sim_episode(
             config.sim.max_presses,
         )
         session.add_part(expert)
+    operator = None
+    if worker is not None and expert_operator:
+        assert session.policy is not None  # a session with a worker has a policy driver
+        style = catalogue.normalise_pattern(spec.pattern)
+        operator = ExpertOperator(
+            session.loop,
+            link,
+            ScriptedExpert(link.layout, config.sim, config.teleop, style, 0.0, spec.seed),
+            session.policy,
+            config.teleop,
+            max_presses=config.sim.max_presses,
+        )
+        session.add_part(operator)
     video = None
     if video_dir is not None:
         video = _Video(video_dir / f"{spec.scenario}_{spec.distance}_{spec.bias}_seed{spec.seed}.mp4")
-    watch = _EpisodeWatch(session, link, expert, config.sim.max_presses, spec, noise, keep_failed, video)
+    watch = _EpisodeWatch(
+        session, link, expert, config.sim.max_presses, spec, noise, keep_failed, video, operator
+    )
     session.add_part(watch)
     if realtime and display_hz is not None:
         session.add_part(FrameTap(session.loop, display_hz))
@@ -308,6 +339,12 @@ def run_sim_episode(
         stale_frames=policy_state.stale_frames if policy_state is not None else 0,
         guard_stops=session.loop.state.guard_stops,
         steps_per_s=policy_state.effective_hz if policy_state is not None else None,
+        takeovers=operator.takeovers if operator is not None else 0,
+        takeover_reasons=list(operator.reasons) if operator is not None else [],
+        policy_steps=watch.steps - len(operator.keys)
+        if operator is not None
+        else (watch.steps if worker else 0),
+        operator_steps=len(operator.keys) if operator is not None else 0,
         saved=saved[0] if saved else None,
         video=video.close(keep=not result.success) if video is not None else None,
         save_error=recording.last_error if recording is not None else None,

@@ -63,17 +63,16 @@ class ScriptedExpert:
         self.style = style
         self.noise = noise
         self._rng = np.random.default_rng(seed)
-        self._motion = {
-            k: config.key_motion(np.array(v), teleop.throttle / 100.0, teleop.step_s)
-            for k, v in KEYMAP.items()
-        }
+        self._throttle = teleop.throttle / 100.0
+        self._step_s = teleop.step_s
+        self._motion = {k: self.motion_of(np.array(v)) for k, v in KEYMAP.items()}
         self._step = float(self._motion["w"][0])  # m per translation press
         self._turn = float(self._motion["r"][2])  # rad per rotation press
         sign = 1.0 if layout.side == "left" else -1.0
         lo, hi = layout.obstacle_y
         edge = hi if sign > 0 else lo
         self._side_sign = sign
-        self._lane_y = edge + sign * (ROBOT_HALF_WIDTH + LANE_CLEARANCE_M)  # nearest safe lane centre
+        self.lane_y = edge + sign * (ROBOT_HALF_WIDTH + LANE_CLEARANCE_M)  # nearest safe lane centre
         self._obstacles = [(b.x_range, b.y_range) for b in layout.boxes]
         cup = layout.cup
         self._obstacles.append(
@@ -107,7 +106,7 @@ class ScriptedExpert:
         diagonal = "q" if self._side_sign > 0 else "e"
         near, far = self.layout.obstacle_x
         if pose.x - ROBOT_HALF_LENGTH <= far + PASSED_CLEARANCE_M:
-            if self._side_sign * (pose.y - self._lane_y) >= 0:
+            if self._side_sign * (pose.y - self.lane_y) >= 0:
                 return ["w", sidestep, "s"]
             if self.style == "variant":
                 return [diagonal, sidestep, "s"]
@@ -131,14 +130,34 @@ class ScriptedExpert:
         return []
 
     def is_safe(self, pose: Pose, key: str) -> bool:
-        """Whether pressing `key` at `pose` keeps the footprint `MARGIN_M` clear of everything.
+        """Whether pressing `key` at `pose` keeps the footprint `MARGIN_M` clear of everything."""
+        return self.path_clear(pose, self._motion[key])
+
+    def motion_of(self, action: np.ndarray) -> np.ndarray:
+        """Robot-frame displacement `[dx m, dy m, dyaw rad]` of one press of `action` (key units, e.g. a
+        policy's command), as the control loop sends it."""
+        return self.config.key_motion(np.asarray(action, np.float64), self._throttle, self._step_s)
+
+    def predict(self, pose: Pose, action: np.ndarray, fraction: float = 1.0) -> Pose:
+        """Where a press of `action` from `pose` ends (after `fraction` of it), on the plan's model."""
+        dx, dy, dyaw = self.motion_of(action)
+        c, s = math.cos(pose.yaw), math.sin(pose.yaw)
+        return Pose(
+            pose.x + fraction * (c * dx - s * dy),
+            pose.y + fraction * (s * dx + c * dy),
+            pose.yaw + fraction * dyaw,
+        )
+
+    def path_clear(self, pose: Pose, motion: np.ndarray, margin: float = MARGIN_M) -> bool:
+        """Whether a press moving the robot by `motion` (`[dx, dy, dyaw]`, robot frame) from `pose` keeps
+        the footprint `margin` clear of everything.
 
         The physics can end a press a fraction of a millimetre beyond its prediction, so a robot may
         already stand nearer than the margin; then a press is safe if it brings it no nearer (moving
         along or away from the obstacle), otherwise the expert would have no key left and stop."""
-        dx, dy, dyaw = self._motion[key]
+        dx, dy, dyaw = (float(v) for v in motion)
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
-        floor = min(MARGIN_M, self._clearance(pose.x, pose.y, pose.yaw)) - 1e-6
+        floor = min(margin, self._clearance(pose.x, pose.y, pose.yaw)) - 1e-6
         for f in np.linspace(0.25, 1.0, 4):
             x = pose.x + f * (c * dx - s * dy)
             y = pose.y + f * (s * dx + c * dy)

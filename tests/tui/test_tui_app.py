@@ -298,7 +298,9 @@ async def test_the_recording_panel_counts_policy_and_operator_steps_and_takeover
         await pilot.press("tab")  # out of the command line: keys drive again
         await pilot.press("a")
         await wait_for(pilot, lambda: app.state.recording.takeovers == 1, what="the takeover")
-        await wait_for(pilot, lambda: "takeovers: 1" in shown(app.query_one(RecordingPanel)), what="the panel")
+        await wait_for(
+            pilot, lambda: "takeovers: 1" in shown(app.query_one(RecordingPanel)), what="the panel"
+        )
         await pilot.press("m")
         await wait_for(pilot, lambda: bool(app.state.recording.last_saved), what="the save")
     (path,) = tmp_path.glob("*.h5")
