@@ -193,10 +193,30 @@ def _fine_tune_setup(
             f"init_from {config.init_from}: a {header.name!r} policy, but policy_config "
             f"{config.policy_config} is {wanted!r}; fine-tune with a config of the same policy"
         )
+    clash = _first_override_clash(registry.config_to_dict(header.name, header.config), config.policy)
+    if clash:
+        raise ConfigError(
+            f"init_from {config.init_from}: the checkpoint's policy has {clash}; the policy config comes "
+            "from the checkpoint: remove that override, or fine-tune from a checkpoint that has it"
+        )
     pcfg = dataclasses.replace(header.config, predicts_stop=config.data.stop_targets)
     if config.gradient_checkpointing is not None:
         pcfg = pcfg.with_gradient_checkpointing(config.gradient_checkpointing)
     return Setup(index, train, val, header.name, pcfg, header.normalisation, (path, header))
+
+
+def _first_override_clash(checkpoint: dict, overrides: dict, prefix: str = "") -> str | None:
+    """The first of the train config's `policy:` overrides that a fine-tune's checkpoint contradicts, as
+    "KEY X, the train config's policy: sets Y"; None when the checkpoint agrees with every one."""
+    for key, value in overrides.items():
+        have = checkpoint.get(key)
+        if isinstance(value, dict) and isinstance(have, dict):
+            found = _first_override_clash(have, value, f"{prefix}{key}.")
+            if found:
+                return found
+        elif _first_difference(have, value) is not None:
+            return f"{prefix}{key} {have!r}, the train config's policy: sets {value!r}"
+    return None
 
 
 def _shown(folder: str) -> str:

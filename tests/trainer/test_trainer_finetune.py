@@ -58,7 +58,10 @@ def test_a_fine_tune_starts_from_the_checkpoint_and_keeps_its_units(
     data: Path, base: Path, tmp_path: Path
 ) -> None:
     lines: list[str] = []
-    config = load_train_config(train_config(tmp_path / "ft", [data], steps=1, init_from=str(base), **STILL))
+    agreeing = {"policy__head__kind": "regression", "policy__window": 4}  # overrides the checkpoint has
+    config = load_train_config(
+        train_config(tmp_path / "ft", [data], steps=1, init_from=str(base), **agreeing, **STILL)
+    )
     result = train(config, log=lines.append)
     assert result.final is not None
     assert any(f"fine-tuning from {base}" in line for line in lines)
@@ -135,3 +138,6 @@ def test_a_checkpoint_that_does_not_fit_is_a_one_line_error(
     other = str(train_config(tmp_path / "b", [data], policy=str(kosmos)))
     line = _one_line_error(["train", "--config", other, "--set", f"init_from={base}"], capsys)
     assert f"init_from {base}: a 'compact' policy" in line and "'kosmos2'" in line
+    contradicted = str(train_config(tmp_path / "c", [data], policy__head__kind="discrete"))
+    line = _one_line_error(["train", "--config", contradicted, "--set", f"init_from={base}"], capsys)
+    assert "the checkpoint's policy has head.kind 'regression'" in line and "'discrete'" in line
