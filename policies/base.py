@@ -215,10 +215,17 @@ class Policy(nn.Module, abc.ABC, Generic[TextT]):
         windows = feats[index]  # (K, T, D)
         live = (batch.windows >= 0).unsqueeze(-1).to(windows.dtype)
         output = self.decode_steps(windows * live)  # (K, T, n, W); causal: padding at the end is inert
-        return self.head_loss(output, batch.actions, batch.mask)
+        return self.head_loss(output, batch.actions, batch.mask, batch.weights)
 
-    def head_loss(self, output: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> StepOutput:
-        """The loss of a head output (..., n, W) against normalised targets (..., n, A) and mask (..., n)."""
+    def head_loss(
+        self,
+        output: torch.Tensor,
+        actions: torch.Tensor,
+        mask: torch.Tensor,
+        weights: torch.Tensor | None = None,
+    ) -> StepOutput:
+        """The loss of a head output (..., n, W) against normalised targets (..., n, A) and mask (..., n),
+        each target weighted by `weights` (..., n) when given (`Batch.weights`)."""
         if self.head_kind == "discrete":
             return discrete_loss(
                 output,
@@ -227,15 +234,36 @@ class Policy(nn.Module, abc.ABC, Generic[TextT]):
                 self.head_class_weights,
                 self.values_to_actions(self.output_values(output.detach())),
                 actions,
+                weights,
             )
-        return chunk_loss(output, actions, mask, self.config.loss)
+        return chunk_loss(output, actions, mask, self.config.loss, weights)
 
 
-def chunk_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> StepOutput:
-    """Huber or MSE over a chunk, ignoring masked (past-the-end) steps; computed in float32."""
+def _target_weights(mask: torch.Tensor, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(m, w) in float32: the mask as 0/1 and the weight of each target (the mask when no weights are
+    given, so an unweighted loss is computed exactly as before weights existed)."""
+    m = mask.to(torch.float32)
+    return m, m if weights is None else m * weights.to(torch.float32)
+
+
+def chunk_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    kind: str,
+    weights: torch.Tensor | None = None,
+) -> StepOutput:
+    """Huber or MSE over a chunk, ignoring masked (past-the-end) steps; computed in float32.
+
+    With `weights` (..., n) the loss is the weighted mean over the unmasked targets, sum(per * w) /
+    sum(w): a target of weight 0 counts exactly as a masked one, a weight of 2 counts twice. The
+    reported `mse` stays the plain mean over the unmasked targets."""
     # float32: in bf16 a count of 1001 rounds to 1000, in fp16 counts above 65504 overflow.
-    m = mask.unsqueeze(-1).to(torch.float32)  # (..., n, 1)
+    m, w = _target_weights(mask, weights)
+    m, w = m.unsqueeze(-1), w.unsqueeze(-1)  # (..., n, 1)
     denom = (m.sum() * pred.shape[-1]).clamp_min(1.0)
+    # A weight sum may be below 1 (weights of 0.5): clamp only against division by zero.
+    wdenom = denom if weights is None else (w.sum() * pred.shape[-1]).clamp_min(1e-12)
     err = pred.float() - target.float()
     if kind == "huber":
         per = nn.functional.huber_loss(pred.float(), target.float(), reduction="none", delta=1.0)
@@ -243,7 +271,7 @@ def chunk_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kin
         per = err.square()
     else:
         raise ValueError(f"unknown loss {kind!r}: use 'huber' or 'mse'")
-    loss = (per * m).sum() / denom
+    loss = (per * w).sum() / wdenom
     mse = (err.square() * m).sum() / denom
     return StepOutput(loss, mse.detach())
 
@@ -255,18 +283,22 @@ def discrete_loss(
     weights: torch.Tensor,
     predicted: torch.Tensor,
     actions: torch.Tensor,
+    target_weights: torch.Tensor | None = None,
 ) -> StepOutput:
     """Class-weighted cross-entropy over a chunk, ignoring masked steps; float32.
 
     logits (..., n, C), target (..., n) class indices, mask (..., n), weights (C,): a rare key's
-    error costs more. The loss is the weighted sum over unmasked targets divided by their count.
-    `predicted` and `actions` (..., n, A) give the reported "mse" of the most probable actions."""
-    m = mask.to(torch.float32)
+    error costs more. The loss is the weighted sum over unmasked targets divided by their count, or,
+    with `target_weights` (..., n), by the sum of those weights (sum(per * w) / sum(w), as `chunk_loss`).
+    `predicted` and `actions` (..., n, A) give the reported "mse" of the most probable actions; it and
+    the accuracy are plain means over the unmasked targets."""
+    m, w = _target_weights(mask, target_weights)
     count = m.sum().clamp_min(1.0)
+    wcount = count if target_weights is None else w.sum().clamp_min(1e-12)
     per = nn.functional.cross_entropy(
         logits.float().flatten(0, -2), target.flatten(), weight=weights.float(), reduction="none"
     ).view_as(m)
-    loss = (per * m).sum() / count
+    loss = (per * w).sum() / wcount
     right = (logits.detach().argmax(-1) == target).to(torch.float32)
     mse = ((predicted.float() - actions.float()).square().mean(-1) * m).sum() / count
     return StepOutput(loss, mse.detach(), (right * m).sum() / count)

@@ -7,6 +7,11 @@ each of the up-to-`window` overlapping windows that hold it (what RoboVLMs' load
 `Batch.per_window()` is that reference layout (each window's frames copied out), for the benchmark and
 for the test that both give the same loss.
 
+Loss weights: an episode may carry one weight per step (`EpisodeSteps.weights`, the trainer's
+intervention weighting); a target `chunk[j]` predicted at step k is the action of step k + j, so it
+carries the weight of step k + j, and stop targets past the end weigh 1. A batch none of whose episodes
+carries weights has `weights` None, and the loss is computed exactly as an unweighted one.
+
 The collate is shared by training and offline evaluation; it calls `Policy.preprocess`, the function
 the runtime uses, so train/serve skew cannot creep in. This module must not import h5py or textual.
 """
@@ -33,12 +38,13 @@ class EpisodeSteps:
     stop_after: bool  # the episode ended at its goal: stop targets follow its last step
     key: str = ""  # which episode (file name), for caches and reports
     features: np.ndarray | None = None  # (S, D) cached frame features instead of frames
+    weights: np.ndarray | None = None  # (S,) float32 loss weight of each step (None: all 1)
 
     def __post_init__(self) -> None:
         steps = len(self.actions)
         if self.frames is None and self.features is None:
             raise ValueError(f"episode {self.key!r}: give frames or features")
-        for name in ("frames", "features"):
+        for name in ("frames", "features", "weights"):
             value = getattr(self, name)
             if value is not None and len(value) != steps:
                 raise ValueError(f"episode {self.key!r}: {len(value)} {name} for {steps} actions")
@@ -57,6 +63,7 @@ class Batch:
     features: torch.Tensor | None = None  # (F, D) frame features (cached, frozen frame encoder)
     window_episode: torch.Tensor | None = None  # (K,) long: the episode of each window
     keys: tuple[str, ...] = ()  # (E,) episode names
+    weights: torch.Tensor | None = None  # (K, T, horizon) float loss weight of each target; None: all 1
 
     def __post_init__(self) -> None:
         if (self.pixels is None) == (self.features is None):
@@ -109,6 +116,7 @@ class Batch:
             pixels=maybe(self.pixels, cast=True),
             features=maybe(self.features, cast=True),
             window_episode=maybe(self.window_episode),
+            weights=maybe(self.weights),
         )
 
     def per_window(self) -> Batch:
@@ -141,7 +149,8 @@ def collate(
     if any((e.features is not None) != cached for e in episodes):
         raise ValueError("a batch mixes episodes with cached features and with frames")
     offsets = np.cumsum([0] + [len(e.actions) for e in episodes])
-    windows, actions, masks, window_episode = [], [], [], []
+    weighted = any(e.weights is not None for e in episodes)
+    windows, actions, masks, window_episode, weights = [], [], [], [], []
     for e, (episode, offset) in enumerate(zip(episodes, offsets[:-1], strict=True)):
         steps = len(episode.actions)
         targets = step_targets(episode.actions, horizon, episode.stop_after)
@@ -151,6 +160,8 @@ def collate(
         windows.append(np.where(index >= 0, index + offset, -1))
         actions.append(targets.actions[safe] * live[..., None])
         masks.append(targets.mask[safe] & live)
+        if weighted:
+            weights.append(_target_weights(episode, horizon)[safe] * live)
         window_episode.append(np.full(len(index), e, np.int64))
     frame_episode = np.concatenate([np.full(len(ep.actions), e, np.int64) for e, ep in enumerate(episodes)])
     pixels = features = None
@@ -175,4 +186,15 @@ def collate(
         features=features,
         window_episode=torch.from_numpy(np.concatenate(window_episode)),
         keys=tuple(e.key for e in episodes),
+        weights=torch.from_numpy(np.concatenate(weights)) if weighted else None,
     )
+
+
+def _target_weights(episode: EpisodeSteps, horizon: int) -> np.ndarray:
+    """(S, horizon) float32: the weight of each step's chunk targets, chunk[j] of step k weighing as
+    step k + j; past the last step 1 (stop targets; masked ones do not count anyway)."""
+    steps = len(episode.actions)
+    step_weights = np.ones(steps, np.float32) if episode.weights is None else episode.weights
+    padded = np.ones(steps + horizon, np.float32)
+    padded[:steps] = step_weights
+    return padded[np.arange(steps)[:, None] + np.arange(horizon)[None, :]]

@@ -246,9 +246,6 @@ def load_checkpoint(
     dtype: torch.dtype | None = None,
 ) -> tuple[Policy, ActionNormalisation, CheckpointInfo]:
     """(policy in eval mode on `device`/`dtype`, normalisation, info) from a verified checkpoint."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     directory = Path(directory)
     header = inspect_checkpoint(directory)
     name, config, normalisation, provenance = (
@@ -257,18 +254,8 @@ def load_checkpoint(
         header.normalisation,
         header.provenance,
     )
-    try:
-        tensors = load_file(str(directory / WEIGHTS), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise PolicyLoadError(f"{directory / WEIGHTS}: not a readable safetensors file ({exc})") from None
     policy = registry.build_policy(name, config)
-    _check_backbones(directory / WEIGHTS, header.metadata, policy.backbone_identity())
-    expected = policy.trainable_state_dict()
-    _check_keys(directory / WEIGHTS, expected, tensors)
-    missing, unexpected = policy.load_state_dict(tensors, strict=False)
-    # Anything still missing is a frozen backbone weight, loaded by the model from its own source.
-    if unexpected:
-        raise PolicyLoadError(f"{directory / WEIGHTS}: unexpected key {unexpected[0]!r}")
+    tensors = load_weights(policy, directory, header)
     policy.to(device=device)
     if dtype is not None:
         policy.to(dtype=dtype)
@@ -281,6 +268,28 @@ def load_checkpoint(
         num_values=sum(t.numel() for t in tensors.values()),
     )
     return policy, normalisation, info
+
+
+def load_weights(policy: Policy, directory: str | Path, header: CheckpointHeader) -> dict[str, torch.Tensor]:
+    """Load the checkpoint's stored weights into `policy` (built from `header.config`, or from a config
+    that differs only in how it trains, e.g. gradient checkpointing) after checking its backbone record,
+    keys and shapes; returns the tensors read. `load_checkpoint` and a fine-tune (`mvla train` with
+    `init_from`) both load through it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(directory) / WEIGHTS
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PolicyLoadError(f"{path}: not a readable safetensors file ({exc})") from None
+    _check_backbones(path, header.metadata, policy.backbone_identity())
+    _check_keys(path, policy.trainable_state_dict(), tensors)
+    missing, unexpected = policy.load_state_dict(tensors, strict=False)
+    # Anything still missing is a frozen backbone weight, loaded by the model from its own source.
+    if unexpected:
+        raise PolicyLoadError(f"{path}: unexpected key {unexpected[0]!r}")
+    return tensors
 
 
 def _recorded_backbones(path: Path, metadata: dict[str, str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from configs import ConfigError, apply_overrides, from_dict, load_yaml
+from policies.default_policy import DEFAULT
 
 # What picks `best/`: the validation loss (lower is better) or the every-axis accuracy within 0.1 key
 # units (higher is better); `trainer.reports.Validation.score` states each direction.
@@ -59,6 +60,11 @@ class DataConfig:
     workers: int = 1  # loader worker processes (0: read in the training process)
     check_timeout_s: float = 60.0  # a file whose check takes longer is unreadable (the HDF5 library hangs)
     max_episodes: int | None = None  # use at most this many (first by name), e.g. for a quick run
+    # Intervention episodes (`recorder.intervention`): per-step loss weights, `trainer.data.step_weights`.
+    intervention_weight: float = 2.0  # an operator's step (a correction) weighs this much
+    pre_takeover_frames: int = 2  # the last N policy steps before each takeover: the policy's mistakes
+    pre_takeover_weight: float = 0.0  # ... weigh this much (0: out of the loss, kept as window context)
+    policy_frames: Literal["keep", "drop"] = "keep"  # other policy steps of a successful episode: 1 or 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.val_fraction < 1.0:
@@ -69,6 +75,12 @@ class DataConfig:
             raise ValueError(f"data.workers must be >= 0, got {self.workers}")
         if not self.check_timeout_s > 0:
             raise ValueError(f"data.check_timeout_s must be > 0, got {self.check_timeout_s}")
+        for name in ("intervention_weight", "pre_takeover_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"data.{name} must be a number >= 0, got {value}")
+        if self.pre_takeover_frames < 0:
+            raise ValueError(f"data.pre_takeover_frames must be >= 0, got {self.pre_takeover_frames}")
 
 
 @dataclass
@@ -100,6 +112,9 @@ class TrainConfig:
     policy: dict[str, Any] = field(
         default_factory=dict
     )  # overrides of its fields, e.g. {head: {kind: discrete}}
+    # Fine-tune: start from this checkpoint's weights, policy config and action normalisation (a
+    # checkpoint directory, relative to the current folder, or `default` for the shipped policy).
+    init_from: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -144,6 +159,8 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if config.augment.paraphrases:
         config.augment.paraphrases = str(_resolve(base, config.augment.paraphrases))
     config.output = str(_resolve(Path.cwd(), config.output))
+    if config.init_from and config.init_from != DEFAULT:
+        config.init_from = str(_resolve(Path.cwd(), config.init_from))
     return config
 
 

@@ -13,6 +13,14 @@ the loader's own shuffling would repeat or skip data). With several processes, p
 batches r, r + n, ... of each epoch (the tail that does not divide evenly is dropped), so every
 process takes the same number of steps. Items are seeded by (seed, epoch, episode): the same
 augmentation in any worker, after any resume.
+
+Intervention episodes (`recorder.intervention`) are weighted per step (`step_weights`), the scheme of
+Sirius (Liu et al. 2022, "Robot Learning on the Job"): the operator's corrections count more
+(`data.intervention_weight`), the last policy steps before each takeover -- the state a person had to
+step in at, labelled with the policy's own wrong action -- count less (`data.pre_takeover_frames`,
+`data.pre_takeover_weight`; by default not at all, though they stay in the windows as context), and
+the policy's other steps of an episode that reached its goal count as demonstrations or not
+(`data.policy_frames`). Episodes without intervention data carry no weights: the loss is unchanged.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from policies.windows import step_targets
 from recorder.catalogue import KEY_SPEED, load_side_instructions
 from recorder.reader import read_episode
 from trainer.augment import Augmented, augment_episode
-from trainer.config import AugmentConfig
+from trainer.config import AugmentConfig, DataConfig
 from trainer.index import EpisodeRecord
 
 if TYPE_CHECKING:
@@ -106,12 +114,41 @@ def discrete_classes(
     return tuple(tuple(float(v) for v in c) for c in classes), weights
 
 
+def step_weights(
+    sources: Sequence[str], takeover_steps: Sequence[int], successful: bool, config: DataConfig
+) -> np.ndarray | None:
+    """(S,) float32 loss weight of each step of an episode (see the module docstring), or None for one
+    without intervention data (`sources` empty: every step weighs 1).
+
+    `sources` (S,) says who drove each step, `takeover_steps` where each takeover falls (the number of
+    steps before it, `EpisodeRecord.takeover_steps`), `successful` whether the episode ended at its goal.
+    An operator's step weighs `intervention_weight`; of the `pre_takeover_frames` steps before a
+    takeover, the policy's weigh `pre_takeover_weight`; the policy's other steps weigh 1 with
+    `policy_frames: keep` in an episode that reached its goal, else 0 (an episode that did not end well
+    shows no good driving of the policy's)."""
+    if not sources:
+        return None
+    policy = np.asarray(sources) == "policy"
+    kept = 1.0 if config.policy_frames == "keep" and successful else 0.0
+    weights = np.where(policy, kept, config.intervention_weight).astype(np.float32)
+    for t in takeover_steps:
+        before = slice(max(0, t - config.pre_takeover_frames), t)
+        weights[before] = np.where(policy[before], config.pre_takeover_weight, weights[before])
+    return weights
+
+
+def record_weights(record: EpisodeRecord, config: DataConfig) -> np.ndarray | None:
+    """`step_weights` of an indexed episode."""
+    return step_weights(record.sources, record.takeover_steps, record.stop_after, config)
+
+
 class EpisodeDataset(Dataset[EpisodeSteps]):
     """Item (epoch, i) -> `EpisodeSteps` of training episode i, read and augmented (epoch-seeded).
 
     With a feature cache (`trainer.features.FeatureCache`, only used when no augmentation touches the
     images), an episode whose features are cached for its (possibly paraphrased) instruction comes
-    with those features and no image is read."""
+    with those features and no image is read. With `weighting` (the run's `DataConfig`), intervention
+    episodes come with their `step_weights`."""
 
     def __init__(
         self,
@@ -120,6 +157,7 @@ class EpisodeDataset(Dataset[EpisodeSteps]):
         augment: AugmentConfig | None,
         seed: int,
         cache: FeatureCache | None = None,
+        weighting: DataConfig | None = None,
     ) -> None:
         if cache is not None and augment is not None and augment.touches_images:
             raise ValueError("a feature cache cannot serve image augmentation")
@@ -128,6 +166,7 @@ class EpisodeDataset(Dataset[EpisodeSteps]):
         self.augment = augment
         self.seed = seed
         self.cache = cache
+        self.weighting = weighting
         self.paraphrases = (
             load_side_instructions(augment.paraphrases) if augment and augment.paraphrases else None
         )
@@ -161,7 +200,10 @@ class EpisodeDataset(Dataset[EpisodeSteps]):
             features = self.cache.load(record.name, text)
         out = self._augment(None if features is not None else read_steps(record), record, rng)
         normalised = self.normalisation.normalise(out.actions[:, : self.normalisation.action_dim])
-        return EpisodeSteps(out.frames, normalised, out.instruction, record.stop_after, record.name, features)
+        weights = record_weights(record, self.weighting) if self.weighting is not None else None
+        return EpisodeSteps(
+            out.frames, normalised, out.instruction, record.stop_after, record.name, features, weights
+        )
 
 
 def _copy(rng: np.random.Generator) -> np.random.Generator:

@@ -11,6 +11,7 @@ cache is never read. This module must not import textual.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -71,5 +72,5 @@ class FeatureCache:
             text = policy.encode_instruction([e.instruction] * len(e.frames))
             features = policy.encode_frame(pixels, text).float().cpu().numpy()  # (S, D)
             self.save(e.key, e.instruction, features)
-            out.append(EpisodeSteps(None, e.actions, e.instruction, e.stop_after, e.key, features))
+            out.append(dataclasses.replace(e, frames=None, features=features))  # weights kept
         return out

@@ -6,7 +6,9 @@ What an episode contributes (`EpisodeRecord`): its steps (`policies.windows.step
 `start_action` frames) and their actions, its instruction (`language_instruction`, else the
 catalogue's instruction of its scenario), whether stop targets follow it (its outcome is `success`, or
 unknown in the older collector's files, which operators only saved at the goal; not `unspecified`, a
-salvaged recording), and its scenario for stratifying and reporting. Skipped: files `recorder.check`
+salvaged recording), and its scenario for stratifying and reporting; for an intervention episode
+(`recorder.intervention`), who drove each step (`sources`) and where each takeover falls among the
+steps (`takeover_steps`), from which the trainer weighs the steps (`trainer.data.step_weights`). Skipped: files `recorder.check`
 finds a problem in (damaged, too short, all-zero actions, placeholder frames, ...), files that
 crash or hang the HDF5 library, failed episodes (unless `include_failed`), episodes without a step or
 without an instruction.
@@ -33,10 +35,11 @@ from configs.files import write_atomic
 from policies.windows import step_frames
 from recorder.catalogue import Catalogue
 from recorder.errors import RecorderError
+from recorder.intervention import StepCounts
 from recorder.isolated import Summary, summaries
 from recorder.stats import episode_files
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: intervention sources and takeover steps
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,26 @@ class EpisodeRecord:
     side: str | None  # the side to pass on, from the catalogue (None: unknown scenario)
     frame_index: tuple[int, ...]  # the frames that are steps
     actions: tuple[tuple[float, ...], ...]  # (S, 3) actions of the steps, robot units
+    # (S,) who drove each step (`recorder.intervention.SOURCES`); () where the file does not say.
+    sources: tuple[str, ...] = ()
+    # Each takeover as the number of steps before its frame: steps[:t] were taken before it.
+    takeover_steps: tuple[int, ...] = ()
 
     @property
     def steps(self) -> int:
         return len(self.frame_index)
+
+    @property
+    def intervention(self) -> bool:
+        """A policy drove some of this episode: its steps have sources."""
+        return bool(self.sources)
+
+    def step_counts(self) -> StepCounts:
+        """Its steps by who drove them, and its takeovers (all the operator's without intervention data)."""
+        if not self.sources:
+            return StepCounts(0, self.steps, 0)
+        policy = self.sources.count("policy")
+        return StepCounts(policy, self.steps - policy, len(self.takeover_steps))
 
     @property
     def stop_after(self) -> bool:
@@ -79,6 +98,10 @@ class DatasetIndex:
 
     def skipped_counts(self) -> Counter[str]:
         return Counter(s.kind for s in self.skipped)
+
+    def takeovers_per_100_steps(self) -> float | None:
+        """`takeovers_per_100_steps` of this index's episodes."""
+        return takeovers_per_100_steps(self.episodes)
 
     def describe_skipped(self, limit: int = 5) -> list[str]:
         """One line per kind with its count, then the first few files with their reasons."""
@@ -112,6 +135,12 @@ def _record(summary: Summary, catalogue: Catalogue) -> EpisodeRecord | Skipped:
             path, "no_instruction", "no language_instruction and no known scenario to take one from"
         )
     actions = header.actions[frames]
+    sources: tuple[str, ...] = ()
+    takeovers: tuple[int, ...] = ()
+    if header.intervention is not None:
+        sources = tuple(header.intervention.sources[int(i)] for i in frames)
+        at = np.searchsorted(frames, header.intervention.takeover_frames())
+        takeovers = tuple(int(i) for i in at)
     return EpisodeRecord(
         path=path,
         name=Path(path).stem,
@@ -123,7 +152,21 @@ def _record(summary: Summary, catalogue: Catalogue) -> EpisodeRecord | Skipped:
         side=side,
         frame_index=tuple(int(i) for i in frames),
         actions=tuple(tuple(float(v) for v in row) for row in actions),
+        sources=sources,
+        takeover_steps=takeovers,
     )
+
+
+def takeovers_per_100_steps(episodes: Iterable[EpisodeRecord]) -> float | None:
+    """The intervention rate of a data set: takeovers per 100 steps of its intervention episodes (those a
+    policy drove in part); None when it has none."""
+    counts = [e.step_counts() for e in episodes if e.intervention]
+    if not counts:
+        return None
+    total = StepCounts(
+        sum(c.policy for c in counts), sum(c.operator for c in counts), sum(c.takeovers for c in counts)
+    )
+    return total.per_100_steps()
 
 
 def build_index(
@@ -198,6 +241,8 @@ def _load_cache(cache: Path | None) -> dict[str, EpisodeRecord | Skipped]:
             else:
                 item["frame_index"] = tuple(item["frame_index"])
                 item["actions"] = tuple(tuple(a) for a in item["actions"])
+                item["sources"] = tuple(item["sources"])
+                item["takeover_steps"] = tuple(item["takeover_steps"])
                 out[key] = EpisodeRecord(**item)
         return out
     except (OSError, ValueError, KeyError, TypeError):

@@ -10,6 +10,12 @@ One run, one folder (`TrainConfig.output`):
 - `tensorboard/`: loss, learning rate, gradient norm, samples/s and validation metrics;
 - `metrics.jsonl`: one line per step (loss, lr) and per validation.
 
+Fine-tuning (`init_from`): the run starts from a checkpoint's weights, with its policy config and its
+action normalisation (not recomputed from the data, so the fine-tuned policy keeps its units); the
+config's `policy_config` must name the same policy. Intervention episodes weigh their steps as
+`trainer.data.step_weights` says, and the training data's intervention rate goes in the log and
+TensorBoard (`data/takeovers_per_100_steps`).
+
 A step: `optim.accumulation` batches of `data.episodes_per_batch` whole episodes (every window of
 each, frames encoded once: `policies.batch`), AdamW with a linear warm-up then a cosine schedule (one
 scheduler step per optimiser step, whatever the number of processes), the global gradient norm
@@ -56,7 +62,7 @@ from configs.files import write_atomic
 from policies import registry
 from policies.base import Policy
 from policies.batch import EpisodeSteps, collate
-from policies.checkpoint import Provenance, git_commit, save_checkpoint
+from policies.checkpoint import CheckpointHeader, Provenance, git_commit, load_weights, save_checkpoint
 from policies.config import PolicyConfig
 from policies.normalisation import ActionNormalisation
 from recorder.catalogue import load_catalogue
@@ -71,7 +77,7 @@ from trainer.data import (
     normalisation_from,
 )
 from trainer.features import FeatureCache
-from trainer.index import DatasetIndex, EpisodeRecord, build_index, split
+from trainer.index import DatasetIndex, EpisodeRecord, build_index, split, takeovers_per_100_steps
 from trainer.reports import Progress, Validation, validate
 from trainer.state import RunState, load_state, save_state, step_dirs
 
@@ -90,6 +96,7 @@ class TrainResult:
     val_episodes: int = 0
     samples_per_s: float | None = None  # windows per second over this call's steps
     note: str = ""
+    takeovers_per_100_steps: float | None = None  # of the training split's intervention episodes
 
 
 @dataclass
@@ -102,6 +109,7 @@ class Setup:
     name: str
     policy_config: PolicyConfig
     normalisation: ActionNormalisation
+    init: tuple[Path, CheckpointHeader] | None = None  # `init_from`: the checkpoint and what it says
 
 
 def config_digest(config: TrainConfig) -> str:
@@ -134,6 +142,8 @@ def prepare_data(config: TrainConfig, run: Path, on_file: Callable[[Path], None]
     train, val = split(index.episodes, config.data.val_fraction, config.data.split_seed)
     data = _merge(_load_policy_yaml(config.policy_config), config.policy)
     source = f"{config.policy_config} with the train config's policy:"
+    if config.init_from:
+        return _fine_tune_setup(config, index, train, val, data.get("policy"))
     head = dict(data.get("head") or {})
     fill_classes = head.get("kind") == "discrete" and not head.get("classes")
     if fill_classes:  # validated without its classes first: they come from the data, below
@@ -158,6 +168,57 @@ def prepare_data(config: TrainConfig, run: Path, on_file: Callable[[Path], None]
     return Setup(index, train, val, name, pcfg, norm)
 
 
+def _fine_tune_setup(
+    config: TrainConfig,
+    index: DatasetIndex,
+    train: list[EpisodeRecord],
+    val: list[EpisodeRecord],
+    wanted: object,
+) -> Setup:
+    """The `Setup` of a run that starts from `config.init_from`: the checkpoint's policy config (its
+    discrete classes too) and normalisation; the run's own stop targets and gradient checkpointing."""
+    import dataclasses
+
+    from policies.checkpoint import inspect_checkpoint
+    from policies.default_policy import resolve
+
+    assert config.init_from is not None
+    path = resolve(config.init_from, "init_from")
+    try:
+        header = inspect_checkpoint(path)
+    except MvlaError as exc:
+        raise MvlaError(f"init_from {config.init_from}: {exc}") from None
+    if header.name != wanted:
+        raise ConfigError(
+            f"init_from {config.init_from}: a {header.name!r} policy, but policy_config "
+            f"{config.policy_config} is {wanted!r}; fine-tune with a config of the same policy"
+        )
+    clash = _first_override_clash(registry.config_to_dict(header.name, header.config), config.policy)
+    if clash:
+        raise ConfigError(
+            f"init_from {config.init_from}: the checkpoint's policy has {clash}; the policy config comes "
+            "from the checkpoint: remove that override, or fine-tune from a checkpoint that has it"
+        )
+    pcfg = dataclasses.replace(header.config, predicts_stop=config.data.stop_targets)
+    if config.gradient_checkpointing is not None:
+        pcfg = pcfg.with_gradient_checkpointing(config.gradient_checkpointing)
+    return Setup(index, train, val, header.name, pcfg, header.normalisation, (path, header))
+
+
+def _first_override_clash(checkpoint: dict, overrides: dict, prefix: str = "") -> str | None:
+    """The first of the train config's `policy:` overrides that a fine-tune's checkpoint contradicts, as
+    "KEY X, the train config's policy: sets Y"; None when the checkpoint agrees with every one."""
+    for key, value in overrides.items():
+        have = checkpoint.get(key)
+        if isinstance(value, dict) and isinstance(have, dict):
+            found = _first_override_clash(have, value, f"{prefix}{key}.")
+            if found:
+                return found
+        elif _first_difference(have, value) is not None:
+            return f"{prefix}{key} {have!r}, the train config's policy: sets {value!r}"
+    return None
+
+
 def _shown(folder: str) -> str:
     """A data folder as the checkpoint's provenance records it: relative to the current folder when
     inside or beside it (a checkpoint travels; the training machine's layout need not), else absolute."""
@@ -177,8 +238,11 @@ def _taught_instructions(
     return taught
 
 
-def _forget_unseen(policy: Policy, taught: set[str], log: Callable[[str], None]) -> None:
-    """Before a policy checkpoint is written: `Policy.forget_unseen_instructions`, said once."""
+def _forget_unseen(policy: Policy, taught: set[str] | None, log: Callable[[str], None]) -> None:
+    """Before a policy checkpoint is written: `Policy.forget_unseen_instructions`, said once. None: a
+    fine-tune, whose base learnt words this data may lack (and whose unused buckets, zero, stay zero)."""
+    if taught is None:
+        return
     reset = policy.forget_unseen_instructions(taught)
     if reset:
         log(f"text encoder: {reset} word buckets no training instruction uses reset to zero")
@@ -374,6 +438,12 @@ def train(
         split_file.write_text(json.dumps(split_now, indent=1), encoding="utf-8")
     torch.manual_seed(config.seed)  # the same initial weights whatever the index cost
     policy = registry.build_policy(setup.name, setup.policy_config)
+    if setup.init is not None and not resume:  # a resume loads its own checkpoint below
+        try:
+            load_weights(policy, *setup.init)
+        except MvlaError as exc:
+            raise MvlaError(f"init_from {config.init_from}: {exc}") from None
+        log(f"fine-tuning from {setup.init[0]}: its weights, policy config and action normalisation")
     policy.train()
     norm = setup.normalisation
 
@@ -419,8 +489,8 @@ def train(
         accelerator.process_index,
         accelerator.num_processes,
     )
-    dataset = EpisodeDataset(setup.train, norm, config.augment, config.seed, cache)
-    taught = _taught_instructions(setup.train, dataset, config)
+    dataset = EpisodeDataset(setup.train, norm, config.augment, config.seed, cache, weighting=config.data)
+    taught = _taught_instructions(setup.train, dataset, config) if setup.init is None else None
     batches = _batches(
         schedule, dataset, Position(state.epoch, state.batch), config.data.workers, config.seed
     )
@@ -436,16 +506,30 @@ def train(
     metrics_log = run / "metrics.jsonl"
     if main:
         _truncate_log(metrics_log, state.step)
+    intervention_rate = takeovers_per_100_steps(setup.train)
+    if intervention_rate is not None:
+        interventions = sum(e.intervention for e in setup.train)
+        log(
+            f"intervention data: {interventions} of {len(setup.train)} training episodes, "
+            f"{intervention_rate:.1f} takeovers per 100 steps"
+        )
+        if writer is not None:
+            writer.add_scalar("data/takeovers_per_100_steps", intervention_rate, state.step)
 
     result = TrainResult(
-        run, state.step, train_episodes=len(setup.train), val_episodes=len(setup.val), index=setup.index
+        run,
+        state.step,
+        train_episodes=len(setup.train),
+        val_episodes=len(setup.val),
+        index=setup.index,
+        takeovers_per_100_steps=intervention_rate,
     )
     if cache is not None:
         result.note = f"frame features cached in {cache.directory} (frozen frame encoder)"
     provenance = Provenance(
         data=[_shown(d) for d in config.data.dirs],
         commit=git_commit(),
-        notes="mvla train",
+        notes="mvla train" + (f", fine-tuned from {setup.init[0]}" if setup.init is not None else ""),
         held_out=[e.name for e in setup.val],
     )
     unwrapped: Policy = accelerator.unwrap_model(model)

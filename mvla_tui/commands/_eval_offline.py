@@ -2,7 +2,8 @@
 
 The episodes are checked and indexed as for training (`trainer.index`, every file read in a child
 process), the policy predicts every step as the runtime would (`trainer.offline`), and the metrics
-(`trainer.metrics`) are printed per scenario and per axis. `mvla_tui.commands.eval` owns the parser and
+(`trainer.metrics`) are printed per scenario and per axis, with the intervention rate of the episodes
+scored (takeovers per 100 steps of those a policy drove in part, `trainer.index.takeovers_per_100_steps`). `mvla_tui.commands.eval` owns the parser and
 calls `run_offline`; torch and the models are imported inside it.
 """
 
@@ -39,7 +40,7 @@ def run_offline(args: argparse.Namespace) -> int:
     from policies.runtime import resolve_device
     from recorder.catalogue import load_catalogue
     from trainer.data import episode_steps
-    from trainer.index import build_index
+    from trainer.index import build_index, takeovers_per_100_steps
     from trainer.metrics import key_name, per_group
     from trainer.offline import predict
 
@@ -77,6 +78,7 @@ def run_offline(args: argparse.Namespace) -> int:
         g: sum(1 for p in preds if (by_name[p.key].scenario or "(no scenario)") == g) for g in results
     }
     episodes_per["all"] = len(preds)
+    rate = takeovers_per_100_steps(episodes)
     if args.json:
         print(
             json.dumps(
@@ -86,6 +88,8 @@ def run_offline(args: argparse.Namespace) -> int:
                     "episodes": len(preds),
                     "skipped": [{"file": s.path, "kind": s.kind, "reason": s.reason} for s in index.skipped],
                     "loss": losses.as_dict(),
+                    "intervention_episodes": sum(e.intervention for e in episodes),
+                    "takeovers_per_100_steps": rate,
                     "groups": {g: {"episodes": episodes_per[g], **m.to_dict()} for g, m in results.items()},
                 },
                 indent=2,
@@ -93,6 +97,11 @@ def run_offline(args: argparse.Namespace) -> int:
         )
         return 0
     _print_offline(results, episodes_per, label, split, losses.as_dict(), index)
+    if rate is not None:
+        print(
+            f"intervention data: {sum(e.intervention for e in episodes)} of {len(episodes)} episodes, "
+            f"{rate:.1f} takeovers per 100 steps"
+        )
     return 0
 
 

@@ -16,7 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from policies import PolicyLoadError, registry
-from policies.base import chunk_loss
+from policies.base import chunk_loss, discrete_loss
 from policies.batch import Batch
 from policies.checkpoint import Provenance, load_checkpoint, save_checkpoint, write_manifest
 from policies.normalisation import ActionNormalisation
@@ -212,3 +212,67 @@ def test_chunk_loss_ignores_masked_steps(kind: str) -> None:
     assert torch.equal(chunk_loss(pred, changed, mask, kind).loss, before)
     changed[1, 2, 0] += 1.0  # an unmasked target does count
     assert not torch.equal(chunk_loss(pred, changed, mask, kind).loss, before)
+
+
+def test_loss_weights_reach_the_loss(built) -> None:
+    """`Batch.weights` weigh each target: all ones is the unweighted loss bit for bit, a step weighted 0
+    counts as a masked one, a step weighted 2 counts twice (the weighted mean over the targets)."""
+    policy, _, _ = built
+    b, t, n, a = 2, policy.window, policy.horizon, policy.action_dim
+    frames = np.stack([np.stack(_frames(t, seed)) for seed in range(b)])
+    torch.manual_seed(1)
+    mask = torch.ones(b, t, n, dtype=torch.bool)
+    mask[1, -1, 2:] = False
+
+    def loss(mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        batch = Batch.of_windows(policy.preprocess(frames), [INSTRUCTION] * b, targets, mask)
+        batch.weights = weights
+        with torch.no_grad():
+            return policy(batch).loss
+
+    targets = torch.rand(b, t, n, a) * 2 - 1
+    plain = loss(mask)
+    assert torch.equal(loss(mask, torch.ones(b, t, n)), plain)
+    step = torch.zeros(b, t, n, dtype=torch.bool)
+    step[0, 1] = True  # every target of one step of one window
+    zero = torch.where(step, 0.0, 1.0)
+    without = mask & ~step
+    torch.testing.assert_close(loss(mask, zero), loss(without), rtol=1e-6, atol=1e-7)
+    assert not torch.allclose(loss(mask, zero), plain)
+    only = loss(mask & step)
+    rest, n_rest, n_step = loss(without), float(without.sum()), float((mask & step).sum())
+    twice = (rest * n_rest + 2 * only * n_step) / (n_rest + 2 * n_step)
+    torch.testing.assert_close(loss(mask, torch.where(step, 2.0, 1.0)), twice, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["huber", "mse", "discrete"])
+def test_a_target_weighted_2_counts_as_that_target_twice(kind: str) -> None:
+    """Loss and gradient of a chunk with one target weighted 2 equal those of the chunk with that target
+    repeated; the reported mse stays the plain mean."""
+    torch.manual_seed(0)
+    classes = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+
+    def run(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, w: torch.Tensor | None):
+        pred = pred.clone().requires_grad_(True)
+        if kind == "discrete":
+            index = (target.unsqueeze(-2) - classes).square().sum(-1).argmin(-1)
+            out = discrete_loss(pred, index, mask, torch.tensor([1.0, 2.0, 0.5]), target, target, w)
+        else:
+            out = chunk_loss(pred, target, mask, kind, w)
+        out.loss.backward()
+        assert pred.grad is not None
+        return out, pred.grad
+
+    width = 3 if kind == "discrete" else 2
+    pred = torch.randn(1, 4, width)
+    target = classes[torch.tensor([[1, 2, 0, 1]])]
+    mask = torch.tensor([[True, True, True, False]])
+    weights = torch.tensor([[1.0, 2.0, 1.0, 1.0]])
+    weighted, grad = run(pred, target, mask, weights)
+    repeat = torch.tensor([0, 1, 1, 2, 3])
+    twice, grad_twice = run(pred[:, repeat], target[:, repeat], mask[:, repeat], None)
+    torch.testing.assert_close(weighted.loss, twice.loss)
+    folded = grad_twice[:, [0, 1, 3, 4]].clone()
+    folded[:, 1] += grad_twice[:, 2]  # both copies of the repeated target
+    torch.testing.assert_close(grad, folded)
+    assert torch.equal(weighted.mse, run(pred, target, mask, None)[0].mse)
