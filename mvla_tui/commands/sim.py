@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from configs import ConfigError
+from mvla_tui.commands import _sim_dagger
 from mvla_tui.commands._options import add_set_option, with_camera_size
 from recorder.catalogue import load_catalogue
 
@@ -91,6 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_set_option(collect, "the robot config", "--set sim.speed_per_unit=0.8 or --set teleop.throttle=60")
     collect.set_defaults(func=run_collect)
+    _sim_dagger.register(actions, _seed)
 
 
 def run_collect(args: argparse.Namespace) -> int:
