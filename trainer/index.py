@@ -39,7 +39,7 @@ from recorder.intervention import StepCounts
 from recorder.isolated import Summary, summaries
 from recorder.stats import episode_files
 
-INDEX_VERSION = 2  # 2: intervention sources and takeover steps
+INDEX_VERSION = 3  # 2: intervention sources and takeover steps; 3: stopped policy presses relabelled
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _record(summary: Summary, catalogue: Catalogue) -> EpisodeRecord | Skipped:
     sources: tuple[str, ...] = ()
     takeovers: tuple[int, ...] = ()
     if header.intervention is not None:
-        sources = tuple(header.intervention.sources[int(i)] for i in frames)
+        actions, sources = _relabel_stops(actions, frames, header.event_types, header.intervention.sources)
         at = np.searchsorted(frames, header.intervention.takeover_frames())
         takeovers = tuple(int(i) for i in at)
     return EpisodeRecord(
@@ -155,6 +155,26 @@ def _record(summary: Summary, catalogue: Catalogue) -> EpisodeRecord | Skipped:
         sources=sources,
         takeover_steps=takeovers,
     )
+
+
+def _relabel_stops(
+    actions: np.ndarray, frames: np.ndarray, events: list[str], frame_sources: tuple[str, ...]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The steps' actions and sources, where a policy press the operator stopped with the stop key (the
+    next frame is the operator's `stop_action`) becomes the operator's step, labelled with a stop: from
+    that state the person's answer was "do not go on". The stop frame itself is no step (it shows the
+    robot mid-press), so without this the correction would never reach the loss."""
+    actions = np.array(actions, np.float32, copy=True)
+    sources = [frame_sources[int(f)] for f in frames]
+    for i, f in enumerate(frames):
+        after = int(f) + 1
+        stopped = (
+            after < len(events) and events[after] == "stop_action" and frame_sources[after] == "operator"
+        )
+        if sources[i] == "policy" and stopped:
+            actions[i] = 0.0
+            sources[i] = "operator"
+    return actions, tuple(sources)
 
 
 def takeovers_per_100_steps(episodes: Iterable[EpisodeRecord]) -> float | None:

@@ -14,7 +14,7 @@ operator, summed over the rounds so far) on plain scripted-expert episodes inste
 previous checkpoint with the same steps and settings, and is evaluated on the same held-out seeds.
 Seeds: collection episodes use `seed + 1000 * round`, demonstrations `seed + 500_000 + 1000 * episode
 batch`, evaluation `eval_seed` (one plan for every row). This module computes and returns; printing is
-the command's. It must not import textual.
+the command's. It must not import textual, nor torch before a fine-tune starts.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mvla_tui.core.evaluation import choose_instructions, run_evaluation, summarise
 from mvla_tui.core.policy_worker import PolicyWorker
@@ -30,8 +31,9 @@ from mvla_tui.core.session import runtime_options
 from mvla_tui.core.sim_episode import SimEpisode, plan_episodes, run_sim_episode
 from mvla_tui.robot.config import RobotConfig
 from recorder.catalogue import Catalogue
-from trainer.config import TrainConfig
-from trainer.loop import train
+
+if TYPE_CHECKING:
+    from trainer.config import TrainConfig
 
 DEMO_SEED_OFFSET = 500_000
 
@@ -149,6 +151,7 @@ def fine_tune(
     recipe: TrainConfig, init_from: str, dirs: Sequence[str], output: Path, log: Callable[[str], None]
 ) -> str:
     """`mvla train`'s loop from `init_from` on `dirs`; returns the final checkpoint."""
+    from trainer.loop import train  # torch: only when training, so the operating core starts without it
     config = dataclasses.replace(
         recipe,
         init_from=init_from,

@@ -14,7 +14,10 @@ import pytest
 from mvla_tui.cli import main
 from policies.batch import collate
 from recorder.catalogue import load_catalogue
-from tests.recorder.recorder_builders import intervention_record
+from recorder.episode import EpisodeMeta
+from recorder.intervention import FrameAnnotation
+from recorder.writer import EpisodeWriter
+from tests.recorder.recorder_builders import intervention_record, rgb_frames
 from tests.trainer.trainer_helpers import train_config, write_episode, write_folder
 from trainer.config import DataConfig, load_train_config
 from trainer.data import EpisodeDataset, normalisation_from, step_weights
@@ -80,7 +83,7 @@ def mixed(tmp_path_factory) -> Path:
 def test_index_records_sources_and_takeover_steps(mixed: Path, tmp_path: Path) -> None:
     cache = tmp_path / "index.json"
     index = build_index([mixed], load_catalogue(), cache=cache)
-    assert json.loads(cache.read_text())["version"] == INDEX_VERSION == 2
+    assert json.loads(cache.read_text())["version"] == INDEX_VERSION == 3
     taken = [e for e in index.episodes if e.intervention]
     plain = [e for e in index.episodes if not e.intervention]
     assert len(taken) == 4 and len(plain) == 4
@@ -91,6 +94,29 @@ def test_index_records_sources_and_takeover_steps(mixed: Path, tmp_path: Path) -
     assert takeovers_per_100_steps(plain) is None
     again = build_index([mixed], load_catalogue(), cache=cache)  # from the cache: the same records
     assert again.episodes == index.episodes
+
+
+def test_a_policy_press_the_operator_stopped_becomes_the_operators_stop(tmp_path: Path) -> None:
+    meta = EpisodeMeta(scenario="1box_left", pattern="core", distance="medium", robot="sim", camera="test")
+    frames, forward = rgb_frames(5), np.array([1.15, 0.0, 0.0], np.float32)
+    rows = [  # frame 0, two policy presses, the operator's stop of the second, the operator's key
+        ("episode_start", np.zeros(3), FrameAnnotation("operator")),
+        ("start_action", forward, FrameAnnotation("policy", (1.15, 0.0, 0.0))),
+        ("start_action", forward, FrameAnnotation("policy", (1.15, 0.0, 0.0))),
+        ("stop_action", np.zeros(3), FrameAnnotation("operator")),
+        ("start_action", np.array([0.0, 1.15, 0.0], np.float32), FrameAnnotation("operator")),
+    ]
+    with EpisodeWriter(tmp_path, meta) as writer:
+        for i, (event, action, note) in enumerate(rows):
+            writer.append(frames[i], action, event, 0.5 * i, note)
+        writer.finish("success")
+    (record,) = build_index([tmp_path], load_catalogue()).episodes
+    assert record.sources == (P, OP, OP)
+    np.testing.assert_array_equal(
+        record.step_actions(), np.array([forward, [0, 0, 0], [0, 1.15, 0]], np.float32)
+    )
+    assert record.takeover_steps == (2,)  # the stop is the takeover, after the second step
+    assert list(step_weights(record.sources, record.takeover_steps, True, DataConfig())) == [0, 2, 2]
 
 
 def test_the_dataset_weighs_intervention_episodes_and_collate_weighs_each_target(mixed: Path) -> None:
