@@ -173,28 +173,24 @@ def _line(row) -> str:
 
 
 def _print_table(rows, args: argparse.Namespace) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"DAgger vs demonstrations on equal operator frames ({args.eval_episodes} held-out episodes, "
-        f"seed {args.eval_seed})",
-        title_justify="left",
-    )
-    for name in (
+    """A Markdown table: it reads the same in a terminal and a log file, and pastes into a README."""
+    print("DAgger vs demonstrations on equal operator frames")
+    print(f"{args.eval_episodes} held-out episodes, seed {args.eval_seed}")
+    header = (
         "arm",
         "round",
         "success",
         "correct side",
         "collision",
-        "takeovers /100 steps",
+        "takeovers/100 steps",
         "operator frames",
         "episodes",
-    ):
-        table.add_column(name, justify="left" if name == "arm" else "right")
+    )
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
     for r in rows:
         rate = "-" if r.takeovers_per_100_steps is None else f"{r.takeovers_per_100_steps:.1f}"
-        table.add_row(
+        cells = (
             r.arm,
             str(r.round),
             f"{100 * r.success:.1f} %",
@@ -204,4 +200,4 @@ def _print_table(rows, args: argparse.Namespace) -> None:
             str(r.operator_frames),
             str(r.episodes),
         )
-    Console().print(table)
+        print("| " + " | ".join(cells) + " |")

@@ -152,6 +152,7 @@ def fine_tune(
 ) -> str:
     """`mvla train`'s loop from `init_from` on `dirs`; returns the final checkpoint."""
     from trainer.loop import train  # torch: only when training, so the operating core starts without it
+
     config = dataclasses.replace(
         recipe,
         init_from=init_from,
