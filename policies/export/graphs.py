@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from policies.adapters import drop_adapters
 from policies.base import Policy
 
 T = torch.Tensor
@@ -162,20 +163,8 @@ def graph_specs(policy: Policy) -> list[GraphSpec]:
 
 def merge_lora(policy: nn.Module) -> int:
     """Fold every PEFT LoRA adapter of `policy` into its base layer and put the base layer in its
-    place (in place); returns how many were merged. Without PEFT layers it does nothing."""
-    try:
-        from peft.tuners.lora import LoraLayer
-    except ImportError:
-        return 0
-    merged = 0
-    for name, module in list(policy.named_modules()):
-        if isinstance(module, LoraLayer):
-            module.merge(safe_merge=True)
-            parent_name, _, child = name.rpartition(".")
-            parent = policy.get_submodule(parent_name) if parent_name else policy
-            setattr(parent, child, module.get_base_layer())
-            merged += 1
-    return merged
+    place (in place; `policies.adapters.drop_adapters`); returns how many were merged."""
+    return drop_adapters(policy)
 
 
 def write_onnx(
