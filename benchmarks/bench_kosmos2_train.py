@@ -82,6 +82,7 @@ def child(args: argparse.Namespace) -> int:
         gradient_checkpointing=MODES[args.child],
         threads=args.threads,
         frame_size=(h, w),
+        policy_overrides={"window": args.window} if args.window else None,
     )
     print(json.dumps(result.to_dict()))
     return 0
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=FULL, help="policy YAML (default: full-size random)")
     parser.add_argument("--steps", type=int, default=3, help="optimiser steps per mode (default 3)")
     parser.add_argument("--batch", type=int, default=1, help="windows per step (default 1)")
+    parser.add_argument("--window", type=int, help="frames per window (default: the config's)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--frame-size", default="1280x720", metavar="WxH", help="synthetic camera frames")
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES))
@@ -108,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=sorted(MODES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("steps", "batch", "threads"):
-        if getattr(args, name) < 1:
+    for name in ("steps", "batch", "threads", "window"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if not args.config.is_file():
         parser.error(f"--config {args.config}: no such file")
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             str(args.config),
         ]
         cmd += ["--steps", str(args.steps), "--batch", str(args.batch), "--threads", str(args.threads)]
-        cmd += ["--frame-size", f"{w}x{h}"]
+        cmd += ["--frame-size", f"{w}x{h}"] + (["--window", str(args.window)] if args.window else [])
         text, wall, peak = run_child(cmd, env, args.max_rss)
         result = json.loads(text.strip().splitlines()[-1])
         results[mode] = result

@@ -135,7 +135,7 @@ def train_steps(
 
     if steps < 1 or batch < 1:
         raise MvlaError(f"steps and batch must be >= 1, got {steps}, {batch}")
-    window = int(load_yaml(policy_yaml).get("window", 8))
+    window = int((policy_overrides or {}).get("window") or load_yaml(policy_yaml).get("window", 8))
     episodes = work / "episodes"
     write_episodes(episodes, batch, window, frame_size)
     config = from_dict(
