@@ -82,6 +82,8 @@ def child(args: argparse.Namespace) -> int:
         gradient_checkpointing=MODES[args.child],
         threads=args.threads,
         frame_size=(h, w),
+        precision=args.precision,
+        device=args.device,
         policy_overrides={"window": args.window} if args.window else None,
     )
     print(json.dumps(result.to_dict()))
@@ -101,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--frame-size", default="1280x720", metavar="WxH", help="synthetic camera frames")
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES))
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="mixed precision"
+    )
+    parser.add_argument("--train-only", action="store_true", help="skip the runtime step on the checkpoint")
     parser.add_argument("--export", action="store_true", help="also mvla export the checkpoint (ONNX)")
     parser.add_argument(
         "--keep", type=Path, help="work in this folder and keep it (default: a temporary one)"
@@ -130,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-kosmos2-train-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
     figures: dict = {"config": str(args.config), "threads": args.threads, "modes": {}}
+    window = f"window {args.window}" if args.window else "the config's window"
     print(
-        f"{args.config.name}: RANDOM weights, timing and memory only; window from the config, batch "
-        f"{args.batch}, {args.steps} steps per mode, fp32 on the CPU, {args.threads} torch threads"
+        f"{args.config.name}: RANDOM weights, timing and memory only; {window}, batch "
+        f"{args.batch}, {args.steps} steps per mode, {args.precision} on {args.device}, {args.threads} torch threads"
     )
     results = {}
     for mode in args.modes:
@@ -147,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             str(args.config),
         ]
         cmd += ["--steps", str(args.steps), "--batch", str(args.batch), "--threads", str(args.threads)]
-        cmd += ["--frame-size", f"{w}x{h}"] + (["--window", str(args.window)] if args.window else [])
+        cmd += ["--frame-size", f"{w}x{h}", "--device", args.device, "--precision", args.precision] + (
+            ["--window", str(args.window)] if args.window else []
+        )
         text, wall, peak = run_child(cmd, env, args.max_rss)
         result = json.loads(text.strip().splitlines()[-1])
         results[mode] = result
@@ -171,43 +181,44 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = Path(last["checkpoint"])
     stray = backbone_tensors(checkpoint)
 
-    text, wall, peak = run_child(
-        mvla(
-            "bench",
-            "--policy",
-            str(checkpoint),
-            "--steps",
-            "1",
-            "--warmup",
-            "0",
-            "--device",
-            "cpu",
-            "--threads",
-            str(args.threads),
-            "--json",
-        ),
-        env,
-        args.max_rss,
-    )
-    bench = json.loads(text)
-    run = bench["runs"][0]
-    total = run["parameters"]
-    print(
-        f"parameters: {last['stored_values'] / 1e6:.2f} M trainable of {total / 1e6:.1f} M "
-        f"({100 * last['stored_values'] / total:.2f} %): the checkpoint stores the trainable ones only"
-    )
-    print(
-        f"mvla bench --policy CKPT: runtime step p50 {run['p50_ms'] / 1e3:.2f} s after {run['warmup']} warm-up "
-        f"steps; {wall:.0f} s in all, peak RSS {peak / 1024:.2f} GiB"
-    )
-    figures.update(
-        parameters_total=total,
-        trainable=last["stored_values"],
-        runtime_step=run,
-        runtime_wall_s=wall,
-        runtime_peak_rss_mb=peak,
-    )
-    if args.export:
+    if not args.train_only:
+        text, wall, peak = run_child(
+            mvla(
+                "bench",
+                "--policy",
+                str(checkpoint),
+                "--steps",
+                "1",
+                "--warmup",
+                "0",
+                "--device",
+                "cpu",
+                "--threads",
+                str(args.threads),
+                "--json",
+            ),
+            env,
+            args.max_rss,
+        )
+        bench = json.loads(text)
+        run = bench["runs"][0]
+        total = run["parameters"]
+        print(
+            f"parameters: {last['stored_values'] / 1e6:.2f} M trainable of {total / 1e6:.1f} M "
+            f"({100 * last['stored_values'] / total:.2f} %): the checkpoint stores the trainable ones only"
+        )
+        print(
+            f"mvla bench --policy CKPT: runtime step p50 {run['p50_ms'] / 1e3:.2f} s after {run['warmup']} warm-up "
+            f"steps; {wall:.0f} s in all, peak RSS {peak / 1024:.2f} GiB"
+        )
+        figures.update(
+            parameters_total=total,
+            trainable=last["stored_values"],
+            runtime_step=run,
+            runtime_wall_s=wall,
+            runtime_peak_rss_mb=peak,
+        )
+    if args.export and not args.train_only:
         text, wall, peak = run_child(
             mvla(
                 "export",

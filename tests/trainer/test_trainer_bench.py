@@ -82,3 +82,32 @@ def test_the_benchmark_script_runs_on_a_tiny_config(tmp_path: Path) -> None:
     out = done.stdout
     assert "checkpointing:" in out and "plain:" in out and "parity passed" in out
     assert "the checkpoint stores the trainable ones only" in out
+
+
+@pytest.mark.slow
+def test_the_gpu_check_dry_run_writes_its_figures(tmp_path: Path) -> None:
+    """benchmarks/gpu_check.sh --cpu-dry-run: every step at tiny size on the CPU, one JSON of figures."""
+    import json
+
+    out = tmp_path / "gpu_check"
+    argv = ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--cpu-dry-run", "--out", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=500, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads((out / "gpu_check.json").read_text(encoding="utf-8"))
+    assert set(figures["steps"]) == {"gpu_tests", "train", "bench", "export", "engine_bench"}
+    assert all(step["exit"] == 0 for step in figures["steps"].values())
+    assert (
+        figures["train"]["steps"] == 30 and figures["train"]["batch"] == 4 and figures["train"]["window"] == 8
+    )
+    assert figures["train"]["precision"] == "bf16" and figures["export"]["parity_passed"]
+    assert figures["engine_bench"]["runtime"] == "onnx" and figures["bench"]["p50_ms"] > 0
+
+
+def test_the_gpu_check_refuses_to_run_without_a_gpu_unless_dry(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    argv = ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--out", str(tmp_path / "out")]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == 2 and "--cpu-dry-run" in done.stderr and len(done.stderr.splitlines()) == 1
