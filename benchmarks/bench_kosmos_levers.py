@@ -13,8 +13,10 @@ implementation), outside the timed step. Printed per way: p50/p95 step latency, 
 ratio to `today`, and the largest difference of its chunk from `today`'s on the same frames (normalised
 actions). With `--bf16`, the folded policy is then cast to bf16 and stepped on the same frames (after
 the fp32 ways, not interleaved: a cast of the whole model per step would cost more than the step).
+With `--onnx DIR` (and `--policy CKPT`), the torch policy is then let go and the checkpoint's ONNX export
+runs under ONNX Runtime on the same frames and threads: wall and CPU time per step against the first way.
 
-    python benchmarks/bench_kosmos_levers.py --threads 2 --steps 6 [--bf16] [--policy CKPT]
+    python benchmarks/bench_kosmos_levers.py --threads 2 --steps 6 [--bf16] [--policy CKPT [--onnx DIR]]
 """
 
 from __future__ import annotations
@@ -41,9 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
     parser.add_argument("--bf16", action="store_true", help="then the folded policy in bf16 (sequential)")
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        metavar="DIR",
+        help="then the checkpoint's ONNX export (with --policy; sequential)",
+    )
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.threads < 1:
         parser.error("--steps and --threads must be >= 1, --warmup >= 0")
+    if args.onnx and not args.policy:
+        parser.error("--onnx needs --policy CKPT (the checkpoint it was exported from)")
 
     import psutil
     import torch
@@ -133,7 +143,44 @@ def main(argv: list[str] | None = None) -> int:
             f"  bf16 merged: p50 {p50:.2f} s (after the fp32 ways, not interleaved); "
             f"max |chunk - fp32 merged| {diff:.2g} (key units)"
         )
+    if args.onnx:
+        onnx_way(args, policy, runtimes, frames, wall, cpu, chunks)
     return 0
+
+
+def onnx_way(args, policy, runtimes, frames, wall, cpu, chunks) -> None:  # noqa: ANN001 (main's locals)
+    """The export under ONNX Runtime on the same frames and threads, after the torch policy has been let
+    go (both in memory would be 14 GB at full size): wall and CPU time against the first torch way."""
+    import gc
+
+    from policies.export.backends import OrtSettings
+    from policies.export.exported import load_exported
+    from policies.runtime import PolicyRuntime, RuntimeConfig
+
+    first = next(iter(wall))
+    for runtime in runtimes.values():
+        runtime.close()
+    runtimes.clear()
+    policy.to(device="meta")  # the weights go; ONNX Runtime loads its own
+    gc.collect()
+    exported, norm, _ = load_exported(args.policy, args.onnx, "onnx", OrtSettings(threads=args.threads))
+    runtime = PolicyRuntime(exported, norm, RuntimeConfig(device="cpu", precision="fp32"))
+    runtime.reset(INSTRUCTION)
+    lat, used, got = [], [], []
+    for frame in frames:
+        c0 = time.process_time()
+        chunk = runtime.step(frame)
+        used.append(time.process_time() - c0)
+        lat.append(chunk.latency_ms / 1e3)
+        got.append(chunk.actions)
+    p50 = float(np.median(lat[args.warmup :]))
+    c50 = float(np.median(used[args.warmup :]))
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(got, chunks[first], strict=True))
+    print(
+        f"  onnx runtime: p50 {p50:.2f} s, CPU {c50:.2f} s/step (after the torch ways, not interleaved: "
+        f"both in memory would pass the limit); torch {first} / onnx: wall {np.median(wall[first]) / p50:.2f}x, "
+        f"CPU {np.median(cpu[first]) / c50:.2f}x; max |chunk - {first}| {diff:.2g} (key units)"
+    )
 
 
 if __name__ == "__main__":
