@@ -101,10 +101,14 @@ def test_one_step_of_the_kosmos2_recipe_trains(tiny: dict[str, Path], tmp_path: 
         "tensorboard=false",
         "device=cpu",
     )
-    # Accelerate keeps one mixed-precision state per process; other tests here trained in fp32.
+    # Accelerate keeps one mixed-precision state per process, and the other tests train in fp32: a bf16
+    # run starts and leaves it reset.
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(reset_partial_state=True)
-    result = train(config, log=lambda _: None)
+    try:
+        result = train(config, log=lambda _: None)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
     assert result.steps == 1 and torch.isfinite(torch.tensor(result.losses[1]))
     assert result.final is not None and (result.final / "model.safetensors").is_file()
