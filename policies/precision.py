@@ -19,8 +19,8 @@ with parameters and floating buffers cast to the candidate (half the fp32 size; 
 fp32 module is not touched until the choice is made and the peak is about 1.5x the fp32 weights, never
 two models.
 
-Holding a policy (`hold`): a runtime moves the policy it is given to its device and dtype and puts it in
-eval mode, and records that it holds it (a registry of weak references, so a runtime that is dropped or
+Holding a policy (`hold`): a runtime moves the policy it is given to its device and dtype, puts it in
+eval mode and folds its LoRA adapters into their base weights (`policies.adapters`), and records that it holds it (a registry of weak references, so a runtime that is dropped or
 `close()`d lets go). Another runtime on the same policy shares it when it would run it the same way (the
 same device and the same precision setting after resolution, e.g. the benchmark's per-step and naive
 runtimes); it then follows an `auto` choice that either of them makes. A runtime that would run it
@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from configs import ConfigError
+from policies.adapters import merge_adapters
 from policies.base import Policy
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
@@ -245,7 +246,11 @@ def hold(
                 )
             holding.runtimes.add(runtime)
             return holding
-        policy.to(device=device, dtype=dtype).eval()
+        policy.to(device=device).eval()
+        # Adapters folded before any cast (the delta is computed in the weights' own precision); a
+        # policy put back in training mode unfolds them (`Kosmos2Base.train`).
+        merge_adapters(policy)
+        policy.to(dtype=dtype)
         holding = Holding(device, setting, dtype, note, pending=setting == "auto")
         holding.runtimes.add(runtime)
         _HOLDINGS[policy] = holding

@@ -92,7 +92,17 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     quiet_transformers()
-    if args.policy is not None:
+    exported_only = args.runtime != "torch" and args.compare in (None, args.runtime)
+    if args.policy is not None and exported_only:
+        from policies.checkpoint import inspect_checkpoint
+        from policies.default_policy import resolve
+
+        # Only the graphs run: no torch policy beside them (a full-size Kosmos-2 would be in memory
+        # twice, 14 GB); the export is loaded and verified against the checkpoint below.
+        args.policy = resolve(args.policy)
+        policy, normalisation = None, inspect_checkpoint(args.policy).normalisation
+        label = str(args.policy)
+    elif args.policy is not None:
         from policies.default_policy import resolve
 
         args.policy = resolve(args.policy)

@@ -5,7 +5,7 @@ own code (`embed_prompt`, `encode_frame`, `decode_steps`: nothing is re-implemen
 inputs and outputs and their dynamic axes. `merge_lora(policy)` folds PEFT LoRA adapters into their
 base weights in place, so the frame graph holds plain linear layers. `write_onnx` traces one graph
 with the TorchScript exporter (opset 17; the dynamo exporter needs onnxscript, not a dependency) and
-keeps weights over 2 GB in one external data file. In fp16 the graph's weights and arithmetic are
+keeps weights over 2 GB in one external data file (gathered a tensor at a time). In fp16 the graph's weights and arithmetic are
 fp16 and its inputs and outputs stay fp32 (casts at the boundary), so callers never change. The head
 is always exported in fp32: it is a small LSTM, and fp16 LSTMs are poorly supported on CPUs.
 This module must not import textual or h5py.
@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from policies.adapters import drop_adapters
 from policies.base import Policy
 
 T = torch.Tensor
@@ -162,20 +163,8 @@ def graph_specs(policy: Policy) -> list[GraphSpec]:
 
 def merge_lora(policy: nn.Module) -> int:
     """Fold every PEFT LoRA adapter of `policy` into its base layer and put the base layer in its
-    place (in place); returns how many were merged. Without PEFT layers it does nothing."""
-    try:
-        from peft.tuners.lora import LoraLayer
-    except ImportError:
-        return 0
-    merged = 0
-    for name, module in list(policy.named_modules()):
-        if isinstance(module, LoraLayer):
-            module.merge(safe_merge=True)
-            parent_name, _, child = name.rpartition(".")
-            parent = policy.get_submodule(parent_name) if parent_name else policy
-            setattr(parent, child, module.get_base_layer())
-            merged += 1
-    return merged
+    place (in place; `policies.adapters.drop_adapters`); returns how many were merged."""
+    return drop_adapters(policy)
 
 
 def write_onnx(
@@ -188,8 +177,6 @@ def write_onnx(
 ) -> list[str]:
     """Trace `spec` on `example` inputs into `folder/<name>.onnx` (+ `<name>.onnx.data` when its weights
     are over 2 GB); returns the file names written. The policy must already be in the dtype wanted."""
-    import onnx
-
     module = _Graph(policy, spec, half and spec.fp16_capable).eval()
     args = tuple(example[n] for n in spec.inputs)
     stage = folder / f".{spec.name}-trace"
@@ -220,10 +207,32 @@ def write_onnx(
         shutil.rmtree(stage)
         return [target.name]
     # Over 2 GB the exporter writes one file per tensor: gather them into one data file.
-    model = onnx.load(str(traced), load_external_data=True)
     data = f"{spec.name}.onnx.data"
-    onnx.save_model(
-        model, str(target), save_as_external_data=True, all_tensors_to_one_file=True, location=data
-    )
+    gather_external_data(traced, target, data)
     shutil.rmtree(stage)
     return [target.name, data]
+
+
+def gather_external_data(source: Path, target: Path, data: str) -> None:
+    """The ONNX model `source`, whose weights lie in files beside it, saved as `target` with every
+    external tensor in the one file `data` next to it; a tensor at a time, so the weights are never all
+    in memory (a full-size Kosmos-2 frame graph holds 6.9 GB, beside the policy's own)."""
+    import onnx
+    from onnx import external_data_helper
+
+    model = onnx.load(str(source), load_external_data=False)
+    with (target.parent / data).open("wb") as out:
+        for tensor in external_data_helper._get_all_tensors(model):
+            if not external_data_helper.uses_external_data(tensor):
+                continue
+            info = {entry.key: entry.value for entry in tensor.external_data}
+            with (source.parent / info["location"]).open("rb") as src:
+                src.seek(int(info.get("offset", 0)))
+                blob = src.read(int(info["length"])) if "length" in info else src.read()
+            # Not `set_external_data`, which wants the bytes in the tensor first.
+            del tensor.external_data[:]
+            for key, value in (("location", data), ("offset", str(out.tell())), ("length", str(len(blob)))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+            out.write(blob)
+    onnx.save_model(model, str(target))

@@ -2,7 +2,9 @@
 
 Order matters: the PyTorch references are computed first, on the policy as loaded (LoRA adapters
 unmerged: the semantics being exported), then LoRA is merged in place and the graphs are traced (the
-policy is spent afterwards: merged, and cast to fp16 for an fp16 export). The folder is assembled in a
+policy is spent afterwards: merged, cast to fp16 for an fp16 export, and its weights released to the
+meta device once the graphs are written, so that a full-size policy and its graphs are never both in
+memory). The folder is assembled in a
 hidden sibling, fsynced and renamed into place by `configs.files.staged_dir`, replacing an older
 export (never a folder that is not one).
 `export.json` (`meta.ExportMeta`) records the format, opset, precision, versions, the checkpoint's
@@ -181,6 +183,10 @@ def _export(
         )
         onnx_files[name] = written[0]
         files += written
+    # The graphs hold the weights now; the policy's own are released before the graphs are loaded to
+    # run (a full-size Kosmos-2 is 6.9 GB in fp32, which would otherwise be in memory twice).
+    name, config = policy.name, policy.config
+    policy.to(device="meta")
     graphs = dict(onnx_files)
     if fmt == "tensorrt":
         for name, file in onnx_files.items():
@@ -193,7 +199,7 @@ def _export(
         format=fmt,
         opset=opset,
         precision=precision,
-        policy=policy.name,
+        policy=name,
         versions=versions,
         onnxruntime=versions["onnxruntime"],
         tensorrt=versions.get("tensorrt"),
@@ -211,7 +217,7 @@ def _export(
     from policies.export.exported import ExportedPolicy
 
     runtime = "onnx" if fmt == "onnx" else "trt"
-    exported = ExportedPolicy(policy.name, policy.config, stage, runtime, settings)
+    exported = ExportedPolicy(name, config, stage, runtime, settings)
     backend = (
         f"onnxruntime {exported.graphs['frame'].provider} ({settings.describe()})"
         if runtime == "onnx"

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from policies.adapters import unmerge_adapters
 from policies.base import Policy, TextT
 from policies.config import build_head
 from policies.kosmos2.backbone import Backbone, load_backbone
@@ -85,8 +86,11 @@ class Kosmos2Base(Policy[TextT]):
 
     def train(self: K, mode: bool = True) -> K:
         """A frozen backbone stays in eval mode (no dropout) while the rest trains: it computes the
-        same features in training as at run time, which is also what makes them cacheable."""
+        same features in training as at run time, which is also what makes them cacheable. LoRA adapters
+        that a runtime folded into the backbone are unfolded again for training."""
         super().train(mode)
+        if mode:
+            unmerge_adapters(self.backbone)  # a runtime folded them (`policies.precision.hold`)
         if self.config.backbone.mode == "frozen":
             self.backbone.eval()
         return self

@@ -86,6 +86,9 @@ def test_save_then_load_is_bit_exact(built) -> None:
     policy, ckpt, norm = built
     loaded, loaded_norm, info = load_checkpoint(ckpt)
     assert info.name == policy.name and loaded_norm == norm
+    # Both as a runtime holds them (LoRA folded into the base weights; `policies.adapters`): the shared
+    # `policy` may already be held by an earlier test, and a fold is not undone bit for bit.
+    held = [PolicyRuntime(p, norm, CPU32) for p in (policy, loaded)]
     assert info.provenance.steps == 7 and info.provenance.data == ["episodes/"]
     want, got = policy.state_dict(), loaded.state_dict()
     assert want.keys() == got.keys()
@@ -96,6 +99,8 @@ def test_save_then_load_is_bit_exact(built) -> None:
         a = windowed_chunk(policy, frames, INSTRUCTION, torch.device("cpu"), torch.float32)
         b = windowed_chunk(loaded, frames, INSTRUCTION, torch.device("cpu"), torch.float32)
     assert torch.equal(a, b)
+    for runtime in held:
+        runtime.close()
 
 
 def test_streaming_step_equals_windowed_recompute(built) -> None:
