@@ -5,6 +5,7 @@ and the round trip HDF5 -> LeRobot -> HDF5 (actions bit-exact, images within the
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,11 @@ def smooth_frames(n: int, seed: int, h: int = 48, w: int = 64) -> np.ndarray:
 
 
 def recorded(folder: Path, n: int, seed: int, scenario: str = "1box_left") -> Path:
+    """An episode recorded at minute `seed` of a fixed day: file names (which carry the time) sort in recording
+    order, and the export, which goes by name, sees them in that order whatever second the test runs in."""
     meta = EpisodeMeta(scenario=scenario, pattern="core", distance="far", robot="sim", camera="test")
-    with EpisodeWriter(folder, meta) as writer:
+    started = datetime(2026, 1, 5, 10, seed)
+    with EpisodeWriter(folder, meta, now=lambda: started) as writer:
         for i, (image, action) in enumerate(zip(smooth_frames(n, seed), key_actions(n), strict=True)):
             writer.append(image, action, "start_action" if i else "episode_start", timestamp=0.5 + 0.56 * i)
         return writer.finish(outcome="success")
