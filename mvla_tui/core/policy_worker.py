@@ -101,10 +101,11 @@ class _Load:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Adopt:
     runtime: PolicyRuntime
     label: str
+    held: threading.Event  # set once the worker holds the runtime and has posted its answer
 
 
 @dataclass(frozen=True)
@@ -177,9 +178,15 @@ class PolicyWorker:
         finally:
             self._post = previous
 
-    def adopt(self, runtime: PolicyRuntime, label: str) -> None:
-        """Use a runtime built elsewhere (a test, a benchmark); answered like a load."""
-        self._jobs.put(_Adopt(runtime, label))
+    def adopt(self, runtime: PolicyRuntime, label: str, timeout_s: float = 60.0) -> None:
+        """Use a runtime built elsewhere (a test, a benchmark); answered like a load. Returns once the worker
+        holds it: a driver built afterwards sees it loaded, and an intent submitted afterwards (`run`) is
+        handled after the answer, however busy the machine (a `run` that overtook the answer was refused
+        with "no policy loaded")."""
+        held = threading.Event()
+        self._jobs.put(_Adopt(runtime, label, held))
+        if not held.wait(timeout_s):
+            raise TimeoutError(f"the policy worker did not take the runtime {label!r} within {timeout_s:g} s")
 
     def reset(self, instruction: str) -> None:
         self._jobs.put(_Reset(instruction))
@@ -211,8 +218,11 @@ class PolicyWorker:
                 if isinstance(job, _Load):
                     self._load(job.source)
                 elif isinstance(job, _Adopt):
-                    self.runtime, self.label = job.runtime, job.label
-                    self._answer(PolicyLoadDone(job.label, job.label, job.runtime.describe(), None))
+                    try:
+                        self.runtime, self.label = job.runtime, job.label
+                        self._answer(PolicyLoadDone(job.label, job.label, job.runtime.describe(), None))
+                    finally:
+                        job.held.set()
                 elif isinstance(job, _Reset):
                     if self.runtime is not None:
                         self.runtime.reset(job.instruction)

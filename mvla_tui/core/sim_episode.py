@@ -72,7 +72,8 @@ class SimEpisode:
     instruction: str
     result: EpisodeResult
     ended: (
-        str  # "expert done", "policy stop", "collision", "timeout", "policy error: ...", "policy stale: ..."
+        str  # "expert done", "policy stop", "collision", "timeout", "policy error: ...", "policy stale: ...",
+        # "policy refused: ..." (`run` was refused: no policy loaded)
     )
     steps: int  # motion commands executed
     keys: list[str] = field(default_factory=list)  # the expert's presses
@@ -191,6 +192,10 @@ class _EpisodeWatch(LoopPart):
                 self.ended = "timeout"
         elif self.operator is not None and self.operator.done:
             self.ended = "operator done"
+        elif policy is not None and not policy.running and policy.ended is None:
+            # `run` is handled in the first tick: a policy that is not driving and never was refused it
+            # (no policy loaded, no instruction); the simulation must not go on without it.
+            self.ended = f"policy refused: {policy.snapshot(now).error or 'it never started'}"
         elif (
             policy is not None
             and not policy.running

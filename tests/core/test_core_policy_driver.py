@@ -133,6 +133,30 @@ def test_a_checkpoint_that_does_not_load_leaves_teleop_working(tmp_path: Path) -
     assert not session.state.policy.running and "no policy loaded" in session.state.policy.error
 
 
+def test_adopt_returns_once_the_worker_holds_the_runtime_and_has_answered() -> None:
+    """A `run` submitted right after `adopt` must find the policy loaded, however late the worker thread gets
+    to the job (a busy CI machine once let the run overtake the answer: "no policy loaded", and a sim
+    episode that never ended)."""
+    from mvla_tui.core.intents import PolicyLoadDone
+    from mvla_tui.core.policy_worker import PolicyWorker
+
+    worker = PolicyWorker()
+    answers: list[object] = []
+    worker.attach(answers.append)
+    gate, busy = threading.Event(), threading.Event()
+    try:
+        worker.adopt(ScriptedRuntime(), "first")
+        worker.call(lambda runtime: (busy.set(), gate.wait(10)), lambda result, error: None)
+        assert busy.wait(10)  # the worker is in a long job: the next adopt queues behind it
+        threading.Timer(0.3, gate.set).start()
+        worker.adopt(ScriptedRuntime(), "second")
+        assert worker.label == "second"
+        assert [a.label for a in answers if isinstance(a, PolicyLoadDone)] == ["first", "second"]
+    finally:
+        gate.set()
+        worker.close()
+
+
 @pytest.mark.parametrize(
     ("error", "says"),
     [

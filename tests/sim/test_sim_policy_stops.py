@@ -1,6 +1,7 @@
 """The simulator ends a policy's run as the robot would: a policy that drives into the box is stopped by the
 collision the sim link reports (latched like an e-stop, the robot still), in simulated time and on the wall
-clock; and in real time the camera is drawn on demand, stamped when the scene was taken."""
+clock; in real time the camera is drawn on demand, stamped when the scene was taken; and an episode whose
+policy cannot run ends at once, saying why."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import time
 import pytest
 
 from mvla_tui.core.intents import RunPolicy, SetInstruction
+from mvla_tui.core.policy_worker import PolicyWorker
 from mvla_tui.core.session import Session
+from mvla_tui.core.sim_episode import EpisodeSpec, run_sim_episode
 from mvla_tui.robot.link import STOP
 from mvla_tui.sim.link import SimLink
+from recorder.catalogue import load_catalogue
 from tests.core.core_helpers import ScriptedRuntime, wait_until
 from tests.sim.sim_configs import sim_config
 
@@ -80,3 +84,19 @@ def test_the_sim_judges_a_policy_run_when_it_ends() -> None:
     result = session.state.sim_result
     assert result is not None and not result.success and result.collision.startswith("box")
     assert result.reason.startswith("hit box")
+
+
+@pytest.mark.timeout(60)
+def test_an_episode_whose_policy_cannot_run_ends_at_once_saying_why() -> None:
+    """A `run` the driver refuses (here: the worker holds no policy) ends the episode with the reason; the
+    simulation does not go on for ever waiting for a policy that never drives."""
+    config = sim_config("1box_left", "medium", "center", seed=3, width=48, height=32)
+    worker = PolicyWorker()
+    try:
+        episode = run_sim_episode(
+            config, EpisodeSpec("1box_left", "core", "medium", "center", 3), load_catalogue(), worker=worker
+        )
+    finally:
+        worker.close()
+    assert episode.ended.startswith("policy refused: no policy loaded") and episode.steps == 0
+    assert not episode.result.success
