@@ -6,7 +6,10 @@ way of running it, all sharing the policy, stepped in turn on the same 1280x720 
 rotates every step, so a change in machine load hits every way alike):
 - `today`: LoRA adapters unmerged (each adapted layer runs base + B(A(x))), SDPA attention: the path
   before the runtime folded the adapters;
-- `merged`: adapters folded into the base weights (`policies.adapters`, what the runtime does now);
+- `merged`: adapters folded into the base weights (`policies.adapters`), dense layers: the path before
+  the runtime packed its layers;
+- `merged+packed`: folded, and the large linear layers packed into oneDNN's layout (`policies.packed`,
+  what the runtime does now on a CPU in fp32);
 - `merged+eager`: folded, with transformers' eager attention instead of SDPA.
 Before each way's step the shared policy is put in that state (fold or unfold, attention
 implementation), outside the timed step. Printed per way: p50/p95 step latency, CPU time per step, the
@@ -31,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 FULL = ROOT / "configs" / "policy" / "kosmos2_full_random.yaml"
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the cup"
-WAYS = ("today", "merged", "merged+eager")
+WAYS = ("today", "merged", "merged+packed", "merged+eager")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from policies.bench import synthetic_frames
     from policies.checkpoint import load_checkpoint
     from policies.normalisation import ActionNormalisation
+    from policies.packed import pack_linears
     from policies.runtime import PolicyRuntime, RuntimeConfig
 
     torch.set_num_threads(args.threads)
@@ -82,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     backbone = policy.backbone
 
     def set_way(way: str) -> None:
-        (unmerge_adapters if way == "today" else merge_adapters)(policy)
+        (unmerge_adapters if way == "today" else merge_adapters)(policy)  # both unpack first
+        if way.endswith("packed"):
+            pack_linears(policy)
         backbone.set_attn_implementation("eager" if way.endswith("eager") else "sdpa")
 
+    params = sum(p.numel() for p in policy.parameters())  # before any packing (packed layers have none)
     cfg = RuntimeConfig(device="cpu", precision="fp32")
     runtimes = {way: PolicyRuntime(policy, norm, cfg) for way in args.ways}
     frames = synthetic_frames((720, 1280), count=args.warmup + args.steps)
@@ -110,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
                 wall[way].append(chunk.latency_ms / 1e3)
                 cpu[way].append(used)
             peak = max(peak, process.memory_info().rss)
-    params = sum(p.numel() for p in policy.parameters())
     print(
         f"{policy.name}: {params / 1e6:.0f} M parameters ({'checkpoint' if args.policy else 'RANDOM weights'}); "
         f"{torch.get_num_threads()} torch threads; {args.steps} measured steps per way after {args.warmup}, "
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         diff = max(float(np.abs(a - b).max()) for a, b in zip(got, reference, strict=True))
         p50 = float(np.median(lat[args.warmup :]))
         print(
-            f"  bf16 merged: p50 {p50:.2f} s (after the fp32 ways, not interleaved); "
+            f"  bf16 merged (dense): p50 {p50:.2f} s (after the fp32 ways, not interleaved); "
             f"max |chunk - fp32 merged| {diff:.2g} (key units)"
         )
     if args.onnx:
@@ -155,12 +161,14 @@ def onnx_way(args, policy, runtimes, frames, wall, cpu, chunks) -> None:  # noqa
 
     from policies.export.backends import OrtSettings
     from policies.export.exported import load_exported
+    from policies.packed import unpack_linears
     from policies.runtime import PolicyRuntime, RuntimeConfig
 
     first = next(iter(wall))
     for runtime in runtimes.values():
         runtime.close()
     runtimes.clear()
+    unpack_linears(policy)  # packed layers hold their weights outside the parameters `.to` moves
     policy.to(device="meta")  # the weights go; ONNX Runtime loads its own
     gc.collect()
     exported, norm, _ = load_exported(args.policy, args.onnx, "onnx", OrtSettings(threads=args.threads))

@@ -6,7 +6,8 @@ Kosmos-2 step (README "Kosmos-2 on a CPU"). `merge_adapters` adds `B @ A * scale
 in place (PEFT's own `merge`, with its check that the result is finite), after which a layer computes
 `base(x)` alone; the module tree and the state dict keep their adapter tensors, so a checkpoint written
 from a merged policy is the same as from an unmerged one. `unmerge_adapters` subtracts the delta again
-(equal to the unmerged weights within fp32 rounding). No PEFT layers: both do nothing.
+(equal to the unmerged weights within fp32 rounding). No PEFT layers: both do nothing. Both unpack the
+layers a runtime packed for the CPU (`policies.packed`) before they touch a weight.
 This module must not import textual or h5py.
 """
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from torch import nn
+
+from policies.packed import unpack_linears
 
 
 def _lora_layers(module: nn.Module) -> list[tuple[str, Any]]:  # PEFT's LoraLayer
@@ -26,7 +29,9 @@ def _lora_layers(module: nn.Module) -> list[tuple[str, Any]]:  # PEFT's LoraLaye
 
 
 def merge_adapters(module: nn.Module) -> int:
-    """Fold every unmerged LoRA adapter of `module` into its base layer; returns how many were folded."""
+    """Fold every unmerged LoRA adapter of `module` into its base layer; returns how many were folded.
+    Packed layers (`policies.packed`) are unpacked first: folding writes into the dense weights."""
+    unpack_linears(module)
     merged = 0
     for _, layer in _lora_layers(module):
         if not layer.merged:
@@ -37,6 +42,7 @@ def merge_adapters(module: nn.Module) -> int:
 
 def unmerge_adapters(module: nn.Module) -> int:
     """Undo `merge_adapters`; returns how many layers were unfolded."""
+    unpack_linears(module)
     unmerged = 0
     for _, layer in _lora_layers(module):
         if layer.merged:

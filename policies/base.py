@@ -31,11 +31,13 @@ import torch
 from torch import nn
 
 from policies.config import PolicyConfig
+from policies.packed import unpack_linears
 
 if TYPE_CHECKING:
     from policies.batch import Batch
 
 TextT = TypeVar("TextT")  # what a policy's `encode_instruction` returns and its `encode_frame` reads
+P = TypeVar("P", bound="Policy")  # `train` returns the policy's own type, as nn.Module.train does
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,13 @@ class Policy(nn.Module, abc.ABC, Generic[TextT]):
         self.register_buffer("head_classes", classes, persistent=False)  # (C, A); empty for regression
         weights = torch.tensor(config.head.class_weights or [1.0] * len(classes), dtype=torch.float32)
         self.register_buffer("head_class_weights", weights, persistent=False)  # (C,)
+
+    def train(self: P, mode: bool = True) -> P:
+        """Layers a runtime packed for the CPU (`policies.packed`) have no parameters: unpacked here, so a
+        policy put back in training mode trains (and saves) plain layers."""
+        if mode:
+            unpack_linears(self)
+        return super().train(mode)
 
     def record_checkpoint_keys(self) -> None:
         """Fix the checkpoint's key set: the parameters trainable now, at the end of construction,

@@ -30,6 +30,7 @@ import torch
 from configs import MvlaError
 from policies.base import Policy
 from policies.normalisation import ActionNormalisation
+from policies.packed import parameter_count
 from policies.runtime import PolicyRuntime, RuntimeConfig
 
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the cup"
@@ -153,11 +154,9 @@ def measure_runtimes(
         if progress is not None and i >= warmup:
             progress(i + 1 - warmup, steps)
     cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
-    # An exported policy holds no torch parameters: its graphs' weights are counted instead.
-    parameters = max(
-        getattr(r.policy, "graph_parameters", 0) or sum(p.numel() for p in r.policy.parameters())
-        for r in runtimes
-    )
+    # An exported policy holds no torch parameters: its graphs' weights are counted instead (and a packed
+    # layer's, `policies.packed`, outside its module's parameters).
+    parameters = max(getattr(r.policy, "graph_parameters", 0) or parameter_count(r.policy) for r in runtimes)
     results = []
     for runtime, measured in zip(runtimes, latencies, strict=True):
         lat = np.asarray(measured)

@@ -20,7 +20,8 @@ fp32 module is not touched until the choice is made and the peak is about 1.5x t
 two models.
 
 Holding a policy (`hold`): a runtime moves the policy it is given to its device and dtype, puts it in
-eval mode and folds its LoRA adapters into their base weights (`policies.adapters`), and records that it holds it (a registry of weak references, so a runtime that is dropped or
+eval mode and folds its LoRA adapters into their base weights (`policies.adapters`), on a CPU in fp32
+packs its large linear layers into oneDNN's layout (`policies.packed`), and records that it holds it (a registry of weak references, so a runtime that is dropped or
 `close()`d lets go). Another runtime on the same policy shares it when it would run it the same way (the
 same device and the same precision setting after resolution, e.g. the benchmark's per-step and naive
 runtimes); it then follows an `auto` choice that either of them makes. A runtime that would run it
@@ -50,6 +51,7 @@ from torch import nn
 from configs import ConfigError
 from policies.adapters import merge_adapters
 from policies.base import Policy
+from policies.packed import pack_linears, unpack_linears
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -246,11 +248,14 @@ def hold(
                 )
             holding.runtimes.add(runtime)
             return holding
+        unpack_linears(policy)  # an earlier holding's CPU fp32 layers, before any move or cast
         policy.to(device=device).eval()
         # Adapters folded before any cast (the delta is computed in the weights' own precision); a
         # policy put back in training mode unfolds them (`Kosmos2Base.train`).
         merge_adapters(policy)
         policy.to(dtype=dtype)
+        if device.type == "cpu" and dtype == torch.float32:
+            pack_linears(policy)  # oneDNN's layout for the large layers (`policies.packed`)
         holding = Holding(device, setting, dtype, note, pending=setting == "auto")
         holding.runtimes.add(runtime)
         _HOLDINGS[policy] = holding
