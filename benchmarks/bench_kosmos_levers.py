@@ -19,7 +19,9 @@ the fp32 ways, not interleaved: a cast of the whole model per step would cost mo
 With `--onnx DIR` (and `--policy CKPT`), the torch policy is then let go and the checkpoint's ONNX export
 runs under ONNX Runtime on the same frames and threads: wall and CPU time per step against the first way.
 
-    python benchmarks/bench_kosmos_levers.py --threads 2 --steps 6 [--bf16] [--policy CKPT [--onnx DIR]]
+With `--profile N`, one more step of each way runs under torch.profiler and its top N ops are printed.
+
+    python benchmarks/bench_kosmos_levers.py --threads 2 --steps 6 [--bf16] [--profile 12] [--policy CKPT [--onnx DIR]]
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured steps per way first")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        default=0,
+        help="then one step per way under torch.profiler: top N ops",
+    )
     parser.add_argument("--bf16", action="store_true", help="then the folded policy in bf16 (sequential)")
     parser.add_argument(
         "--onnx",
@@ -131,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{base / p50:.2f}x {order[0]}'s speed; max |chunk - {order[0]}| {diff:.2g} (key units)"
         )
     print(f"peak RSS {peak / 2**30:.2f} GiB")
+    if args.profile:
+        profile(args.profile, runtimes, set_way, frames[-1])
     if args.bf16:
         set_way("merged")
         for runtime in runtimes.values():
@@ -152,6 +163,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.onnx:
         onnx_way(args, policy, runtimes, frames, wall, cpu, chunks)
     return 0
+
+
+def profile(top: int, runtimes, set_way, frame) -> None:  # noqa: ANN001 (main's locals)
+    """One more step of each way under torch.profiler: its top ops by self CPU time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    for way, runtime in runtimes.items():
+        set_way(way)
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            runtime.step(frame)
+        print(f"\n{way}: one step under torch.profiler, top {top} ops by self CPU time")
+        print(
+            prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=36)
+        )
 
 
 def onnx_way(args, policy, runtimes, frames, wall, cpu, chunks) -> None:  # noqa: ANN001 (main's locals)
