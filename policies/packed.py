@@ -3,8 +3,10 @@
 A full-size Kosmos-2 step on a CPU is matrix products (89 % `addmm`, README "Kosmos-2 at full size"). Its
 layers are 1024 to 8192 wide and see 80 (text) or 257 (vision) rows per frame; for those shapes oneDNN's
 linear on a weight reordered once into its blocked layout measured 1.06x to 1.26x the dense `F.linear`
-on two cores, and the whole step 1.16x (`benchmarks/bench_kosmos_levers.py`, way `merged+packed`), with
-outputs equal within fp32 rounding (the same products, summed in another order).
+on two cores, and the whole step 1.40x (3.09 s to 2.20 s, `benchmarks/bench_kosmos_levers.py`, way
+`merged+packed`), with outputs equal within fp32 rounding (the same products, summed in another order).
+The op is `torch._C._nn.mkldnn_linear`, the one `torch.utils.mkldnn` builds its (TorchScript) layers on;
+`packing_available` checks once that it answers as `F.linear` does on this build.
 
 `pack_linears` puts a `PackedLinear` in the place of every plain `nn.Linear` of at least `MIN_WEIGHTS`
 values (smaller ones, the compact default policy's, gain nothing and stay as they are); the dense weight
